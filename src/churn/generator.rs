@@ -1,0 +1,75 @@
+//! The PID-churn generator: short-lived churners at a target rate, so that
+//! the PID allocator moves on (and, with a small pid_max, wraps) while stops
+//! run. Bounded by rate, by `max_live` and by the run's deadline.
+
+use crate::sandbox::inside::Inside;
+use crate::sandbox::spawn::ChildAction;
+use crate::sandbox::table::Role;
+use crate::scenario::{ChurnConfig, Rate};
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use serde::{Deserialize, Serialize};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// What the generator achieved.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct ChurnReport {
+    pub target: String,
+    pub spawned: u64,
+    pub failed_spawns: u64,
+    pub seconds: f64,
+    pub achieved_rate: f64,
+    /// Times the generator waited because `max_live` churners were alive.
+    pub throttled_by_max_live: u64,
+}
+
+/// Runs the generator until `stop` is set or `deadline` passes.
+pub fn run(inside: Arc<Inside>, config: ChurnConfig, seed: u64, stop: Arc<AtomicBool>, deadline: Instant) -> ChurnReport {
+    let mut report = ChurnReport { target: config.rate.to_string(), ..Default::default() };
+    let interval = match config.rate {
+        Rate::Off => return report,
+        Rate::PerSecond(rate) => Some(Duration::from_secs_f64(1.0 / rate)),
+        Rate::Max => None,
+    };
+    let mut rng = StdRng::seed_from_u64(seed ^ 0xC4_u64);
+    // Churners are forks of init: this is what `pkill -f` sees of them.
+    let cmdline: Arc<str> = crate::sandbox::procfs::cmdline(std::process::id() as i32).into();
+    let start = Instant::now();
+    let mut next = start;
+    while !stop.load(Ordering::Relaxed) && Instant::now() < deadline {
+        if let Some(interval) = interval {
+            let now = Instant::now();
+            if next > now {
+                std::thread::sleep(next - now);
+            } else if now - next > Duration::from_millis(100) {
+                next = now; // fell behind: do not burst to catch up
+            }
+            next += interval;
+        }
+        {
+            let mut table = inside.shared.table.lock();
+            if table.live_churners >= config.max_live.0 {
+                report.throttled_by_max_live += 1;
+                inside.shared.changed.wait_for(&mut table, Duration::from_millis(5));
+                continue;
+            }
+        }
+        let lifetime = if config.lifetime.min == config.lifetime.max {
+            config.lifetime.min.0
+        } else {
+            rng.random_range(config.lifetime.min.0..=config.lifetime.max.0)
+        };
+        match inside.spawn(&ChildAction::Sleep(lifetime), Role::Churner, cmdline.clone(), false) {
+            Ok(_) => report.spawned += 1,
+            Err(_) => {
+                report.failed_spawns += 1;
+                std::thread::sleep(Duration::from_millis(1));
+            }
+        }
+    }
+    report.seconds = start.elapsed().as_secs_f64();
+    report.achieved_rate = if report.seconds > 0.0 { report.spawned as f64 / report.seconds } else { 0.0 };
+    report
+}

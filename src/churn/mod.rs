@@ -1,0 +1,6 @@
+//! PID churn: short-lived churners and long-lived named bystanders.
+
+pub mod bystander;
+pub mod generator;
+
+pub use generator::ChurnReport;

@@ -1,0 +1,26 @@
+//! The command line. clap lives only here; the core never sees it.
+
+mod args;
+mod exit;
+mod list;
+mod run;
+
+use clap::Parser;
+
+pub use exit::ExitCode;
+
+/// Parses the command line and runs it; returns the process exit code.
+pub fn main() -> i32 {
+    let cli = args::Cli::parse();
+    let result = match cli.command {
+        args::Command::Run(run_args) => run::run(run_args),
+        args::Command::List => list::list(),
+    };
+    match result {
+        Ok(code) => code as i32,
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            err.downcast_ref::<exit::Failure>().map_or(ExitCode::Failure, |f| f.0) as i32
+        }
+    }
+}

@@ -1,0 +1,76 @@
+//! `stopbench run`.
+
+use super::exit::{ExitCode, Failure};
+use super::args::RunArgs;
+use anyhow::Context;
+use std::sync::atomic::Ordering;
+use stopbench::report::terminal;
+use stopbench::run::{self, RunOptions, ACTIVE_SANDBOX, INTERRUPTED};
+use stopbench::sandbox::SandboxMode;
+use stopbench::scenario::{self, model::Trials};
+
+extern "C" fn on_interrupt(_: libc::c_int) {
+    INTERRUPTED.store(true, Ordering::SeqCst);
+    let helper = ACTIVE_SANDBOX.load(Ordering::SeqCst);
+    if helper > 0 {
+        // Our own child, not yet reaped: the number is still its own. Killing
+        // it ends the sandbox; the host then writes what was measured.
+        unsafe { libc::kill(helper, libc::SIGKILL) };
+    }
+}
+
+pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
+    let mut scenario = scenario::load(&args.scenario).map_err(|e| Failure(ExitCode::Usage, e.to_string()))?;
+    if let Some(trials) = args.trials {
+        scenario.trials = Trials(trials);
+    }
+    if let Some(seed) = args.seed {
+        scenario.seed = seed;
+    }
+    let mode = if nix::unistd::geteuid().is_root() && !args.user_namespace {
+        SandboxMode::Root
+    } else {
+        SandboxMode::UserNamespace
+    };
+    let exe = std::env::current_exe().context("cannot find stopbench's own binary")?;
+    let out_dir = args.out.unwrap_or_else(|| run::default_out_dir(&scenario.name.0));
+    for sig in [libc::SIGINT, libc::SIGTERM, libc::SIGHUP] {
+        unsafe { libc::signal(sig, on_interrupt as *const () as libc::sighandler_t) };
+    }
+    let quiet = args.quiet;
+    if !quiet {
+        eprintln!(
+            "stopbench: scenario `{}`: {} trials x {} strategies -> {}",
+            scenario.name,
+            scenario.trials.0,
+            scenario.strategies.len(),
+            out_dir.display()
+        );
+    }
+    let outcome = run::execute(RunOptions {
+        scenario,
+        out_dir,
+        quiet,
+        exe: exe.display().to_string(),
+        mode,
+    })
+    .map_err(|e| Failure(ExitCode::Failure, e.to_string()))?;
+    if !quiet {
+        print!("{}", terminal::table(&outcome.stats));
+        if let Some(churn) = &outcome.churn {
+            println!("churn: target {}, achieved {:.0}/s ({} spawned)", churn.target, churn.achieved_rate, churn.spawned);
+        }
+        if let Some(facts) = &outcome.sandbox {
+            let pid_max = facts.pid_max.map_or("unchanged".to_string(), |p| p.to_string());
+            println!("sandbox: {:?}, pid_max {pid_max}", facts.mode);
+        }
+        println!("results: {}", outcome.out_dir.display());
+    }
+    if let Some(why) = &outcome.incomplete {
+        eprintln!("warning: incomplete run: {why}");
+        if INTERRUPTED.load(Ordering::SeqCst) {
+            return Ok(ExitCode::Interrupted);
+        }
+    }
+    Ok(ExitCode::Success)
+}

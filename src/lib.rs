@@ -1,0 +1,14 @@
+//! stopbench: measure service stop latency and PID-reuse misfires of stop
+//! strategies, inside a PID-namespace sandbox (see DESIGN.md in the project's
+//! shared notes, and README.md).
+
+pub mod churn;
+pub mod measure;
+pub mod oracle;
+pub mod report;
+pub mod role;
+pub mod run;
+pub mod sandbox;
+pub mod scenario;
+pub mod strategy;
+pub mod victim;

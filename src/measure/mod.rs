@@ -1,0 +1,8 @@
+//! Measurements: trial records, per-strategy recording, statistics.
+
+pub mod recorder;
+pub mod stats;
+pub mod trial_record;
+
+pub use recorder::{Recorder, StrategyStats};
+pub use trial_record::{Outcome, TrialRecord};

@@ -1,0 +1,105 @@
+//! Per-strategy aggregation of trial records: an HdrHistogram of stop
+//! latency and the counters behind summary.csv.
+
+use super::stats::wilson95;
+use super::{Outcome, TrialRecord};
+use hdrhistogram::Histogram;
+use std::time::Duration;
+
+/// Latencies are recorded in microseconds, from 1 µs to 1 hour, 3 digits.
+const HIGHEST_US: u64 = 3_600_000_000;
+
+pub struct StrategyStats {
+    pub strategy: String,
+    pub trials: u64,
+    pub exited: u64,
+    pub killed: u64,
+    pub survived: u64,
+    pub errors: u64,
+    /// Misfire events (one per signal that hit another process).
+    pub misfires: u64,
+    /// Trials with at least one misfire: the numerator of `misfire_rate`.
+    pub misfired_trials: u64,
+    pub leaks: u64,
+    pub pid_reused: u64,
+    pub latency_us: Histogram<u64>,
+}
+
+impl StrategyStats {
+    fn new(strategy: &str) -> Self {
+        Self {
+            strategy: strategy.to_string(),
+            trials: 0,
+            exited: 0,
+            killed: 0,
+            survived: 0,
+            errors: 0,
+            misfires: 0,
+            misfired_trials: 0,
+            leaks: 0,
+            pid_reused: 0,
+            latency_us: Histogram::new_with_bounds(1, HIGHEST_US, 3).expect("valid histogram bounds"),
+        }
+    }
+
+    /// Share of trials with at least one misfire, and its 95% Wilson interval.
+    pub fn misfire_rate(&self) -> (f64, f64, f64) {
+        let rate = if self.trials == 0 { 0.0 } else { self.misfired_trials as f64 / self.trials as f64 };
+        let (lo, hi) = wilson95(self.misfired_trials, self.trials);
+        (rate, lo, hi)
+    }
+
+    /// Latency at quantile `q` (0..=1); `None` with no trials.
+    pub fn latency_at(&self, q: f64) -> Option<Duration> {
+        (self.latency_us.len() > 0).then(|| Duration::from_micros(self.latency_us.value_at_quantile(q)))
+    }
+
+    pub fn latency_max(&self) -> Option<Duration> {
+        (self.latency_us.len() > 0).then(|| Duration::from_micros(self.latency_us.max()))
+    }
+}
+
+/// All strategies of a run, in the scenario's order.
+pub struct Recorder {
+    pub strategies: Vec<StrategyStats>,
+}
+
+impl Recorder {
+    pub fn new(labels: &[String]) -> Self {
+        Self { strategies: labels.iter().map(|l| StrategyStats::new(l)).collect() }
+    }
+
+    pub fn record(&mut self, record: &TrialRecord) {
+        let index = match self.strategies.iter().position(|s| s.strategy == record.strategy) {
+            Some(i) => i,
+            None => {
+                self.strategies.push(StrategyStats::new(&record.strategy));
+                self.strategies.len() - 1
+            }
+        };
+        let stats = &mut self.strategies[index];
+        stats.trials += 1;
+        match record.outcome {
+            Outcome::Exited => stats.exited += 1,
+            Outcome::Killed => stats.killed += 1,
+            Outcome::Survived => stats.survived += 1,
+            Outcome::Error => stats.errors += 1,
+        }
+        stats.misfires += record.misfires.len() as u64;
+        stats.misfired_trials += u64::from(!record.misfires.is_empty());
+        stats.leaks += u64::from(record.leaks);
+        stats.pid_reused += u64::from(record.pid_reused == Some(true));
+        if record.outcome != Outcome::Error {
+            let us = (record.latency.as_micros() as u64).clamp(1, HIGHEST_US);
+            stats.latency_us.record(us).expect("value within bounds");
+        }
+    }
+
+    pub fn total_trials(&self) -> u64 {
+        self.strategies.iter().map(|s| s.trials).sum()
+    }
+
+    pub fn total_misfires(&self) -> u64 {
+        self.strategies.iter().map(|s| s.misfires).sum()
+    }
+}

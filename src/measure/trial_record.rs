@@ -1,0 +1,73 @@
+//! One trial's result: what the stop took and what it hit.
+
+use crate::oracle::{Cause, Misfire};
+use serde::{Deserialize, Serialize};
+use std::time::Duration;
+
+/// How the victim's stop ended (DESIGN.md section 3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    /// Died before the final signal: on the first signal, or on its own.
+    Exited,
+    /// Died after the strategy escalated to the final signal.
+    Killed,
+    /// Still alive when the strategy gave up.
+    Survived,
+    /// The strategy could not run (a helper failed to start, a timeout of the tool).
+    Error,
+}
+
+impl Outcome {
+    pub fn name(self) -> &'static str {
+        match self {
+            Outcome::Exited => "exited",
+            Outcome::Killed => "killed",
+            Outcome::Survived => "survived",
+            Outcome::Error => "error",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TrialRecord {
+    /// 0-based index over the whole run.
+    pub trial: u32,
+    /// Round of the run: every strategy runs once per round, in a seeded order.
+    pub round: u32,
+    pub strategy: String,
+    pub victim_pid: i32,
+    pub victim_cmdline: String,
+    pub outcome: Outcome,
+    /// Stop request to the victim's death (as the reaper saw it); for a victim
+    /// that was already dead, zero; for a survivor, the time the strategy gave up.
+    #[serde(with = "nanos")]
+    pub latency: Duration,
+    /// Stop request to the strategy's own return.
+    #[serde(with = "nanos")]
+    pub strategy_time: Duration,
+    pub victim_end: Option<Cause>,
+    /// The victim died before the stop was requested (`exit-early`).
+    pub victim_gone_before_stop: bool,
+    /// For strategies that address the number: whether it belonged to another
+    /// process when they signalled it. `None` for pidfd and pkill.
+    pub pid_reused: Option<bool>,
+    pub misfires: Vec<Misfire>,
+    /// Descendants of the victim alive after the stop.
+    pub leaks: u32,
+    pub error: Option<String>,
+}
+
+/// Durations cross the wire as integer nanoseconds.
+mod nanos {
+    use serde::{Deserialize, Deserializer, Serializer};
+    use std::time::Duration;
+
+    pub fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_u64(d.as_nanos() as u64)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+        Ok(Duration::from_nanos(u64::deserialize(d)?))
+    }
+}

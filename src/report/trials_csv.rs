@@ -1,0 +1,93 @@
+//! `trials.csv` (one row per trial) and `misfires.csv` (one row per
+//! misfire), each row written and flushed as its trial is finalized, so an
+//! interrupted run keeps everything it measured, in whole rows.
+
+use super::ms;
+use crate::measure::TrialRecord;
+use std::fs::File;
+use std::path::Path;
+
+pub const TRIAL_COLUMNS: &[&str] = &[
+    "scenario",
+    "strategy",
+    "trial",
+    "round",
+    "outcome",
+    "latency_ms",
+    "strategy_ms",
+    "misfires",
+    "leaks",
+    "pid_reused",
+    "victim_pid",
+    "victim_end",
+    "victim_gone_before_stop",
+    "error",
+];
+
+pub const MISFIRE_COLUMNS: &[&str] = &[
+    "scenario",
+    "strategy",
+    "trial",
+    "victim_pid",
+    "victim_cmdline",
+    "hit_pid",
+    "hit_role",
+    "hit_cmdline",
+    "signal",
+    "seen_by",
+];
+
+pub struct TrialsWriter {
+    scenario: String,
+    trials: csv::Writer<File>,
+    misfires: csv::Writer<File>,
+}
+
+impl TrialsWriter {
+    pub fn create(dir: &Path, scenario: &str) -> std::io::Result<Self> {
+        let mut trials = csv::Writer::from_writer(File::create(dir.join("trials.csv"))?);
+        trials.write_record(TRIAL_COLUMNS)?;
+        trials.flush()?;
+        let mut misfires = csv::Writer::from_writer(File::create(dir.join("misfires.csv"))?);
+        misfires.write_record(MISFIRE_COLUMNS)?;
+        misfires.flush()?;
+        Ok(Self { scenario: scenario.to_string(), trials, misfires })
+    }
+
+    pub fn write(&mut self, r: &TrialRecord) -> std::io::Result<()> {
+        for m in &r.misfires {
+            let seen = serde_json::to_value(m.seen_by).ok().and_then(|v| v.as_str().map(String::from)).unwrap_or_default();
+            self.misfires.write_record([
+                self.scenario.as_str(),
+                &r.strategy,
+                &r.trial.to_string(),
+                &r.victim_pid.to_string(),
+                &r.victim_cmdline,
+                &m.hit_pid.to_string(),
+                &m.hit_role,
+                &m.hit_cmdline,
+                &m.signal,
+                &seen,
+            ])?;
+        }
+        self.misfires.flush()?;
+        self.trials.write_record([
+            self.scenario.as_str(),
+            &r.strategy,
+            &r.trial.to_string(),
+            &r.round.to_string(),
+            r.outcome.name(),
+            &ms(r.latency),
+            &ms(r.strategy_time),
+            &r.misfires.len().to_string(),
+            &r.leaks.to_string(),
+            r.pid_reused.map_or("", |b| if b { "true" } else { "false" }),
+            &r.victim_pid.to_string(),
+            &r.victim_end.map(|c| c.to_string()).unwrap_or_default(),
+            if r.victim_gone_before_stop { "true" } else { "false" },
+            r.error.as_deref().unwrap_or(""),
+        ])?;
+        // One flush per row: csv buffers the row and hands it to one write().
+        self.trials.flush()
+    }
+}

@@ -1,0 +1,168 @@
+//! One run of a scenario, from the host's side: launch the sandbox, stream
+//! each trial to disk as it arrives, and write the summary files at the end
+//! (also when the run was interrupted or the sandbox failed: what was
+//! measured is kept and said to be incomplete).
+
+mod out_dir;
+mod progress;
+
+pub use out_dir::default_out_dir;
+
+use crate::churn::ChurnReport;
+use crate::measure::{Recorder, StrategyStats};
+use crate::report::{hgrm, run_json, summary_csv, trials_csv::TrialsWriter};
+use crate::sandbox::{launch::LaunchError, Message, RunPlan, SandboxFacts, SandboxMode, SandboxProcess};
+use crate::scenario::Scenario;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+/// PID of the running sandbox helper (our own unreaped child), so a signal
+/// handler can end the sandbox; 0 when none runs.
+pub static ACTIVE_SANDBOX: AtomicI32 = AtomicI32::new(0);
+/// Set by the interrupt handler.
+pub static INTERRUPTED: AtomicBool = AtomicBool::new(false);
+
+pub struct RunOptions {
+    pub scenario: Scenario,
+    pub out_dir: PathBuf,
+    pub quiet: bool,
+    /// Our own binary, re-executed inside the sandbox.
+    pub exe: String,
+    pub mode: SandboxMode,
+}
+
+pub struct RunOutcome {
+    pub out_dir: PathBuf,
+    pub stats: Vec<StrategyStats>,
+    pub sandbox: Option<SandboxFacts>,
+    pub churn: Option<ChurnReport>,
+    /// Why not every trial ran; `None` for a complete run.
+    pub incomplete: Option<String>,
+    pub warnings: Vec<String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error("cannot write to `{path}`: {source}")]
+    Write {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Launch(#[from] LaunchError),
+    #[error("the sandbox could not be built: {0}")]
+    Refused(String),
+}
+
+fn write_err(path: &Path) -> impl FnOnce(std::io::Error) -> RunError + '_ {
+    move |source| RunError::Write { path: path.display().to_string(), source }
+}
+
+pub fn execute(options: RunOptions) -> Result<RunOutcome, RunError> {
+    let RunOptions { scenario, out_dir, quiet, exe, mode } = options;
+    let started_unix = unix_now();
+    std::fs::create_dir_all(&out_dir).map_err(write_err(&out_dir))?;
+    let scenario_path = out_dir.join("scenario.toml");
+    let text = toml::to_string(&scenario).unwrap_or_else(|e| format!("# cannot render scenario: {e}\n"));
+    std::fs::write(&scenario_path, text).map_err(write_err(&scenario_path))?;
+    let mut writer = TrialsWriter::create(&out_dir, &scenario.name.0).map_err(write_err(&out_dir))?;
+    let labels: Vec<String> = scenario.strategies.iter().map(|s| s.label()).collect();
+    let mut recorder = Recorder::new(&labels);
+    let total = scenario.trials.0 as u64 * labels.len() as u64;
+    let progress = progress::Progress::new(total, quiet);
+
+    let plan = RunPlan { scenario: scenario.clone(), mode, exe };
+    let mut sandbox = SandboxProcess::launch(&plan)?;
+    ACTIVE_SANDBOX.store(sandbox.pid(), Ordering::SeqCst);
+    let (mut facts, mut churn, mut refused, mut stopped_early, mut finished) = (None, None, None, None, false);
+    let mut warnings = Vec::new();
+    while let Some(message) = sandbox.next_message() {
+        match message {
+            Ok(Message::Started { facts: f }) => {
+                if let Some(note) = &f.pid_max_note {
+                    progress.warn(note);
+                    warnings.push(note.clone());
+                }
+                facts = Some(f);
+            }
+            Ok(Message::Trial { record }) => {
+                let trials_path = out_dir.join("trials.csv");
+                writer.write(&record).map_err(write_err(&trials_path))?;
+                recorder.record(&record);
+                progress.advance(recorder.total_misfires());
+            }
+            Ok(Message::Warning { text }) => {
+                progress.warn(&text);
+                warnings.push(text);
+            }
+            Ok(Message::Finished { churn: c, stopped_early: s }) => {
+                churn = Some(c);
+                stopped_early = s;
+                finished = true;
+            }
+            Ok(Message::Failed { reason }) => refused = Some(reason),
+            Err(err) => warnings.push(err),
+        }
+    }
+    ACTIVE_SANDBOX.store(0, Ordering::SeqCst);
+    let exit = sandbox.wait();
+    progress.finish();
+    if let Some(reason) = refused {
+        if recorder.total_trials() == 0 {
+            return Err(RunError::Refused(reason));
+        }
+        warnings.push(reason);
+    }
+    let incomplete = if INTERRUPTED.load(Ordering::SeqCst) {
+        Some(format!("interrupted after {} of {total} trials", recorder.total_trials()))
+    } else if !finished {
+        Some(format!(
+            "the sandbox ended early (exit status {exit:?}) after {} of {total} trials",
+            recorder.total_trials()
+        ))
+    } else {
+        stopped_early
+    };
+    let outcome = RunOutcome {
+        out_dir,
+        stats: recorder.strategies,
+        sandbox: facts,
+        churn,
+        incomplete,
+        warnings,
+    };
+    write_summaries(&outcome, &scenario, started_unix)?;
+    Ok(outcome)
+}
+
+/// summary.csv, one .hgrm per strategy, and run.json.
+fn write_summaries(outcome: &RunOutcome, scenario: &Scenario, started_unix: u64) -> Result<(), RunError> {
+    let dir = &outcome.out_dir;
+    let summary = dir.join("summary.csv");
+    summary_csv::write(&summary, &scenario.name.0, &outcome.stats).map_err(write_err(&summary))?;
+    for s in &outcome.stats {
+        let path = dir.join(format!("{}.hgrm", s.strategy));
+        std::fs::write(&path, hgrm::render(&s.latency_us)).map_err(write_err(&path))?;
+    }
+    let json = run_json::RunJson {
+        stopbench_version: env!("CARGO_PKG_VERSION"),
+        scenario,
+        machine: run_json::Machine::read(),
+        sandbox: outcome.sandbox.clone(),
+        churn: outcome.churn.clone(),
+        started_unix,
+        finished_unix: unix_now(),
+        incomplete: outcome.incomplete.clone(),
+        warnings: outcome.warnings.clone(),
+        strategies: outcome.stats.iter().map(run_json::StrategySummary::from_stats).collect(),
+    };
+    let path = dir.join("run.json");
+    let text = serde_json::to_string_pretty(&json).expect("run.json serializes");
+    std::fs::write(&path, text + "\n").map_err(write_err(&path))
+}
+
+fn unix_now() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
+}

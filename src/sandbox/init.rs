@@ -1,0 +1,125 @@
+//! The two processes that make the sandbox: the helper (a fresh exec of our
+//! binary that unshares the namespaces) and its child, PID 1 of the new PID
+//! namespace, which reaps everything, runs the churn and the trials, and
+//! reports to the host. When PID 1 ends, the kernel kills every process in
+//! the namespace: nothing the run started can outlive it.
+
+use super::inside::Inside;
+use super::namespace;
+use super::table::Shared;
+use super::trials::TrialRunner;
+use super::wire::{emit, Message, RunPlan, SandboxFacts};
+use crate::churn::generator;
+use crate::strategy;
+use rand::rngs::StdRng;
+use rand::seq::SliceRandom;
+use rand::SeedableRng;
+use std::io::Read;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
+
+fn fail(reason: String) -> i32 {
+    emit(&Message::Failed { reason });
+    1
+}
+
+/// Entry point of the helper process (role `sandbox`). Returns the exit code.
+pub fn helper_main() -> i32 {
+    let mut text = String::new();
+    if let Err(err) = std::io::stdin().read_to_string(&mut text) {
+        return fail(format!("cannot read the run plan: {err}"));
+    }
+    let plan: RunPlan = match serde_json::from_str(&text) {
+        Ok(plan) => plan,
+        Err(err) => return fail(format!("bad run plan: {err}")),
+    };
+    if let Err(reason) = namespace::enter(plan.mode) {
+        return fail(reason);
+    }
+    match unsafe { libc::fork() } {
+        -1 => fail(format!("fork after unshare failed: {}", std::io::Error::last_os_error())),
+        0 => std::process::exit(init_main(plan)),
+        child => {
+            let mut status = 0;
+            unsafe { libc::waitpid(child, &mut status, 0) };
+            if libc::WIFEXITED(status) {
+                libc::WEXITSTATUS(status)
+            } else {
+                1
+            }
+        }
+    }
+}
+
+/// PID 1 of the sandbox.
+fn init_main(plan: RunPlan) -> i32 {
+    // If the helper (and so the host) dies, so do we, and with us the namespace.
+    unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) };
+    if let Err(reason) = namespace::mount_private_proc() {
+        return fail(reason);
+    }
+    let scenario = plan.scenario;
+    let requested = scenario.sandbox.pid_max.map(|p| p.0);
+    let (pid_max, pid_max_note) = match requested.map(namespace::set_pid_max) {
+        Some(Ok(v)) => (Some(v), None),
+        Some(Err(note)) => (None, Some(note)),
+        None => (std::fs::read_to_string("/proc/sys/kernel/pid_max").ok().and_then(|t| t.trim().parse().ok()), None),
+    };
+    let facts = SandboxFacts { mode: plan.mode, pid_max_requested: requested, pid_max, pid_max_note };
+    if !emit(&Message::Started { facts }) {
+        return 1;
+    }
+    let devnull = match std::fs::OpenOptions::new().read(true).write(true).open("/dev/null") {
+        Ok(f) => std::os::fd::OwnedFd::from(f),
+        Err(err) => return fail(format!("cannot open /dev/null: {err}")),
+    };
+    let shared = Shared::new(scenario.churn.bystanders.len());
+    let inside = Arc::new(Inside { shared: shared.clone(), devnull, exe: plan.exe });
+    {
+        let shared = shared.clone();
+        let devnull = std::os::fd::AsRawFd::as_raw_fd(&inside.devnull);
+        std::thread::spawn(move || super::reaper::run(shared, devnull));
+    }
+    let deadline = Instant::now() + scenario.limits.max_duration.0;
+    let stop_churn = Arc::new(AtomicBool::new(false));
+    let churn = {
+        let (inside, config, stop) = (inside.clone(), scenario.churn.clone(), stop_churn.clone());
+        let seed = scenario.seed;
+        std::thread::spawn(move || generator::run(inside, config, seed, stop, deadline))
+    };
+
+    let strategies: Vec<_> = scenario.strategies.iter().map(|c| (c.label(), strategy::build(c))).collect();
+    let mut order: Vec<usize> = (0..strategies.len()).collect();
+    let mut rng = StdRng::seed_from_u64(scenario.seed);
+    let mut runner = match TrialRunner::new(&inside, &scenario) {
+        Ok(r) => r,
+        Err(err) => return fail(format!("cannot set up the oracle pipe: {err}")),
+    };
+    let mut stopped_early = None;
+    let mut trial = 0;
+    'rounds: for round in 0..scenario.trials.0 {
+        // A seeded order per round, so no strategy always follows the same one.
+        order.shuffle(&mut rng);
+        for &i in &order {
+            if Instant::now() >= deadline {
+                stopped_early = Some(format!(
+                    "limits.max_duration ({}) reached after {trial} trials",
+                    scenario.limits.max_duration
+                ));
+                break 'rounds;
+            }
+            let (label, strategy) = &strategies[i];
+            if !runner.run(trial, round, strategy.as_ref(), label) {
+                return 1; // the host is gone
+            }
+            trial += 1;
+        }
+    }
+    runner.finish();
+    stop_churn.store(true, Ordering::Relaxed);
+    let churn = churn.join().unwrap_or_default();
+    emit(&Message::Finished { churn, stopped_early });
+    // Returning ends PID 1; the kernel then kills whatever is left in here.
+    0
+}

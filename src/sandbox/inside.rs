@@ -1,0 +1,157 @@
+//! The sandbox as seen from its init: what strategies and the trial runner
+//! may do. Every operation that names a process by number runs with the
+//! process table locked, so the number cannot change holder mid-operation.
+
+use super::spawn::{self, ChildAction, ExecSpec, Spawned};
+use super::table::{Entry, Role, Shared};
+use crate::oracle::Cause;
+use nix::sys::signal::Signal;
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// PATH given to helpers, as systemd gives it to Exec*= commands.
+pub const HELPER_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+pub struct Inside {
+    pub shared: Arc<Shared>,
+    pub devnull: OwnedFd,
+    /// Our own binary, re-executed for victims and bystanders.
+    pub exe: String,
+}
+
+/// What signalling a number did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NumberSignal {
+    /// Someone held the number; `reused` when it was not the victim.
+    Delivered { reused: bool },
+    NoProcess,
+}
+
+impl Inside {
+    /// Spawns and registers a child in one step under the table lock, so the
+    /// reaper cannot see it before it is known.
+    pub fn spawn(&self, action: &ChildAction<'_>, role: Role, cmdline: Arc<str>, want_pidfd: bool) -> std::io::Result<Spawned> {
+        let mut table = self.shared.table.lock();
+        let child = spawn::spawn(action, self.devnull.as_raw_fd(), None, want_pidfd)?;
+        table.procs.insert(child.pid, Entry { role, cmdline });
+        if role == Role::Churner {
+            table.live_churners += 1;
+        }
+        Ok(child)
+    }
+
+    /// Runs a helper program to its end, as a unit's Exec*= line would run,
+    /// and returns how it ended. A helper still running after `limit` is
+    /// killed and reported as an error.
+    pub fn run_helper(&self, argv: &[String], env: &[(String, String)], limit: Duration) -> Result<Cause, String> {
+        let mut full_env = vec![("PATH".to_string(), HELPER_PATH.to_string())];
+        full_env.extend(env.iter().cloned());
+        let spec = ExecSpec::new(&argv[0], argv, &full_env, Vec::new());
+        let child = self
+            .spawn(&ChildAction::Exec(&spec), Role::Helper, spec.cmdline().into(), false)
+            .map_err(|e| format!("cannot start `{}`: {e}", argv[0]))?;
+        let deadline = Instant::now() + limit;
+        let mut table = self.shared.table.lock();
+        loop {
+            if let Some(cause) = table.helper_exits.remove(&child.pid) {
+                return Ok(cause);
+            }
+            if self.shared.changed.wait_until(&mut table, deadline).timed_out() {
+                if table.procs.contains_key(&child.pid) {
+                    table.expected.insert(child.pid);
+                    unsafe { libc::kill(child.pid, libc::SIGKILL) };
+                }
+                return Err(format!("`{}` did not finish within {limit:?}", spec.cmdline()));
+            }
+        }
+    }
+
+    /// Waits until the victim is dead (as the reaper saw it) or `until`.
+    pub fn wait_victim_death(&self, until: Instant) -> Option<(Cause, Instant)> {
+        let mut table = self.shared.table.lock();
+        loop {
+            if let Some(death) = table.victim.as_ref().and_then(|w| w.death) {
+                return Some(death);
+            }
+            if self.shared.changed.wait_until(&mut table, until).timed_out() {
+                return table.victim.as_ref().and_then(|w| w.death);
+            }
+        }
+    }
+
+    /// `kill(pid, sig)` by number, the way a shell script does it; `None`
+    /// sends signal 0 (the liveness probe). Holding the table lock keeps the
+    /// reaper (and forced reuse) from changing the number's holder meanwhile.
+    pub fn signal_number(&self, pid: i32, sig: Option<Signal>) -> NumberSignal {
+        let table = self.shared.table.lock();
+        let ret = unsafe { libc::kill(pid, sig.map_or(0, |s| s as i32)) };
+        if ret == 0 {
+            let victim_alive = table.victim.as_ref().is_some_and(|w| w.pid == pid && w.death.is_none());
+            NumberSignal::Delivered { reused: !victim_alive }
+        } else {
+            NumberSignal::NoProcess
+        }
+    }
+
+    /// Whether the victim's number is now held by another process.
+    pub fn number_reused(&self, pid: i32) -> bool {
+        let table = self.shared.table.lock();
+        let victim_alive = table.victim.as_ref().is_some_and(|w| w.pid == pid && w.death.is_none());
+        !victim_alive && unsafe { libc::kill(pid, 0) } == 0
+    }
+
+    /// Kills a process init started and has not yet reaped (so the number is
+    /// still its own); its death is marked as expected, not a misfire.
+    pub fn kill_own(&self, pid: i32) {
+        let mut table = self.shared.table.lock();
+        if table.procs.contains_key(&pid) {
+            table.expected.insert(pid);
+            unsafe { libc::kill(pid, libc::SIGKILL) };
+        }
+    }
+
+    /// Kills `(pid, start)` if that exact process is alive, through a pidfd so
+    /// the number cannot be recycled between check and kill.
+    pub fn kill_exact(&self, pid: i32, start: u64) {
+        let Ok(fd) = rustix::process::pidfd_open(
+            rustix::process::Pid::from_raw(pid).expect("positive pid"),
+            rustix::process::PidfdFlags::empty(),
+        ) else {
+            return;
+        };
+        if super::procfs::alive(pid, start) {
+            self.shared.table.lock().expected.insert(pid);
+            let _ = rustix::process::pidfd_send_signal(&fd, rustix::process::Signal::KILL);
+        }
+    }
+
+    /// Waits until no process outside the table is left but the given ones
+    /// (e.g. a `pkill` whose shell it killed), so nothing from one trial
+    /// reaches into the next. Stragglers after `limit` are killed.
+    pub fn quiesce(&self, keep: &[(i32, u64)], limit: Duration) -> usize {
+        let deadline = Instant::now() + limit;
+        loop {
+            let strays: Vec<(i32, u64)> = {
+                let table = self.shared.table.lock();
+                super::procfs::pids()
+                    .into_iter()
+                    .filter(|p| *p != 1 && !table.procs.contains_key(p))
+                    .filter_map(|p| Some((p, super::procfs::stat(p)?)))
+                    .filter(|(p, st)| st.state != 'Z' && !keep.iter().any(|(k, s)| k == p && *s == st.start))
+                    .map(|(p, st)| (p, st.start))
+                    .collect()
+            };
+            if strays.is_empty() {
+                return 0;
+            }
+            if Instant::now() >= deadline {
+                for (pid, start) in &strays {
+                    self.kill_exact(*pid, *start);
+                }
+                return strays.len();
+            }
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    }
+}

@@ -1,0 +1,71 @@
+//! The host side of the sandbox: start the helper, send it the plan, read
+//! its messages. The helper gets `PR_SET_PDEATHSIG`, so if stopbench dies
+//! (even by SIGKILL) the helper dies, then PID 1, then the whole namespace.
+
+use super::wire::{Message, RunPlan};
+use crate::victim::env;
+use std::io::{BufRead, BufReader, Write};
+use std::os::unix::process::CommandExt;
+use std::process::{Child, ChildStdout, Command, Stdio};
+
+#[derive(Debug, thiserror::Error)]
+pub enum LaunchError {
+    #[error("cannot start the sandbox helper `{exe}`: {source}")]
+    Spawn {
+        exe: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot send the run plan to the sandbox: {0}")]
+    Plan(#[source] std::io::Error),
+}
+
+pub struct SandboxProcess {
+    child: Child,
+    lines: BufReader<ChildStdout>,
+}
+
+impl SandboxProcess {
+    pub fn launch(plan: &RunPlan) -> Result<Self, LaunchError> {
+        let mut command = Command::new(&plan.exe);
+        command
+            .arg0("stopbench-sandbox")
+            .arg(&plan.scenario.name.0)
+            .env(env::ROLE, "sandbox")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit());
+        unsafe {
+            command.pre_exec(|| {
+                if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+        let mut child = command.spawn().map_err(|source| LaunchError::Spawn { exe: plan.exe.clone(), source })?;
+        let text = serde_json::to_vec(plan).expect("plans serialize");
+        let mut stdin = child.stdin.take().expect("piped stdin");
+        stdin.write_all(&text).map_err(LaunchError::Plan)?;
+        drop(stdin);
+        let lines = BufReader::new(child.stdout.take().expect("piped stdout"));
+        Ok(Self { child, lines })
+    }
+
+    pub fn pid(&self) -> i32 {
+        self.child.id() as i32
+    }
+
+    /// The next message; `None` when the sandbox has ended (or sent garbage).
+    pub fn next_message(&mut self) -> Option<Result<Message, String>> {
+        let mut line = String::new();
+        match self.lines.read_line(&mut line) {
+            Ok(0) | Err(_) => None,
+            Ok(_) => Some(serde_json::from_str(&line).map_err(|e| format!("bad message from the sandbox: {e}: {line}"))),
+        }
+    }
+
+    pub fn wait(mut self) -> Option<i32> {
+        self.child.wait().ok().and_then(|s| s.code())
+    }
+}

@@ -1,0 +1,17 @@
+//! The sandbox: a PID namespace and mount namespace of stopbench's own, with
+//! a private /proc, so strategies that address processes by number or by
+//! name see only processes stopbench started (DESIGN.md section 4).
+
+pub mod init;
+pub mod inside;
+pub mod launch;
+pub mod namespace;
+pub mod procfs;
+mod reaper;
+pub mod spawn;
+pub mod table;
+mod trials;
+pub mod wire;
+
+pub use launch::SandboxProcess;
+pub use wire::{Message, RunPlan, SandboxFacts, SandboxMode};

@@ -1,0 +1,85 @@
+//! Building the sandbox: new PID and mount namespaces (inside a user
+//! namespace when not root), a private /proc, and the namespace's own pid_max.
+//!
+//! `unshare(CLONE_NEWUSER)` fails in a multithreaded process, so this runs in
+//! a fresh exec of our binary before any thread exists; after
+//! `unshare(CLONE_NEWPID)` only the next child becomes PID 1.
+
+use super::wire::SandboxMode;
+use nix::mount::{mount, MsFlags};
+use nix::sched::{unshare, CloneFlags};
+
+/// Enters new namespaces; explains the refusal when the kernel says no.
+pub fn enter(mode: SandboxMode) -> Result<(), String> {
+    let base = CloneFlags::CLONE_NEWPID | CloneFlags::CLONE_NEWNS;
+    match mode {
+        SandboxMode::Root => unshare(base).map_err(|e| {
+            format!("cannot create PID and mount namespaces as root: unshare failed: {e}")
+        }),
+        SandboxMode::UserNamespace => {
+            let uid = nix::unistd::geteuid();
+            let gid = nix::unistd::getegid();
+            unshare(base | CloneFlags::CLONE_NEWUSER).map_err(|e| {
+                format!(
+                    "cannot create a user namespace as uid {uid}: unshare(CLONE_NEWUSER) failed: {e}. \
+                     Unprivileged user namespaces are disabled on this machine \
+                     (kernel.unprivileged_userns_clone=0, user.max_user_namespaces=0, or an AppArmor \
+                     restriction such as Ubuntu's kernel.apparmor_restrict_unprivileged_userns=1). \
+                     Run stopbench as root, or allow user namespaces. stopbench never runs these \
+                     strategies in the host's PID space."
+                )
+            })?;
+            let write = |path: &str, text: String| {
+                std::fs::write(path, text).map_err(|e| format!("cannot write `{path}` in the new user namespace: {e}"))
+            };
+            write("/proc/self/setgroups", "deny".into())?;
+            write("/proc/self/uid_map", format!("0 {uid} 1"))?;
+            write("/proc/self/gid_map", format!("0 {gid} 1"))?;
+            Ok(())
+        }
+    }
+}
+
+/// In PID 1 of the new namespace: make mounts private and mount our own /proc,
+/// so `ps`, `pkill` and `kill` see only the sandbox.
+pub fn mount_private_proc() -> Result<(), String> {
+    mount(None::<&str>, "/", None::<&str>, MsFlags::MS_REC | MsFlags::MS_PRIVATE, None::<&str>)
+        .map_err(|e| format!("cannot make mounts private in the sandbox: {e}"))?;
+    mount(
+        Some("proc"),
+        "/proc",
+        Some("proc"),
+        MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC,
+        None::<&str>,
+    )
+    .map_err(|e| format!("cannot mount a private /proc in the sandbox: {e}"))
+}
+
+/// Sets the namespace's pid_max (Linux 6.14+). Returns the value read back,
+/// or why it could not be set.
+pub fn set_pid_max(value: u32) -> Result<u32, String> {
+    let path = "/proc/sys/kernel/pid_max";
+    let before: Option<u32> = std::fs::read_to_string(path).ok().and_then(|t| t.trim().parse().ok());
+    std::fs::write(path, value.to_string()).map_err(|e| {
+        format!(
+            "cannot set pid_max to {value} in the sandbox ({e}): per-namespace pid_max needs Linux 6.14+ \
+             (this kernel: {}); numbers will come back only after a wrap of the namespace's pid_max {}",
+            kernel_release(),
+            before.map_or("(unknown)".to_string(), |b| b.to_string())
+        )
+    })?;
+    let after: u32 = std::fs::read_to_string(path)
+        .ok()
+        .and_then(|t| t.trim().parse().ok())
+        .ok_or_else(|| "cannot read pid_max back".to_string())?;
+    if after != value {
+        return Err(format!("pid_max reads back {after} after writing {value}"));
+    }
+    Ok(after)
+}
+
+pub fn kernel_release() -> String {
+    nix::sys::utsname::uname()
+        .map(|u| u.release().to_string_lossy().into_owned())
+        .unwrap_or_else(|_| "unknown".into())
+}

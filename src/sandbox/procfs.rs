@@ -1,0 +1,95 @@
+//! Reading the sandbox's own /proc: who is whose child, start times (to tell
+//! one holder of a PID number from the next), pending signals.
+
+use std::fs;
+
+/// Fields of /proc/PID/stat that the oracle needs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Stat {
+    pub state: char,
+    pub ppid: i32,
+    /// Start time in clock ticks since boot: with the PID it names one process.
+    pub start: u64,
+}
+
+pub fn stat(pid: i32) -> Option<Stat> {
+    let text = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // comm may hold spaces and parentheses: parse after the last ')'.
+    let rest = &text[text.rfind(')')? + 2..];
+    let fields: Vec<&str> = rest.split(' ').collect();
+    Some(Stat {
+        state: fields.first()?.chars().next()?,
+        ppid: fields.get(1)?.parse().ok()?,
+        start: fields.get(19)?.parse().ok()?,
+    })
+}
+
+/// The command line as `pkill -f` matches it (NULs shown as spaces); for a
+/// zombie, whose memory is gone, the `comm` name in brackets.
+pub fn cmdline(pid: i32) -> String {
+    let raw = fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+    let text: String = String::from_utf8_lossy(&raw)
+        .trim_end_matches('\0')
+        .replace('\0', " ");
+    if text.is_empty() {
+        let comm = fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
+        format!("[{}]", comm.trim())
+    } else {
+        text
+    }
+}
+
+/// Every PID visible in this /proc.
+pub fn pids() -> Vec<i32> {
+    let Ok(dir) = fs::read_dir("/proc") else { return Vec::new() };
+    dir.filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok()).collect()
+}
+
+/// `(pid, start)` of every live descendant of `root`.
+pub fn descendants(root: i32) -> Vec<(i32, u64)> {
+    let all: Vec<(i32, Stat)> = pids().into_iter().filter_map(|p| Some((p, stat(p)?))).collect();
+    let mut found = Vec::new();
+    let mut frontier = vec![root];
+    while let Some(parent) = frontier.pop() {
+        for (pid, st) in &all {
+            if st.ppid == parent && st.state != 'Z' && !found.iter().any(|(p, _)| p == pid) {
+                found.push((*pid, st.start));
+                frontier.push(*pid);
+            }
+        }
+    }
+    found
+}
+
+/// Whether `(pid, start)` still names a live (non-zombie) process.
+pub fn alive(pid: i32, start: u64) -> bool {
+    matches!(stat(pid), Some(st) if st.start == start && st.state != 'Z')
+}
+
+/// Signals pending for a (stopped) process: the union of `SigPnd` and `ShdPnd`.
+pub fn pending_signals(pid: i32) -> Vec<i32> {
+    let Ok(text) = fs::read_to_string(format!("/proc/{pid}/status")) else { return Vec::new() };
+    let mut mask = 0u64;
+    for line in text.lines() {
+        if let Some(hex) = line.strip_prefix("SigPnd:").or_else(|| line.strip_prefix("ShdPnd:")) {
+            mask |= u64::from_str_radix(hex.trim(), 16).unwrap_or(0);
+        }
+    }
+    (1..=64).filter(|sig| mask & (1u64 << (sig - 1)) != 0).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_own_stat_and_cmdline() {
+        let me = std::process::id() as i32;
+        let st = stat(me).unwrap();
+        assert_eq!(st.state, 'R');
+        assert!(alive(me, st.start));
+        assert!(!alive(me, st.start + 1));
+        assert!(!cmdline(me).is_empty());
+        assert!(pids().contains(&me));
+    }
+}

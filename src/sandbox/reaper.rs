@@ -1,0 +1,98 @@
+//! The reaper: the sandbox init is the parent (or, for orphans, the
+//! adoptive parent) of every process in the sandbox, so every death passes
+//! through here with its cause. This is the oracle's ground truth.
+
+use super::procfs;
+use super::spawn::{self, ChildAction};
+use super::table::{Death, Entry, Role, Shared};
+use crate::oracle::Cause;
+use std::os::fd::RawFd;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// Reaps until the table is shutting down and no child is left.
+pub fn run(shared: Arc<Shared>, devnull: RawFd) {
+    loop {
+        // Look first (WNOWAIT), reap under the lock: until then the zombie
+        // holds its number, so no new process can take it while we look it up.
+        let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
+        let ret = unsafe { libc::waitid(libc::P_ALL, 0, &mut info, libc::WEXITED | libc::WNOWAIT) };
+        if ret < 0 {
+            match std::io::Error::last_os_error().raw_os_error() {
+                Some(libc::EINTR) => continue,
+                _ => {
+                    if shared.table.lock().shutting_down {
+                        return;
+                    }
+                    std::thread::sleep(Duration::from_millis(1));
+                    continue;
+                }
+            }
+        }
+        let at = Instant::now();
+        let (pid, status) = unsafe { (info.si_pid(), info.si_status()) };
+        let cause = if info.si_code == libc::CLD_EXITED {
+            Cause::Exited(status)
+        } else {
+            Cause::Signaled(status)
+        };
+        let mut table = shared.table.lock();
+        let entry = table.procs.remove(&pid);
+        let unknown = entry.is_none().then(|| (procfs::stat(pid).map(|s| s.start), procfs::cmdline(pid)));
+        let mut reaped: libc::siginfo_t = unsafe { std::mem::zeroed() };
+        unsafe { libc::waitid(libc::P_PID, pid as libc::id_t, &mut reaped, libc::WEXITED) };
+        let expected = table.expected.remove(&pid);
+        let signaled = matches!(cause, Cause::Signaled(_)) && !expected;
+        match entry {
+            Some(Entry { role: Role::Churner, cmdline }) => {
+                table.live_churners -= 1;
+                if signaled {
+                    table.deaths.push(Death { pid, role: Some(Role::Churner), cmdline, start: None, cause, at });
+                }
+            }
+            Some(Entry { role: Role::Victim, .. }) => on_victim_death(&mut table, pid, cause, at, devnull),
+            Some(Entry { role: Role::Helper, cmdline }) => {
+                table.helper_exits.insert(pid, cause);
+                if signaled {
+                    table.deaths.push(Death { pid, role: Some(Role::Helper), cmdline, start: None, cause, at });
+                }
+            }
+            Some(Entry { role, cmdline }) => {
+                if let Role::Bystander(i) = role {
+                    table.bystanders[i] = None;
+                }
+                if signaled {
+                    table.deaths.push(Death { pid, role: Some(role), cmdline, start: None, cause, at });
+                }
+            }
+            None => {
+                let (start, cmdline) = unknown.unwrap_or_default();
+                if !expected {
+                    table.deaths.push(Death { pid, role: None, cmdline: cmdline.into(), start, cause, at });
+                }
+            }
+        }
+        drop(table);
+        shared.changed.notify_all();
+    }
+}
+
+/// Records the victim's death and, with forced reuse, gives its number to a
+/// fresh bystander before anyone else can see the number free.
+fn on_victim_death(table: &mut super::table::Table, pid: i32, cause: Cause, at: Instant, devnull: RawFd) {
+    let Some(watch) = table.victim.as_mut().filter(|w| w.pid == pid) else { return };
+    watch.death = Some((cause, at));
+    let Some(spec) = watch.reuse.clone() else { return };
+    match spawn::spawn(&ChildAction::Exec(&spec), devnull, Some(pid), false) {
+        Ok(child) => {
+            watch.reuse_holder = Some(child.pid);
+            let cmdline = spec_cmdline(&spec);
+            table.procs.insert(child.pid, Entry { role: Role::ReuseHolder, cmdline });
+        }
+        Err(err) => watch.reuse_error = Some(format!("clone3 with set_tid={pid} failed: {err}")),
+    }
+}
+
+fn spec_cmdline(spec: &spawn::ExecSpec) -> std::sync::Arc<str> {
+    spec.cmdline().into()
+}

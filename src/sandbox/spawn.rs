@@ -1,0 +1,147 @@
+//! Process creation inside the sandbox init, which is multithreaded (reaper,
+//! churn and trial threads). Children are made with raw `clone3` so that
+//! forced reuse can ask for an exact PID (`set_tid`) and the victim's pidfd
+//! exists from birth (`CLONE_PIDFD`), with no window in which the number could
+//! be recycled. Between clone and exec the child runs only async-signal-safe
+//! calls: no allocation, no locks.
+
+use std::ffi::CString;
+use std::io;
+use std::os::fd::{FromRawFd, OwnedFd, RawFd};
+use std::time::Duration;
+
+/// An exec prepared before the clone, so the child allocates nothing.
+pub struct ExecSpec {
+    exe: CString,
+    _argv: Vec<CString>,
+    _envp: Vec<CString>,
+    argv_ptrs: Vec<*const libc::c_char>,
+    envp_ptrs: Vec<*const libc::c_char>,
+    /// `(source, target)`: each source fd is made the child's fd `target`.
+    fds: Vec<(RawFd, RawFd)>,
+}
+
+// The raw pointers point into the CStrings owned by the same struct.
+unsafe impl Send for ExecSpec {}
+unsafe impl Sync for ExecSpec {}
+
+impl ExecSpec {
+    /// `exe` is what runs; `argv` is what /proc/PID/cmdline (and `pkill -f`) shows.
+    pub fn new(exe: &str, argv: &[String], env: &[(String, String)], fds: Vec<(RawFd, RawFd)>) -> Self {
+        let c = |s: &str| CString::new(s).expect("NUL bytes were rejected when the scenario was parsed");
+        let exe = c(exe);
+        let argv: Vec<CString> = argv.iter().map(|a| c(a)).collect();
+        let envp: Vec<CString> = env.iter().map(|(k, v)| c(&format!("{k}={v}"))).collect();
+        let mut argv_ptrs: Vec<_> = argv.iter().map(|a| a.as_ptr()).collect();
+        argv_ptrs.push(std::ptr::null());
+        let mut envp_ptrs: Vec<_> = envp.iter().map(|a| a.as_ptr()).collect();
+        envp_ptrs.push(std::ptr::null());
+        Self { exe, _argv: argv, _envp: envp, argv_ptrs, envp_ptrs, fds }
+    }
+
+    /// The argv joined by spaces, as `pkill -f` sees it.
+    pub fn cmdline(&self) -> String {
+        self._argv.iter().map(|a| a.to_string_lossy()).collect::<Vec<_>>().join(" ")
+    }
+}
+
+/// What the new child does.
+pub enum ChildAction<'a> {
+    /// Become another program (victim, bystander, strategy helper).
+    Exec(&'a ExecSpec),
+    /// A churner: live for this long, then `_exit(0)`.
+    Sleep(Duration),
+}
+
+pub struct Spawned {
+    pub pid: libc::pid_t,
+    pub pidfd: Option<OwnedFd>,
+}
+
+#[repr(C)]
+#[derive(Default)]
+struct CloneArgs {
+    flags: u64,
+    pidfd: u64,
+    child_tid: u64,
+    parent_tid: u64,
+    exit_signal: u64,
+    stack: u64,
+    stack_size: u64,
+    tls: u64,
+    set_tid: u64,
+    set_tid_size: u64,
+    cgroup: u64,
+}
+
+/// Creates a child that performs `action`, with stdio on `devnull`.
+///
+/// `set_tid` asks for that exact PID in the innermost PID namespace
+/// (needs CAP_SYS_ADMIN over it, which the sandbox init has).
+pub fn spawn(action: &ChildAction<'_>, devnull: RawFd, set_tid: Option<libc::pid_t>, want_pidfd: bool) -> io::Result<Spawned> {
+    let mut pidfd: libc::c_int = -1;
+    let tid: [libc::pid_t; 1] = [set_tid.unwrap_or(0)];
+    let mut args = CloneArgs { exit_signal: libc::SIGCHLD as u64, ..Default::default() };
+    if want_pidfd {
+        args.flags |= libc::CLONE_PIDFD as u64;
+        args.pidfd = &mut pidfd as *mut libc::c_int as u64;
+    }
+    if set_tid.is_some() {
+        args.set_tid = tid.as_ptr() as u64;
+        args.set_tid_size = 1;
+    }
+    // SAFETY: clone3 without CLONE_VM duplicates the address space like fork;
+    // the child only runs `child_main`, which is async-signal-safe.
+    let ret = unsafe {
+        libc::syscall(libc::SYS_clone3, &args as *const CloneArgs, std::mem::size_of::<CloneArgs>())
+    };
+    if ret < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    if ret == 0 {
+        // SAFETY: in the child; never returns.
+        unsafe { child_main(action, devnull) }
+    }
+    let pidfd = (want_pidfd && pidfd >= 0).then(|| unsafe { OwnedFd::from_raw_fd(pidfd) });
+    Ok(Spawned { pid: ret as libc::pid_t, pidfd })
+}
+
+/// Runs in the new child. Only async-signal-safe libc calls from here on.
+unsafe fn child_main(action: &ChildAction<'_>, devnull: RawFd) -> ! {
+    // The init's dispositions (Rust ignores SIGPIPE) must not leak into the
+    // children: a churner that ignored a stray signal would hide a misfire.
+    for sig in 1..=64 {
+        if sig != libc::SIGKILL && sig != libc::SIGSTOP {
+            libc::signal(sig, libc::SIG_DFL);
+        }
+    }
+    let mut empty: libc::sigset_t = std::mem::zeroed();
+    libc::sigemptyset(&mut empty);
+    libc::sigprocmask(libc::SIG_SETMASK, &empty, std::ptr::null_mut());
+    match action {
+        ChildAction::Sleep(lifetime) => {
+            let ts = libc::timespec {
+                tv_sec: lifetime.as_secs() as libc::time_t,
+                tv_nsec: lifetime.subsec_nanos() as libc::c_long,
+            };
+            let mut rem = ts;
+            while libc::nanosleep(&rem, &mut rem) != 0 {}
+            libc::_exit(0)
+        }
+        ChildAction::Exec(spec) => {
+            for fd in 0..3 {
+                libc::dup2(devnull, fd);
+            }
+            // Two passes so that a source numbered like another target is not clobbered.
+            let mut tmp = [-1; 8];
+            for (i, (src, _)) in spec.fds.iter().enumerate().take(tmp.len()) {
+                tmp[i] = libc::fcntl(*src, libc::F_DUPFD_CLOEXEC, 100);
+            }
+            for (i, (_, dst)) in spec.fds.iter().enumerate().take(tmp.len()) {
+                libc::dup2(tmp[i], *dst);
+            }
+            libc::execve(spec.exe.as_ptr(), spec.argv_ptrs.as_ptr(), spec.envp_ptrs.as_ptr());
+            libc::_exit(127)
+        }
+    }
+}

@@ -1,0 +1,97 @@
+//! The process table: what the sandbox init knows about every process it
+//! started, and every death the reaper saw. One mutex guards it; holding that
+//! mutex also freezes PID numbers, because a number is only freed when the
+//! reaper reaps it, and the reaper reaps only while holding the mutex.
+
+use super::spawn::ExecSpec;
+use crate::oracle::Cause;
+use parking_lot::{Condvar, Mutex};
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::time::Instant;
+
+/// Why a process in the sandbox exists.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    Churner,
+    /// Index into the scenario's bystander list.
+    Bystander(usize),
+    /// The bystander that took over the victim's number (forced reuse).
+    ReuseHolder,
+    Victim,
+    /// A program a strategy runs (`/bin/kill`, `/bin/sh -c "pkill ..."`).
+    Helper,
+}
+
+impl Role {
+    pub fn name(self) -> &'static str {
+        match self {
+            Role::Churner => "churner",
+            Role::Bystander(_) => "bystander",
+            Role::ReuseHolder => "reuse-holder",
+            Role::Victim => "victim",
+            Role::Helper => "helper",
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Entry {
+    pub role: Role,
+    pub cmdline: Arc<str>,
+}
+
+/// A death the reaper saw that may be a misfire (anything but a churner's
+/// or helper's normal exit, and anything init did not kill itself).
+#[derive(Debug, Clone)]
+pub struct Death {
+    pub pid: i32,
+    /// `None`: not started by init (a descendant of the victim or of a helper).
+    pub role: Option<Role>,
+    pub cmdline: Arc<str>,
+    /// /proc start time, read from the zombie, for processes init did not start.
+    pub start: Option<u64>,
+    pub cause: Cause,
+    pub at: Instant,
+}
+
+/// What the current trial's victim is doing, as the reaper sees it.
+pub struct VictimWatch {
+    pub pid: i32,
+    pub death: Option<(Cause, Instant)>,
+    /// With forced reuse, the exec of the bystander that takes the number.
+    pub reuse: Option<Arc<ExecSpec>>,
+    pub reuse_holder: Option<i32>,
+    pub reuse_error: Option<String>,
+}
+
+#[derive(Default)]
+pub struct Table {
+    pub procs: HashMap<i32, Entry>,
+    pub live_churners: u32,
+    /// PID of the live bystander for each configured bystander, if any.
+    pub bystanders: Vec<Option<i32>>,
+    /// Possible misfires since the last trial was finalized.
+    pub deaths: Vec<Death>,
+    /// Exit causes of helpers, taken by whoever waits for them.
+    pub helper_exits: HashMap<i32, Cause>,
+    pub victim: Option<VictimWatch>,
+    /// Processes init itself is killing (cleanup): their deaths are no misfire.
+    pub expected: HashSet<i32>,
+    pub shutting_down: bool,
+}
+
+#[derive(Default)]
+pub struct Shared {
+    pub table: Mutex<Table>,
+    /// Signalled after every reap.
+    pub changed: Condvar,
+}
+
+impl Shared {
+    pub fn new(bystanders: usize) -> Arc<Self> {
+        let shared = Shared::default();
+        shared.table.lock().bystanders = vec![None; bystanders];
+        Arc::new(shared)
+    }
+}

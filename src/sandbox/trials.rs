@@ -1,0 +1,301 @@
+//! Running trials inside the sandbox: start the victim, stop it with one
+//! strategy, watch what happened, clean up, and hand the record out.
+//!
+//! A trial's record is finished one trial late: signals a strategy sent may
+//! still be landing when it returns, so deaths are attributed to a trial
+//! until the next trial's stop request (nothing else signals in between but
+//! init's own, marked, cleanup).
+
+use super::inside::Inside;
+use super::procfs;
+use super::spawn::{self, ChildAction, ExecSpec};
+use super::table::{Entry, Role, VictimWatch};
+use super::wire::{emit, Message};
+use crate::churn::bystander;
+use crate::measure::{Outcome, TrialRecord};
+use crate::oracle::{attribute, CaughtSignal, Evidence, SeenBy};
+use crate::scenario::{Behaviour, BystanderBehaviour, Scenario};
+use crate::strategy::{StopStrategy, VictimHandle};
+use nix::fcntl::OFlag;
+use nix::unistd::pipe2;
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// How long a victim or bystander may take to report ready.
+const READY_LIMIT: Duration = Duration::from_secs(5);
+/// How long cleanup may wait for stragglers of a trial.
+const QUIESCE_LIMIT: Duration = Duration::from_secs(2);
+
+pub struct TrialRunner<'a> {
+    inside: &'a Inside,
+    scenario: &'a Scenario,
+    oracle_read: OwnedFd,
+    oracle_write: OwnedFd,
+    reuse: Option<Arc<ExecSpec>>,
+    pending: Option<Pending>,
+}
+
+struct Pending {
+    record: TrialRecord,
+    descendants: Vec<(i32, u64)>,
+    reuse_holder: Option<i32>,
+}
+
+/// The victim as started for one trial.
+struct Started {
+    pid: i32,
+    pidfd: Option<OwnedFd>,
+    gone_before_stop: bool,
+}
+
+impl<'a> TrialRunner<'a> {
+    pub fn new(inside: &'a Inside, scenario: &'a Scenario) -> std::io::Result<Self> {
+        let (oracle_read, oracle_write) = pipe2(OFlag::O_CLOEXEC | OFlag::O_NONBLOCK)?;
+        let reuse = scenario
+            .churn
+            .forced_reuse
+            .then(|| Arc::new(bystander::reuse_holder_spec(&scenario.churn.reuse_command.0, &inside.exe)));
+        Ok(Self { inside, scenario, oracle_read, oracle_write, reuse, pending: None })
+    }
+
+    /// Runs one trial; its record is emitted when the next one starts (or at `finish`).
+    pub fn run(&mut self, trial: u32, round: u32, strategy: &dyn StopStrategy, label: &str) -> bool {
+        let mut record = TrialRecord {
+            trial,
+            round,
+            strategy: label.to_string(),
+            victim_pid: 0,
+            victim_cmdline: self.scenario.victim.command.joined(),
+            outcome: Outcome::Error,
+            latency: Duration::ZERO,
+            strategy_time: Duration::ZERO,
+            victim_end: None,
+            victim_gone_before_stop: false,
+            pid_reused: None,
+            misfires: Vec::new(),
+            leaks: 0,
+            error: None,
+        };
+        let started = self.ensure_bystanders().and_then(|_| self.start_victim());
+        let victim = match started {
+            Ok(v) => v,
+            Err(err) => {
+                record.error = Some(err);
+                let alive = self.finalize();
+                self.inside.shared.table.lock().victim = None;
+                self.pending = Some(Pending { record, descendants: Vec::new(), reuse_holder: None });
+                return alive;
+            }
+        };
+        record.victim_pid = victim.pid;
+        record.victim_gone_before_stop = victim.gone_before_stop;
+        let descendants = if victim.gone_before_stop { Vec::new() } else { procfs::descendants(victim.pid) };
+        let host_alive = self.finalize();
+
+        let handle = VictimHandle {
+            pid: victim.pid,
+            pidfd: victim.pidfd.as_ref(),
+            cmdline: &record.victim_cmdline,
+            program: &self.scenario.victim.command.0[0],
+        };
+        let requested = Instant::now();
+        let report = strategy.stop(self.inside, &handle, requested);
+        record.strategy_time = requested.elapsed();
+        let timeout = self.scenario.strategies.iter().find(|s| s.label() == label).map_or(Duration::from_secs(2), |s| s.timeout.0);
+        let death = self.inside.wait_victim_death(Instant::now() + timeout);
+        record.pid_reused = report.pid_reused;
+        record.victim_end = death.map(|(cause, _)| cause);
+        (record.outcome, record.latency) = match (&report.error, death) {
+            (Some(_), _) => (Outcome::Error, record.strategy_time),
+            (None, Some(_)) if victim.gone_before_stop => (Outcome::Exited, Duration::ZERO),
+            (None, Some((_, at))) => {
+                let killed = report.final_phase_at.is_some_and(|f| at >= f);
+                (if killed { Outcome::Killed } else { Outcome::Exited }, at.saturating_duration_since(requested))
+            }
+            (None, None) => (Outcome::Survived, record.strategy_time),
+        };
+        record.error = report.error;
+        let leaked: Vec<(i32, u64)> = descendants.iter().copied().filter(|&(p, s)| procfs::alive(p, s)).collect();
+        record.leaks = leaked.len() as u32;
+
+        // Cleanup by init itself: marked, so never counted as misfires.
+        if death.is_none() {
+            self.inside.kill_own(victim.pid);
+            self.inside.wait_victim_death(Instant::now() + QUIESCE_LIMIT);
+        }
+        for &(pid, start) in &leaked {
+            self.inside.kill_exact(pid, start);
+        }
+        self.inside.quiesce(&[], QUIESCE_LIMIT);
+        let reuse_holder = {
+            let mut table = self.inside.shared.table.lock();
+            let watch = table.victim.take();
+            if let Some(err) = watch.as_ref().and_then(|w| w.reuse_error.clone()) {
+                record.error.get_or_insert(format!("forced reuse failed: {err}"));
+            }
+            watch.and_then(|w| w.reuse_holder)
+        };
+        self.pending = Some(Pending { record, descendants, reuse_holder });
+        host_alive
+    }
+
+    /// Finalizes the last trial after a short settle time.
+    pub fn finish(&mut self) -> bool {
+        std::thread::sleep(Duration::from_millis(20));
+        self.finalize()
+    }
+
+    /// Attributes everything seen since the pending trial's stop request and
+    /// emits its record. Returns `false` when the host has gone away.
+    fn finalize(&mut self) -> bool {
+        let Some(mut pending) = self.pending.take() else { return true };
+        let mut caught = self.drain_handler_reports();
+        caught.extend(self.stopped_bystander_signals());
+        let deaths = std::mem::take(&mut self.inside.shared.table.lock().deaths);
+        pending.record.misfires = attribute(&Evidence { deaths: &deaths, caught: &caught, descendants: &pending.descendants });
+        if let Some(holder) = pending.reuse_holder {
+            self.inside.kill_own(holder);
+        }
+        emit(&Message::Trial { record: pending.record })
+    }
+
+    fn drain_handler_reports(&self) -> Vec<CaughtSignal> {
+        let mut bytes = Vec::new();
+        let mut buf = [0u8; 4096];
+        while let Ok(n) = nix::unistd::read(self.oracle_read.as_fd(), &mut buf) {
+            if n == 0 {
+                break;
+            }
+            bytes.extend_from_slice(&buf[..n]);
+        }
+        let table = self.inside.shared.table.lock();
+        bystander::decode_reports(&bytes, |pid| table.procs.get(&pid).map(|e| e.cmdline.to_string()))
+    }
+
+    /// Signals pending on SIGSTOPped bystanders; those hit are retired (and
+    /// started afresh for the next trial) so a signal is never counted twice.
+    fn stopped_bystander_signals(&self) -> Vec<CaughtSignal> {
+        let mut caught = Vec::new();
+        let slots: Vec<(usize, i32)> = {
+            let table = self.inside.shared.table.lock();
+            table.bystanders.iter().enumerate().filter_map(|(i, p)| Some((i, (*p)?))).collect()
+        };
+        for (index, pid) in slots {
+            if self.scenario.churn.bystanders[index].behaviour != BystanderBehaviour::Stopped {
+                continue;
+            }
+            let pending = procfs::pending_signals(pid);
+            if pending.is_empty() {
+                continue;
+            }
+            let cmdline = self.scenario.churn.bystanders[index].command.joined();
+            for signal in pending {
+                caught.push(CaughtSignal { pid, cmdline: cmdline.clone(), role: "bystander", signal, seen_by: SeenBy::Pending });
+            }
+            self.inside.kill_own(pid);
+        }
+        caught
+    }
+
+    /// Starts every configured bystander that is not alive (first trial, or hit).
+    fn ensure_bystanders(&self) -> Result<(), String> {
+        for (index, config) in self.scenario.churn.bystanders.iter().enumerate() {
+            if self.inside.shared.table.lock().bystanders[index].is_some() {
+                continue;
+            }
+            let (ready_read, ready_write) = pipe2(OFlag::O_CLOEXEC).map_err(|e| format!("pipe: {e}"))?;
+            let spec = bystander::exec_spec(config, &self.inside.exe, ready_write.as_raw_fd(), self.oracle_write.as_raw_fd());
+            let pid = {
+                let mut table = self.inside.shared.table.lock();
+                let child = spawn::spawn(&ChildAction::Exec(&spec), self.inside.devnull.as_raw_fd(), None, false)
+                    .map_err(|e| format!("cannot start bystander `{}`: {e}", spec.cmdline()))?;
+                table.procs.insert(child.pid, Entry { role: Role::Bystander(index), cmdline: spec.cmdline().into() });
+                table.bystanders[index] = Some(child.pid);
+                child.pid
+            };
+            drop(ready_write);
+            wait_ready(&ready_read).map_err(|e| format!("bystander `{}` {e}", spec.cmdline()))?;
+            if config.behaviour == BystanderBehaviour::Stopped {
+                self.stop_process(pid)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn start_victim(&self) -> Result<Started, String> {
+        let config = &self.scenario.victim;
+        let simulated = config.behaviour != Behaviour::Exec;
+        let (ready_read, ready_write) = pipe2(OFlag::O_CLOEXEC).map_err(|e| format!("pipe: {e}"))?;
+        let spec = crate::victim::exec_spec(config, &self.inside.exe, simulated.then(|| ready_write.as_raw_fd()));
+        let child = {
+            let mut table = self.inside.shared.table.lock();
+            let child = spawn::spawn(&ChildAction::Exec(&spec), self.inside.devnull.as_raw_fd(), None, true)
+                .map_err(|e| format!("cannot start the victim `{}`: {e}", spec.cmdline()))?;
+            table.procs.insert(child.pid, Entry { role: Role::Victim, cmdline: spec.cmdline().into() });
+            table.victim = Some(VictimWatch {
+                pid: child.pid,
+                death: None,
+                reuse: self.reuse.clone(),
+                reuse_holder: None,
+                reuse_error: None,
+            });
+            child
+        };
+        drop(ready_write);
+        if simulated {
+            wait_ready(&ready_read).map_err(|e| format!("victim {e}"))?;
+        } else {
+            std::thread::sleep(config.startup.0);
+        }
+        match config.behaviour {
+            Behaviour::Stopped => self.stop_process(child.pid)?,
+            Behaviour::ExitEarly => {
+                let limit = Instant::now() + config.exit_after.0 + READY_LIMIT;
+                if self.inside.wait_victim_death(limit).is_none() {
+                    return Err("the exit-early victim did not exit on its own".into());
+                }
+            }
+            _ => {}
+        }
+        let gone_before_stop = self.inside.shared.table.lock().victim.as_ref().is_some_and(|w| w.death.is_some());
+        Ok(Started { pid: child.pid, pidfd: child.pidfd, gone_before_stop })
+    }
+
+    /// SIGSTOPs a process init started (the seed's `kill -STOP`) and waits until it is stopped.
+    fn stop_process(&self, pid: i32) -> Result<(), String> {
+        {
+            let table = self.inside.shared.table.lock();
+            if table.procs.contains_key(&pid) {
+                unsafe { libc::kill(pid, libc::SIGSTOP) };
+            }
+        }
+        let deadline = Instant::now() + READY_LIMIT;
+        while Instant::now() < deadline {
+            if procfs::stat(pid).is_some_and(|s| s.state == 'T') {
+                return Ok(());
+            }
+            std::thread::sleep(Duration::from_micros(200));
+        }
+        Err(format!("process {pid} did not stop after SIGSTOP"))
+    }
+}
+
+/// Waits for the one-byte ready signal of a freshly started process.
+fn wait_ready(read: &OwnedFd) -> Result<(), String> {
+    use rustix::event::{poll, PollFd, PollFlags, Timespec};
+    let timeout = Timespec { tv_sec: READY_LIMIT.as_secs() as i64, tv_nsec: 0 };
+    let mut fds = [PollFd::new(read, PollFlags::IN)];
+    loop {
+        match poll(&mut fds, Some(&timeout)) {
+            Err(rustix::io::Errno::INTR) => continue,
+            Ok(0) => return Err(format!("did not report ready within {READY_LIMIT:?}")),
+            _ => break,
+        }
+    }
+    let mut byte = [0u8; 1];
+    match nix::unistd::read(read.as_fd(), &mut byte) {
+        Ok(1) => Ok(()),
+        _ => Err("exited before it was ready".into()),
+    }
+}

@@ -1,0 +1,55 @@
+//! What crosses from the host to the sandbox (the plan, as JSON on stdin) and
+//! back (one JSON message per line on stdout), so the host writes each trial
+//! to disk as soon as it is measured.
+
+use crate::churn::ChurnReport;
+use crate::measure::TrialRecord;
+use crate::scenario::Scenario;
+use serde::{Deserialize, Serialize};
+
+/// How the sandbox gets its privileges.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum SandboxMode {
+    /// Root: new PID and mount namespaces directly.
+    Root,
+    /// An ordinary user: a user namespace maps them to root inside.
+    UserNamespace,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RunPlan {
+    pub scenario: Scenario,
+    pub mode: SandboxMode,
+    /// Our own binary, re-executed for victims and bystanders.
+    pub exe: String,
+}
+
+/// Facts about the sandbox as built.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SandboxFacts {
+    pub mode: SandboxMode,
+    pub pid_max_requested: Option<u32>,
+    /// The namespace's pid_max as read back; `None` if it could not be set.
+    pub pid_max: Option<u32>,
+    pub pid_max_note: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Message {
+    Started { facts: SandboxFacts },
+    Trial { record: TrialRecord },
+    Warning { text: String },
+    Finished { churn: ChurnReport, stopped_early: Option<String> },
+    Failed { reason: String },
+}
+
+/// Writes one message as one line; `false` when the host is gone.
+pub fn emit(message: &Message) -> bool {
+    use std::io::Write;
+    let mut line = serde_json::to_vec(message).expect("messages serialize");
+    line.push(b'\n');
+    let mut out = std::io::stdout().lock();
+    out.write_all(&line).and_then(|_| out.flush()).is_ok()
+}

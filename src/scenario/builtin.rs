@@ -1,0 +1,30 @@
+//! Scenarios shipped in `scenarios/` and compiled into the binary, so that
+//! `stopbench run` works from anywhere without the source tree.
+
+/// `(name, toml text)` of every shipped scenario; the first is the default.
+pub const BUILTIN: &[(&str, &str)] = &[
+    ("default", include_str!("../../scenarios/default.toml")),
+    ("seed-timeoutstopsec", include_str!("../../scenarios/seed-timeoutstopsec.toml")),
+    ("seed-execstoppost", include_str!("../../scenarios/seed-execstoppost.toml")),
+    ("seed-sigstop", include_str!("../../scenarios/seed-sigstop.toml")),
+    ("seed-pkill", include_str!("../../scenarios/seed-pkill.toml")),
+    ("seed-forked-children", include_str!("../../scenarios/seed-forked-children.toml")),
+    ("stale-pidfile", include_str!("../../scenarios/stale-pidfile.toml")),
+];
+
+pub fn find(name: &str) -> Option<&'static str> {
+    BUILTIN.iter().find(|(n, _)| *n == name).map(|(_, text)| *text)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_builtin_scenario_parses_and_is_named_for_its_file() {
+        for (name, text) in BUILTIN {
+            let s = crate::scenario::parse(name, text).unwrap_or_else(|e| panic!("{e}"));
+            assert_eq!(s.name.0, *name);
+        }
+    }
+}

@@ -1,0 +1,541 @@
+//! The scenario: what is stopped, under which churn, by which strategies.
+//!
+//! Every field validates itself while it is deserialized, so a bad value is
+//! reported with the toml span (line) and serde path (key) of the value.
+
+use super::duration::HumanDuration;
+use super::signal::StopSignal;
+use serde::{de, Deserialize, Deserializer, Serialize, Serializer};
+use std::fmt;
+use std::time::Duration;
+
+/// Lowest `pid_max` the kernel accepts (it reserves PIDs up to 300).
+pub const PID_MAX_MIN: u32 = 301;
+/// Highest `pid_max` on Linux (`PID_MAX_LIMIT` on 64-bit).
+pub const PID_MAX_MAX: u32 = 4_194_304;
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Scenario {
+    pub name: ScenarioName,
+    #[serde(default)]
+    pub description: String,
+    /// Trials per strategy.
+    #[serde(default = "default_trials")]
+    pub trials: Trials,
+    /// Seed for the trial order and churn lifetimes, so a run can be repeated.
+    #[serde(default)]
+    pub seed: u64,
+    #[serde(default)]
+    pub sandbox: SandboxConfig,
+    #[serde(default)]
+    pub churn: ChurnConfig,
+    pub victim: VictimConfig,
+    #[serde(rename = "strategy")]
+    pub strategies: Vec<StrategyConfig>,
+    #[serde(default)]
+    pub limits: Limits,
+}
+
+fn default_trials() -> Trials {
+    Trials(20)
+}
+
+/// A scenario name: it becomes part of directory and file names.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ScenarioName(pub String);
+
+impl<'de> Deserialize<'de> for ScenarioName {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let name = String::deserialize(deserializer)?;
+        let ok = !name.is_empty()
+            && name.len() <= 64
+            && name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
+        if !ok {
+            return Err(de::Error::custom(format!(
+                "`{name}` is not a valid name: use 1-64 letters, digits, `-`, `_` or `.`"
+            )));
+        }
+        Ok(Self(name))
+    }
+}
+
+impl fmt::Display for ScenarioName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// Trials per strategy: at least one, at most a million.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Trials(pub u32);
+
+impl<'de> Deserialize<'de> for Trials {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let n = i64::deserialize(deserializer)?;
+        if !(1..=1_000_000).contains(&n) {
+            return Err(de::Error::custom(format!(
+                "trials must be between 1 and 1000000, got {n}"
+            )));
+        }
+        Ok(Self(n as u32))
+    }
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SandboxConfig {
+    /// `pid_max` of the sandbox's PID namespace (Linux 6.14+). Small values make
+    /// the allocator wrap, and numbers come back, within milliseconds.
+    #[serde(default)]
+    pub pid_max: Option<PidMax>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct PidMax(pub u32);
+
+impl<'de> Deserialize<'de> for PidMax {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let n = i64::deserialize(deserializer)?;
+        if n < PID_MAX_MIN as i64 || n > PID_MAX_MAX as i64 {
+            return Err(de::Error::custom(format!(
+                "pid_max must be between {PID_MAX_MIN} (the kernel reserves PIDs up to 300) and {PID_MAX_MAX}, got {n}"
+            )));
+        }
+        Ok(Self(n as u32))
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ChurnConfig {
+    /// Churners spawned per second: a number, `0` for none, or `"max"`.
+    #[serde(default)]
+    pub rate: Rate,
+    /// How long each churner lives: `"2ms"`, or `["1ms", "5ms"]` for a uniform range.
+    #[serde(default = "default_lifetime")]
+    pub lifetime: Lifetime,
+    /// Long-lived processes with these command lines stay up during every trial.
+    #[serde(default)]
+    pub bystanders: Vec<BystanderConfig>,
+    /// Give the victim's PID number to a fresh bystander the moment the victim is reaped.
+    #[serde(default)]
+    pub forced_reuse: bool,
+    /// Command line of the bystander that takes over the victim's number.
+    #[serde(default = "default_reuse_command")]
+    pub reuse_command: CommandLine,
+    /// At most this many churners alive at once (a bound on the sandbox's size).
+    #[serde(default = "default_max_live")]
+    pub max_live: MaxLive,
+}
+
+impl Default for ChurnConfig {
+    fn default() -> Self {
+        Self {
+            rate: Rate::default(),
+            lifetime: default_lifetime(),
+            bystanders: Vec::new(),
+            forced_reuse: false,
+            reuse_command: default_reuse_command(),
+            max_live: default_max_live(),
+        }
+    }
+}
+
+fn default_lifetime() -> Lifetime {
+    Lifetime {
+        min: HumanDuration(Duration::from_millis(2)),
+        max: HumanDuration(Duration::from_millis(2)),
+    }
+}
+
+fn default_reuse_command() -> CommandLine {
+    CommandLine(vec![
+        "/usr/sbin/unrelated-service".into(),
+        "--holds-a-recycled-pid".into(),
+    ])
+}
+
+fn default_max_live() -> MaxLive {
+    MaxLive(128)
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct MaxLive(pub u32);
+
+impl<'de> Deserialize<'de> for MaxLive {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let n = i64::deserialize(deserializer)?;
+        if !(1..=4096).contains(&n) {
+            return Err(de::Error::custom(format!(
+                "max_live must be between 1 and 4096, got {n}"
+            )));
+        }
+        Ok(Self(n as u32))
+    }
+}
+
+/// Target churn rate.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub enum Rate {
+    #[default]
+    Off,
+    PerSecond(f64),
+    /// As fast as the generator can spawn (bounded by `max_live`).
+    Max,
+}
+
+impl<'de> Deserialize<'de> for Rate {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            Int(i64),
+            Float(f64),
+            Text(String),
+        }
+        let value = match Raw::deserialize(deserializer)? {
+            Raw::Text(text) if text == "max" => return Ok(Rate::Max),
+            Raw::Text(text) => {
+                return Err(de::Error::custom(format!(
+                    "rate `{text}` is neither a number per second nor \"max\""
+                )))
+            }
+            Raw::Int(n) => n as f64,
+            Raw::Float(x) => x,
+        };
+        if !(0.0..=1_000_000.0).contains(&value) {
+            return Err(de::Error::custom(format!(
+                "rate must be between 0 and 1000000 per second, or \"max\"; got {value}"
+            )));
+        }
+        Ok(if value == 0.0 { Rate::Off } else { Rate::PerSecond(value) })
+    }
+}
+
+impl Serialize for Rate {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Rate::Off => serializer.serialize_u32(0),
+            Rate::PerSecond(x) => serializer.serialize_f64(*x),
+            Rate::Max => serializer.serialize_str("max"),
+        }
+    }
+}
+
+impl fmt::Display for Rate {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Rate::Off => write!(f, "0/s"),
+            Rate::PerSecond(x) => write!(f, "{x}/s"),
+            Rate::Max => write!(f, "max"),
+        }
+    }
+}
+
+/// Churner lifetime, uniform in `[min, max]`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Lifetime {
+    pub min: HumanDuration,
+    pub max: HumanDuration,
+}
+
+impl<'de> Deserialize<'de> for Lifetime {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            One(String),
+            Range(Vec<String>),
+        }
+        let parse = |t: &str| HumanDuration::parse(t).map_err(de::Error::custom);
+        let (min, max) = match Raw::deserialize(deserializer)? {
+            Raw::One(text) => {
+                let d = parse(&text)?;
+                (d, d)
+            }
+            Raw::Range(items) if items.len() == 2 => (parse(&items[0])?, parse(&items[1])?),
+            Raw::Range(_) => {
+                return Err(de::Error::custom(
+                    "lifetime is a duration (\"2ms\") or a range of two ([\"1ms\", \"5ms\"])",
+                ))
+            }
+        };
+        if min > max {
+            return Err(de::Error::custom(format!("lifetime range [{min}, {max}] is reversed")));
+        }
+        if max.0 > Duration::from_secs(60) {
+            return Err(de::Error::custom("churner lifetime must be at most 60s"));
+        }
+        Ok(Self { min, max })
+    }
+}
+
+impl Serialize for Lifetime {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        if self.min == self.max {
+            self.min.serialize(serializer)
+        } else {
+            [self.min, self.max].serialize(serializer)
+        }
+    }
+}
+
+/// A command line as `pkill -f` sees it: a string split at white space, or an argv array.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CommandLine(pub Vec<String>);
+
+impl CommandLine {
+    /// The argv joined by spaces: what `/proc/PID/cmdline` shows to `pkill -f`.
+    pub fn joined(&self) -> String {
+        self.0.join(" ")
+    }
+}
+
+impl<'de> Deserialize<'de> for CommandLine {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            Text(String),
+            Argv(Vec<String>),
+        }
+        let argv = match Raw::deserialize(deserializer)? {
+            Raw::Text(text) => text.split_whitespace().map(String::from).collect(),
+            Raw::Argv(argv) => argv,
+        };
+        if argv.is_empty() || argv[0].is_empty() {
+            return Err(de::Error::custom("a command line needs at least a program name"));
+        }
+        if argv.iter().any(|a| a.contains('\0')) {
+            return Err(de::Error::custom("a command line cannot contain NUL bytes"));
+        }
+        Ok(Self(argv))
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct BystanderConfig {
+    pub command: CommandLine,
+    pub behaviour: BystanderBehaviour,
+}
+
+impl<'de> Deserialize<'de> for BystanderConfig {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(deny_unknown_fields)]
+        struct Full {
+            command: CommandLine,
+            #[serde(default)]
+            behaviour: BystanderBehaviour,
+        }
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            Text(String),
+            Full(Full),
+        }
+        match Raw::deserialize(deserializer)? {
+            Raw::Text(text) => {
+                let command = CommandLine::deserialize(de::value::StrDeserializer::<D::Error>::new(&text))?;
+                Ok(Self { command, behaviour: BystanderBehaviour::Plain })
+            }
+            Raw::Full(full) => Ok(Self { command: full.command, behaviour: full.behaviour }),
+        }
+    }
+}
+
+/// How a bystander reacts to a signal. All three are counted when hit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum BystanderBehaviour {
+    /// Default dispositions: a stray signal kills it, and the reaper sees the death.
+    #[default]
+    Plain,
+    /// Catches SIGTERM, reports it to the oracle through a pipe, and lives on.
+    IgnoreTerm,
+    /// SIGSTOPped: a stray signal stays pending and is read from /proc/PID/status.
+    Stopped,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VictimConfig {
+    /// The victim's command line, as `pkill -f` will see it.
+    pub command: CommandLine,
+    #[serde(default)]
+    pub behaviour: Behaviour,
+    /// `exit-on-term`: time between SIGTERM and exit.
+    #[serde(default)]
+    pub cleanup: HumanDuration,
+    /// `fork-children`: how many TERM-ignoring children the victim forks.
+    #[serde(default = "default_children")]
+    pub children: Children,
+    /// `exit-early`: how long after start-up the victim dies on its own.
+    #[serde(default)]
+    pub exit_after: HumanDuration,
+    /// `exec`: how long to let the real program start before it is stopped.
+    #[serde(default = "default_startup")]
+    pub startup: HumanDuration,
+}
+
+fn default_children() -> Children {
+    Children(2)
+}
+
+fn default_startup() -> HumanDuration {
+    HumanDuration(Duration::from_millis(100))
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Children(pub u32);
+
+impl<'de> Deserialize<'de> for Children {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let n = i64::deserialize(deserializer)?;
+        if !(0..=64).contains(&n) {
+            return Err(de::Error::custom(format!("children must be between 0 and 64, got {n}")));
+        }
+        Ok(Self(n as u32))
+    }
+}
+
+/// What the daemon under test does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Behaviour {
+    /// Handles SIGTERM: waits `cleanup`, then exits 0.
+    #[default]
+    ExitOnTerm,
+    /// The seed's `trap "echo Ignoring TERM" TERM` daemon.
+    IgnoreTerm,
+    /// Handles SIGTERM but is SIGSTOPped before the stop (the seed's `kill -STOP` test).
+    Stopped,
+    /// Forks `children` children that ignore SIGTERM, then handles SIGTERM itself.
+    ForkChildren,
+    /// Dies on its own after `exit_after`, before the stop: a crashed daemon with a stale pidfile.
+    ExitEarly,
+    /// Runs `command` as a real program.
+    Exec,
+}
+
+impl Behaviour {
+    pub fn name(self) -> &'static str {
+        match self {
+            Behaviour::ExitOnTerm => "exit-on-term",
+            Behaviour::IgnoreTerm => "ignore-term",
+            Behaviour::Stopped => "stopped",
+            Behaviour::ForkChildren => "fork-children",
+            Behaviour::ExitEarly => "exit-early",
+            Behaviour::Exec => "exec",
+        }
+    }
+}
+
+/// One stop strategy under test, with systemd-like knobs.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StrategyConfig {
+    pub kind: StrategyKind,
+    /// Label in reports; defaults to the kind. Needed when one kind appears twice.
+    #[serde(default)]
+    pub label: Option<ScenarioName>,
+    /// `TimeoutStopSec=`: how long to wait after the first signal.
+    #[serde(default = "default_timeout")]
+    pub timeout: HumanDuration,
+    /// `KillSignal=`.
+    #[serde(default = "default_kill_signal")]
+    pub kill_signal: StopSignal,
+    /// `FinalKillSignal=`.
+    #[serde(default = "default_final_signal")]
+    pub final_signal: StopSignal,
+    /// `plain-kill`: interval of the `kill(pid, 0)` liveness poll.
+    #[serde(default = "default_poll")]
+    pub poll: HumanDuration,
+    /// `pkill-f`: the pattern; defaults to the victim's program (argv[0]).
+    #[serde(default)]
+    pub pattern: Option<String>,
+}
+
+impl StrategyConfig {
+    pub fn label(&self) -> String {
+        self.label.as_ref().map(|l| l.0.clone()).unwrap_or_else(|| self.kind.name().to_string())
+    }
+}
+
+fn default_timeout() -> HumanDuration {
+    HumanDuration(Duration::from_secs(2))
+}
+fn default_kill_signal() -> StopSignal {
+    StopSignal::TERM
+}
+fn default_final_signal() -> StopSignal {
+    StopSignal::KILL
+}
+fn default_poll() -> HumanDuration {
+    HumanDuration(Duration::from_millis(10))
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum StrategyKind {
+    PlainKill,
+    ExecstoppostCheck,
+    PkillF,
+    Pidfd,
+}
+
+impl StrategyKind {
+    pub const ALL: [StrategyKind; 4] = [
+        StrategyKind::PlainKill,
+        StrategyKind::ExecstoppostCheck,
+        StrategyKind::PkillF,
+        StrategyKind::Pidfd,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            StrategyKind::PlainKill => "plain-kill",
+            StrategyKind::ExecstoppostCheck => "execstoppost-check",
+            StrategyKind::PkillF => "pkill-f",
+            StrategyKind::Pidfd => "pidfd",
+        }
+    }
+
+    pub fn summary(self) -> &'static str {
+        match self {
+            StrategyKind::PlainKill => {
+                "kill -TERM $PID; poll kill -0 $PID until gone or timeout; kill -KILL $PID"
+            }
+            StrategyKind::ExecstoppostCheck => {
+                "ExecStop=/bin/kill -TERM $MAINPID; wait; ExecStopPost=/bin/sh -c \"if ps -p $MAINPID > /dev/null; then /bin/kill -KILL $MAINPID; fi\""
+            }
+            StrategyKind::PkillF => {
+                "/bin/sh -c \"pkill -TERM -f PATTERN\"; wait; /bin/sh -c \"pkill -KILL -f PATTERN\""
+            }
+            StrategyKind::Pidfd => {
+                "pidfd from spawn; pidfd_send_signal TERM; poll the pidfd until timeout; pidfd_send_signal KILL"
+            }
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Limits {
+    /// The whole run (churn included) ends after this long, finished or not.
+    #[serde(default = "default_max_duration")]
+    pub max_duration: HumanDuration,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self { max_duration: default_max_duration() }
+    }
+}
+
+fn default_max_duration() -> HumanDuration {
+    HumanDuration(Duration::from_secs(30 * 60))
+}

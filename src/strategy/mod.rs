@@ -1,0 +1,77 @@
+//! Stop strategies: one file each, behind one trait. They run inside the
+//! sandbox init, against a victim that init started.
+
+mod execstoppost;
+mod pidfd;
+mod pkill;
+mod plain_kill;
+
+use crate::sandbox::inside::Inside;
+use crate::scenario::{StrategyConfig, StrategyKind};
+use std::os::fd::OwnedFd;
+use std::time::{Duration, Instant};
+
+/// The victim as a strategy may know it.
+pub struct VictimHandle<'a> {
+    pub pid: i32,
+    /// Taken at spawn (`CLONE_PIDFD`); only `pidfd` uses it.
+    pub pidfd: Option<&'a OwnedFd>,
+    /// argv joined, as `pkill -f` sees it.
+    pub cmdline: &'a str,
+    /// argv[0]: the default `pkill -f` pattern.
+    pub program: &'a str,
+}
+
+/// What a strategy reports about its own run. Races and ESRCH are data here.
+#[derive(Debug, Default, Clone)]
+pub struct StopReport {
+    /// When the strategy began its final phase (final signal or ExecStopPost).
+    pub final_phase_at: Option<Instant>,
+    /// For number-addressing strategies: the number belonged to another
+    /// process when it was signalled (at any of its signals).
+    pub pid_reused: Option<bool>,
+    /// The strategy itself failed (not the stop): e.g. a helper did not start.
+    pub error: Option<String>,
+}
+
+pub trait StopStrategy: Send + Sync {
+    fn kind(&self) -> StrategyKind;
+    /// Stops the victim, returning when the strategy considers itself done.
+    /// `requested` is the stop request's instant: timeouts count from it.
+    fn stop(&self, inside: &Inside, victim: &VictimHandle<'_>, requested: Instant) -> StopReport;
+}
+
+/// Builds the strategy a scenario entry names.
+pub fn build(config: &StrategyConfig) -> Box<dyn StopStrategy> {
+    let config = config.clone();
+    match config.kind {
+        StrategyKind::PlainKill => Box::new(plain_kill::PlainKill(config)),
+        StrategyKind::ExecstoppostCheck => Box::new(execstoppost::ExecStopPostCheck(config)),
+        StrategyKind::PkillF => Box::new(pkill::PkillF(config)),
+        StrategyKind::Pidfd => Box::new(pidfd::Pidfd(config)),
+    }
+}
+
+/// How long a helper command may run before the tool calls it hung.
+const HELPER_LIMIT: Duration = Duration::from_secs(30);
+
+/// Quotes a word for `/bin/sh -c` only when it needs it.
+fn shell_word(word: &str) -> String {
+    if !word.is_empty() && word.chars().all(|c| c.is_ascii_alphanumeric() || "/._-=:,+@%".contains(c)) {
+        word.to_string()
+    } else {
+        format!("'{}'", word.replace('\'', r"'\''"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::shell_word;
+
+    #[test]
+    fn quotes_only_what_needs_it() {
+        assert_eq!(shell_word("/usr/bin/foo_daemon"), "/usr/bin/foo_daemon");
+        assert_eq!(shell_word("foo daemon"), "'foo daemon'");
+        assert_eq!(shell_word("it's"), r"'it'\''s'");
+    }
+}

@@ -1,0 +1,45 @@
+//! `pkill -TERM -f PATTERN`, wait, then always `pkill -KILL -f PATTERN` (the
+//! seed's "extreme" ExecStopPost), each through `/bin/sh -c` as a unit would
+//! run it, so the shell that matches its own pattern is measured too.
+
+use super::{shell_word, StopReport, StopStrategy, VictimHandle, HELPER_LIMIT};
+use crate::sandbox::inside::Inside;
+use crate::scenario::{StrategyConfig, StrategyKind};
+use std::time::Instant;
+
+pub struct PkillF(pub StrategyConfig);
+
+impl PkillF {
+    fn command(&self, signal: &str, pattern: &str) -> Vec<String> {
+        vec![
+            "/bin/sh".to_string(),
+            "-c".to_string(),
+            format!("pkill -{signal} -f {}", shell_word(pattern)),
+        ]
+    }
+}
+
+impl StopStrategy for PkillF {
+    fn kind(&self) -> StrategyKind {
+        StrategyKind::PkillF
+    }
+
+    fn stop(&self, inside: &Inside, victim: &VictimHandle<'_>, requested: Instant) -> StopReport {
+        let mut report = StopReport::default();
+        let pattern = self.0.pattern.as_deref().unwrap_or(victim.program);
+        // pkill exits 1 when nothing matched; its shell may die of its own
+        // pkill. Neither is an error of the tool: the oracle counts the hits.
+        let first = self.command(self.0.kill_signal.short_name(), pattern);
+        if let Err(err) = inside.run_helper(&first, &[], HELPER_LIMIT) {
+            report.error = Some(err);
+            return report;
+        }
+        inside.wait_victim_death(requested + self.0.timeout.0);
+        report.final_phase_at = Some(Instant::now());
+        let last = self.command(self.0.final_signal.short_name(), pattern);
+        if let Err(err) = inside.run_helper(&last, &[], HELPER_LIMIT) {
+            report.error = Some(err);
+        }
+        report
+    }
+}
