@@ -58,6 +58,9 @@ pub struct RunArgs {
     /// Seed for trial order and churn lifetimes (overrides the scenario's `seed`).
     #[arg(long)]
     pub seed: Option<u64>,
+    /// Run only this strategy (its `label`, or its kind); repeat for several.
+    #[arg(long = "strategy", value_name = "NAME")]
+    pub strategies: Vec<String>,
     /// Output directory [default: reports/<scenario>-<UTC timestamp>/].
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,

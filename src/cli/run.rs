@@ -24,6 +24,17 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     if let Some(trials) = args.trials {
         scenario.trials = Trials(trials);
     }
+    if !args.strategies.is_empty() {
+        let known: Vec<String> = scenario.strategies.iter().map(|s| s.label()).collect();
+        if let Some(unknown) = args.strategies.iter().find(|name| !known.contains(name)) {
+            return Err(Failure(
+                ExitCode::Usage,
+                format!("--strategy `{unknown}` is not in scenario `{}`; it has: {}", scenario.name, known.join(", ")),
+            )
+            .into());
+        }
+        scenario.strategies.retain(|s| args.strategies.contains(&s.label()));
+    }
     if let Some(seed) = args.seed {
         scenario.seed = seed;
     }

@@ -86,7 +86,8 @@ mod tests {
     fn reads_own_stat_and_cmdline() {
         let me = std::process::id() as i32;
         let st = stat(me).unwrap();
-        assert_eq!(st.state, 'R');
+        // The process's main thread may be sleeping while this test thread runs.
+        assert!(matches!(st.state, 'R' | 'S'), "{}", st.state);
         assert!(alive(me, st.start));
         assert!(!alive(me, st.start + 1));
         assert!(!cmdline(me).is_empty());

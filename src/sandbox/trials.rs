@@ -18,6 +18,7 @@ use crate::scenario::{Behaviour, BystanderBehaviour, Scenario};
 use crate::strategy::{StopStrategy, VictimHandle};
 use nix::fcntl::OFlag;
 use nix::unistd::pipe2;
+use std::collections::HashMap;
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -34,6 +35,9 @@ pub struct TrialRunner<'a> {
     oracle_write: OwnedFd,
     reuse: Option<Arc<ExecSpec>>,
     pending: Option<Pending>,
+    /// Command line of every bystander started, by PID: a bystander's handler
+    /// report may be read after the bystander itself was killed and reaped.
+    bystander_cmdlines: HashMap<i32, String>,
 }
 
 struct Pending {
@@ -56,7 +60,7 @@ impl<'a> TrialRunner<'a> {
             .churn
             .forced_reuse
             .then(|| Arc::new(bystander::reuse_holder_spec(&scenario.churn.reuse_command.0, &inside.exe)));
-        Ok(Self { inside, scenario, oracle_read, oracle_write, reuse, pending: None })
+        Ok(Self { inside, scenario, oracle_read, oracle_write, reuse, pending: None, bystander_cmdlines: HashMap::new() })
     }
 
     /// Runs one trial; its record is emitted when the next one starts (or at `finish`).
@@ -116,6 +120,10 @@ impl<'a> TrialRunner<'a> {
             (None, None) => (Outcome::Survived, record.strategy_time),
         };
         record.error = report.error;
+        // A helper's shell can die (e.g. of its own pkill) while the pkill it
+        // ran is still signalling: the stop is complete only when the helpers'
+        // whole trees are gone.
+        self.inside.quiesce(&descendants, QUIESCE_LIMIT);
         let leaked: Vec<(i32, u64)> = descendants.iter().copied().filter(|&(p, s)| procfs::alive(p, s)).collect();
         record.leaks = leaked.len() as u32;
 
@@ -169,8 +177,7 @@ impl<'a> TrialRunner<'a> {
             }
             bytes.extend_from_slice(&buf[..n]);
         }
-        let table = self.inside.shared.table.lock();
-        bystander::decode_reports(&bytes, |pid| table.procs.get(&pid).map(|e| e.cmdline.to_string()))
+        bystander::decode_reports(&bytes, |pid| self.bystander_cmdlines.get(&pid).cloned())
     }
 
     /// Signals pending on SIGSTOPped bystanders; those hit are retired (and
@@ -199,7 +206,7 @@ impl<'a> TrialRunner<'a> {
     }
 
     /// Starts every configured bystander that is not alive (first trial, or hit).
-    fn ensure_bystanders(&self) -> Result<(), String> {
+    fn ensure_bystanders(&mut self) -> Result<(), String> {
         for (index, config) in self.scenario.churn.bystanders.iter().enumerate() {
             if self.inside.shared.table.lock().bystanders[index].is_some() {
                 continue;
@@ -215,6 +222,7 @@ impl<'a> TrialRunner<'a> {
                 child.pid
             };
             drop(ready_write);
+            self.bystander_cmdlines.insert(pid, spec.cmdline());
             wait_ready(&ready_read).map_err(|e| format!("bystander `{}` {e}", spec.cmdline()))?;
             if config.behaviour == BystanderBehaviour::Stopped {
                 self.stop_process(pid)?;

@@ -167,7 +167,7 @@ timeout = "200ms"
     #[test]
     fn malformed_scenarios_name_line_and_key() {
         let cases: &[(&str, &str, usize, &str, &str)] = &[
-            ("unknown key", "[victim]\ncommand = \"x\"\ncolour = 1\n", 3, "victim", "unknown field `colour`"),
+            ("unknown key", "[victim]\ncommand = \"x\"\ncolour = 1\n", 3, "victim.colour", "unknown field `colour`"),
             ("wrong type", "name = \"t\"\ntrials = \"many\"\n", 2, "trials", "invalid type"),
             ("bad duration", "name = \"t\"\n[[strategy]]\nkind = \"pidfd\"\ntimeout = \"2 parsecs\"\n", 4, "strategy[0].timeout", "unknown unit"),
             ("low pid_max", "name = \"t\"\n[sandbox]\npid_max = 100\n", 3, "sandbox.pid_max", "at least 301"),

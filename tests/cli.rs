@@ -1,0 +1,366 @@
+//! Integration tests: the real `stopbench` binary on shipped scenarios and
+//! fixtures. Each test bounds its own run; nextest adds a global deadline.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+const BIN: &str = env!("CARGO_BIN_EXE_stopbench");
+
+fn repo(path: &str) -> String {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join(path).display().to_string()
+}
+
+/// Runs `stopbench run SCENARIO --out DIR --quiet ARGS...` and returns the run directory.
+fn run(scenario: &str, args: &[&str]) -> (tempfile::TempDir, Output) {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("run");
+    let output = Command::new(BIN)
+        .args(["run", scenario, "--quiet", "--out"])
+        .arg(&out)
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "stopbench failed: {}\n{}",
+        output.status,
+        String::from_utf8_lossy(&output.stderr)
+    );
+    (dir, output)
+}
+
+/// summary.csv as `strategy -> column -> value`.
+fn summary(dir: &Path) -> HashMap<String, HashMap<String, String>> {
+    let mut reader = csv::Reader::from_path(dir.join("run/summary.csv")).unwrap();
+    let headers = reader.headers().unwrap().clone();
+    reader
+        .records()
+        .map(|r| {
+            let r = r.unwrap();
+            let row: HashMap<String, String> = headers.iter().zip(r.iter()).map(|(h, v)| (h.to_string(), v.to_string())).collect();
+            (row["strategy"].clone(), row)
+        })
+        .collect()
+}
+
+fn num(row: &HashMap<String, String>, column: &str) -> f64 {
+    row[column].parse().unwrap_or_else(|_| panic!("{column} = {:?}", row[column]))
+}
+
+fn rows(path: &Path) -> Vec<HashMap<String, String>> {
+    let mut reader = csv::Reader::from_path(path).unwrap();
+    let headers = reader.headers().unwrap().clone();
+    reader
+        .records()
+        .map(|r| headers.iter().zip(r.unwrap().iter()).map(|(h, v)| (h.to_string(), v.to_string())).collect())
+        .collect()
+}
+
+#[test]
+fn summary_csv_has_the_contract_columns() {
+    let (dir, _) = run("default", &["--trials", "2"]);
+    let text = std::fs::read_to_string(dir.path().join("run/summary.csv")).unwrap();
+    let header = text.lines().next().unwrap();
+    assert!(header.starts_with(
+        "scenario,strategy,trials,exited,killed,survived,errors,misfires,misfire_rate,misfire_rate_lo95,misfire_rate_hi95,leaks,p50_ms,p90_ms,p99_ms,p999_ms,max_ms"
+    ));
+    for file in ["trials.csv", "misfires.csv", "run.json", "scenario.toml", "pidfd.hgrm", "plain-kill.hgrm"] {
+        assert!(dir.path().join("run").join(file).exists(), "{file} missing");
+    }
+    let json: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(dir.path().join("run/run.json")).unwrap()).unwrap();
+    assert_eq!(json["sandbox"]["pid_max"], 1024);
+    assert!(json["churn"]["achieved_rate"].as_f64().unwrap() > 0.0);
+    assert!(json["machine"]["kernel"].as_str().is_some());
+}
+
+/// Acceptance 2: no false negatives. Every plain-kill trial of a stale
+/// pidfile hits the number's new holder; pidfd never does.
+#[test]
+fn stale_pidfile_plain_kill_misfires_every_trial_pidfd_never() {
+    let (dir, _) = run("stale-pidfile", &["--trials", "200", "--strategy", "plain-kill", "--strategy", "pidfd"]);
+    let s = summary(dir.path());
+    assert_eq!(num(&s["plain-kill"], "trials"), 200.0);
+    assert_eq!(num(&s["plain-kill"], "misfires"), 200.0);
+    assert_eq!(num(&s["plain-kill"], "misfired_trials"), 200.0);
+    assert_eq!(num(&s["plain-kill"], "pid_reused"), 200.0);
+    assert_eq!(num(&s["pidfd"], "trials"), 200.0);
+    assert_eq!(num(&s["pidfd"], "misfires"), 0.0);
+    for m in rows(&dir.path().join("run/misfires.csv")) {
+        assert_eq!(m["strategy"], "plain-kill");
+        assert_eq!(m["hit_role"], "reuse-holder");
+        assert_eq!(m["hit_pid"], m["victim_pid"], "the hit process holds the victim's old number");
+    }
+}
+
+/// Acceptance 3: no false positives. Churn at full speed wraps a 1024-PID
+/// space over and over; pidfd must not hit anything.
+#[test]
+fn pidfd_never_misfires_under_max_churn() {
+    let (dir, _) = run(&repo("tests/fixtures/max-churn.toml"), &[]);
+    let s = summary(dir.path());
+    assert_eq!(num(&s["pidfd"], "trials"), 300.0);
+    assert_eq!(num(&s["pidfd"], "misfires"), 0.0);
+    assert_eq!(num(&s["pidfd"], "errors"), 0.0);
+    assert_eq!(num(&s["pidfd"], "exited"), 300.0);
+    let json: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(dir.path().join("run/run.json")).unwrap()).unwrap();
+    let spawned = json["churn"]["spawned"].as_u64().unwrap();
+    assert!(spawned > 2 * 1024, "churn should wrap the PID space at least twice, spawned {spawned}");
+}
+
+/// Acceptance 4: pkill -f hits exactly the processes whose command lines
+/// match the pattern: the matching bystanders and the `sh -c` running pkill.
+#[test]
+fn pkill_hits_exactly_the_matching_processes() {
+    let scenario_path = repo("scenarios/seed-pkill.toml");
+    let scenario: toml::Value = toml::from_str(&std::fs::read_to_string(&scenario_path).unwrap()).unwrap();
+    let pattern = regex::Regex::new(scenario["victim"]["command"].as_str().unwrap()).unwrap();
+    // (command line, misfires per trial): a TERM-catching bystander is hit twice (TERM, then KILL).
+    let mut expected: HashMap<String, usize> = HashMap::new();
+    for b in scenario["churn"]["bystanders"].as_array().unwrap() {
+        let (cmd, hits) = match b {
+            toml::Value::String(s) => (s.clone(), 1),
+            t => (t["command"].as_str().unwrap().to_string(), if t["behaviour"].as_str() == Some("ignore-term") { 2 } else { 1 }),
+        };
+        if pattern.is_match(&cmd) {
+            expected.insert(cmd, hits);
+        }
+    }
+    assert_eq!(expected.len(), 3, "the fixture's list changed: {expected:?}");
+    expected.insert("/bin/sh -c pkill -TERM -f /usr/bin/foo_daemon".into(), 1);
+    expected.insert("/bin/sh -c pkill -KILL -f /usr/bin/foo_daemon".into(), 1);
+    let per_trial: usize = expected.values().sum();
+
+    let trials = 8;
+    let (dir, _) = run(&scenario_path, &["--trials", &trials.to_string()]);
+    let s = summary(dir.path());
+    assert_eq!(num(&s["pkill-f"], "misfires") as usize, trials * per_trial);
+    for other in ["plain-kill", "execstoppost-check", "pidfd"] {
+        assert_eq!(num(&s[other], "misfires"), 0.0, "{other}");
+    }
+    let mut by_trial: HashMap<String, HashMap<String, usize>> = HashMap::new();
+    for m in rows(&dir.path().join("run/misfires.csv")) {
+        *by_trial.entry(m["trial"].clone()).or_default().entry(m["hit_cmdline"].clone()).or_default() += 1;
+    }
+    assert_eq!(by_trial.len(), trials);
+    for (trial, hits) in by_trial {
+        assert_eq!(hits, expected, "trial {trial}");
+    }
+}
+
+/// Acceptance 5: a TERM-ignoring victim is killed by every escalating
+/// strategy after the timeout, never faster.
+#[test]
+fn term_ignoring_victim_is_killed_after_the_timeout() {
+    let (dir, _) = run(&repo("tests/fixtures/short-timeout.toml"), &[]);
+    for row in rows(&dir.path().join("run/trials.csv")) {
+        assert_eq!(row["outcome"], "killed", "{row:?}");
+        let ms: f64 = row["latency_ms"].parse().unwrap();
+        assert!((200.0..700.0).contains(&ms), "latency {ms} ms outside [200, 700): {row:?}");
+    }
+    let s = summary(dir.path());
+    assert_eq!(s.len(), 4);
+    for row in s.values() {
+        assert_eq!(num(row, "killed"), 4.0);
+    }
+}
+
+/// Acceptance 6: a decoy on the host whose command line matches the pkill
+/// pattern survives a pkill-f run: the sandbox's pkill cannot see it.
+#[test]
+fn pkill_never_reaches_the_host() {
+    let mut decoy = Command::new("bash")
+        .args(["-c", "exec -a /usr/bin/foo_daemon sleep 300"])
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(100));
+    let cmdline = std::fs::read(format!("/proc/{}/cmdline", decoy.id())).unwrap();
+    assert!(String::from_utf8_lossy(&cmdline).starts_with("/usr/bin/foo_daemon"));
+    let (dir, _) = run("seed-pkill", &["--trials", "3", "--strategy", "pkill-f"]);
+    assert!(num(&summary(dir.path())["pkill-f"], "misfires") > 0.0, "pkill did run and hit sandbox bystanders");
+    let alive = decoy.try_wait().unwrap().is_none();
+    decoy.kill().unwrap(); // our own child, by handle
+    decoy.wait().unwrap();
+    assert!(alive, "the host decoy was killed");
+}
+
+/// Host processes whose command line contains `token`.
+fn host_processes_with(token: &str) -> Vec<String> {
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .filter_map(|pid| {
+            let raw = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
+            let text = String::from_utf8_lossy(&raw).replace('\0', " ");
+            text.contains(token).then(|| format!("{pid}: {text}"))
+        })
+        .collect()
+}
+
+fn wait_for_rows(path: &Path, at_least: usize, limit: Duration) {
+    let start = Instant::now();
+    while start.elapsed() < limit {
+        let lines = std::fs::read_to_string(path).map(|t| t.lines().count()).unwrap_or(0);
+        if lines > at_least {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    panic!("{} did not get {at_least} rows within {limit:?}", path.display());
+}
+
+/// A long-running scenario whose every process carries a unique token.
+fn long_scenario(dir: &Path, token: &str) -> PathBuf {
+    let path = dir.join(format!("{token}.toml"));
+    let text = format!(
+        "name = \"{token}\"\ntrials = 100000\n[sandbox]\npid_max = 1024\n[churn]\nrate = 1000\nlifetime = \"50ms\"\n\
+         bystanders = [\"/usr/bin/{token}-helper\"]\nforced_reuse = true\nreuse_command = \"/usr/sbin/{token}-other\"\n\
+         [victim]\ncommand = \"/usr/bin/{token}\"\nbehaviour = \"fork-children\"\n\
+         [[strategy]]\nkind = \"plain-kill\"\ntimeout = \"50ms\"\n[[strategy]]\nkind = \"pidfd\"\ntimeout = \"50ms\"\n"
+    );
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+fn start(scenario: &Path, out: &Path) -> Child {
+    Command::new(BIN)
+        .args(["run", "--quiet", "--out"])
+        .arg(out)
+        .arg(scenario)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+fn assert_whole_rows(path: &Path) {
+    let text = std::fs::read_to_string(path).unwrap();
+    assert!(text.ends_with('\n'), "a partial last row in {}", path.display());
+    let mut reader = csv::Reader::from_path(path).unwrap();
+    let width = reader.headers().unwrap().len();
+    for row in reader.records() {
+        assert_eq!(row.unwrap().len(), width);
+    }
+}
+
+/// Acceptance 6: SIGKILL to stopbench mid-run leaves nothing it started
+/// running, and trials.csv holds whole rows only.
+#[test]
+fn sigkill_mid_run_leaves_nothing_behind() {
+    let dir = tempfile::tempdir().unwrap();
+    let token = format!("sbkill{}", std::process::id());
+    let scenario = long_scenario(dir.path(), &token);
+    let out = dir.path().join("run");
+    let mut child = start(&scenario, &out);
+    wait_for_rows(&out.join("trials.csv"), 5, Duration::from_secs(60));
+    assert!(!host_processes_with(&token).is_empty(), "the run's processes should be visible while it runs");
+    child.kill().unwrap(); // SIGKILL, to our own child by handle
+    child.wait().unwrap();
+    let start = Instant::now();
+    let mut left = host_processes_with(&token);
+    while !left.is_empty() && start.elapsed() < Duration::from_secs(10) {
+        std::thread::sleep(Duration::from_millis(50));
+        left = host_processes_with(&token);
+    }
+    assert!(left.is_empty(), "processes left behind: {left:?}");
+    assert_whole_rows(&out.join("trials.csv"));
+    assert_whole_rows(&out.join("misfires.csv"));
+}
+
+/// An interrupt keeps what was measured: summary files are written, exit 130.
+#[test]
+fn sigint_keeps_what_was_measured() {
+    let dir = tempfile::tempdir().unwrap();
+    let token = format!("sbint{}", std::process::id());
+    let scenario = long_scenario(dir.path(), &token);
+    let out = dir.path().join("run");
+    let mut child = start(&scenario, &out);
+    wait_for_rows(&out.join("trials.csv"), 4, Duration::from_secs(60));
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(child.id() as i32), nix::sys::signal::Signal::SIGINT).unwrap();
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(130));
+    let s = summary(dir.path());
+    let total: f64 = s.values().map(|r| num(r, "trials")).sum();
+    assert!(total >= 4.0, "summary has {total} trials");
+    let json = std::fs::read_to_string(out.join("run.json")).unwrap();
+    assert!(json.contains("interrupted after"), "{json}");
+    assert!(host_processes_with(&token).is_empty());
+}
+
+/// Acceptance 7: malformed scenarios fail with the file, line and key.
+#[test]
+fn malformed_scenarios_name_file_line_and_key() {
+    let base = "name = \"bad\"\n[victim]\ncommand = \"/usr/bin/foo\"\n[[strategy]]\nkind = \"pidfd\"\n";
+    let cases = [
+        ("unknown-key", format!("{base}colour = \"red\"\n"), ":6:", "strategy[0]", "unknown field `colour`"),
+        ("wrong-type", base.replace("name = \"bad\"", "name = \"bad\"\ntrials = \"many\""), ":2:", "trials", "invalid type"),
+        ("bad-duration", format!("{base}timeout = \"2 fortnights\"\n"), ":6:", "strategy[0].timeout", "unknown unit"),
+        ("low-pid-max", format!("[sandbox]\npid_max = 300\n{base}"), ":2:", "sandbox.pid_max", "301"),
+        ("not-toml", "name = \n".to_string(), ":1:", "", "invalid"),
+    ];
+    let dir = tempfile::tempdir().unwrap();
+    for (name, text, line, key, message) in cases {
+        let path = dir.path().join(format!("{name}.toml"));
+        std::fs::write(&path, text).unwrap();
+        let output = Command::new(BIN).args(["run", "--quiet"]).arg(&path).output().unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(2), "{name}: {stderr}");
+        assert!(stderr.contains(&format!("{}{line}", path.display())), "{name}: {stderr}");
+        assert!(stderr.contains(&format!("`{key}")), "{name}: {stderr}");
+        assert!(stderr.contains(message), "{name}: {stderr}");
+        assert!(!stderr.contains("panicked"), "{name}: {stderr}");
+    }
+}
+
+/// Acceptance 8: as an ordinary user, through a user namespace, the same
+/// exact misfire counts.
+#[test]
+fn stale_pidfile_as_an_ordinary_user() {
+    let dir = tempfile::tempdir().unwrap();
+    let exe = dir.path().join("stopbench");
+    std::fs::copy(BIN, &exe).unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
+    std::fs::set_permissions(&exe, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let out = dir.path().join("run");
+    let args = ["run", "stale-pidfile", "--quiet", "--trials", "50", "--strategy", "plain-kill", "--strategy", "pidfd", "--out"];
+    let output = if nix::unistd::geteuid().is_root() {
+        Command::new("setpriv")
+            .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+            .arg(&exe)
+            .args(args)
+            .arg(&out)
+            .current_dir(dir.path())
+            .output()
+            .unwrap()
+    } else {
+        Command::new(&exe).args(args).arg(&out).output().unwrap()
+    };
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let json = std::fs::read_to_string(out.join("run.json")).unwrap();
+    assert!(json.contains("\"mode\": \"user-namespace\""), "{json}");
+    let s = summary(dir.path());
+    assert_eq!(num(&s["plain-kill"], "misfires"), 50.0);
+    assert_eq!(num(&s["pidfd"], "misfires"), 0.0);
+}
+
+#[test]
+fn list_names_every_builtin_scenario_and_strategy() {
+    let output = Command::new(BIN).arg("list").output().unwrap();
+    let text = String::from_utf8_lossy(&output.stdout);
+    for name in ["default", "seed-timeoutstopsec", "seed-execstoppost", "seed-sigstop", "seed-pkill", "stale-pidfile"] {
+        assert!(text.contains(name), "{name} missing from list");
+    }
+    for kind in ["plain-kill", "execstoppost-check", "pkill-f", "pidfd"] {
+        assert!(text.contains(kind), "{kind} missing from list");
+    }
+}
+
+#[test]
+fn unknown_strategy_filter_is_a_usage_error() {
+    let output = Command::new(BIN).args(["run", "default", "--strategy", "nuke"]).output().unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("`nuke`"));
+}
