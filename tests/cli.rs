@@ -9,7 +9,10 @@ use std::time::{Duration, Instant};
 const BIN: &str = env!("CARGO_BIN_EXE_stopbench");
 
 fn repo(path: &str) -> String {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join(path).display().to_string()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join(path)
+        .display()
+        .to_string()
 }
 
 /// Runs `stopbench run SCENARIO --out DIR --quiet ARGS...` and returns the run directory.
@@ -39,14 +42,20 @@ fn summary(dir: &Path) -> HashMap<String, HashMap<String, String>> {
         .records()
         .map(|r| {
             let r = r.unwrap();
-            let row: HashMap<String, String> = headers.iter().zip(r.iter()).map(|(h, v)| (h.to_string(), v.to_string())).collect();
+            let row: HashMap<String, String> = headers
+                .iter()
+                .zip(r.iter())
+                .map(|(h, v)| (h.to_string(), v.to_string()))
+                .collect();
             (row["strategy"].clone(), row)
         })
         .collect()
 }
 
 fn num(row: &HashMap<String, String>, column: &str) -> f64 {
-    row[column].parse().unwrap_or_else(|_| panic!("{column} = {:?}", row[column]))
+    row[column]
+        .parse()
+        .unwrap_or_else(|_| panic!("{column} = {:?}", row[column]))
 }
 
 fn rows(path: &Path) -> Vec<HashMap<String, String>> {
@@ -54,7 +63,13 @@ fn rows(path: &Path) -> Vec<HashMap<String, String>> {
     let headers = reader.headers().unwrap().clone();
     reader
         .records()
-        .map(|r| headers.iter().zip(r.unwrap().iter()).map(|(h, v)| (h.to_string(), v.to_string())).collect())
+        .map(|r| {
+            headers
+                .iter()
+                .zip(r.unwrap().iter())
+                .map(|(h, v)| (h.to_string(), v.to_string()))
+                .collect()
+        })
         .collect()
 }
 
@@ -66,10 +81,19 @@ fn summary_csv_has_the_contract_columns() {
     assert!(header.starts_with(
         "scenario,strategy,trials,exited,killed,survived,errors,misfires,misfire_rate,misfire_rate_lo95,misfire_rate_hi95,leaks,p50_ms,p90_ms,p99_ms,p999_ms,max_ms"
     ));
-    for file in ["trials.csv", "misfires.csv", "run.json", "scenario.toml", "pidfd.hgrm", "plain-kill.hgrm"] {
+    for file in [
+        "trials.csv",
+        "misfires.csv",
+        "run.json",
+        "scenario.toml",
+        "pidfd.hgrm",
+        "plain-kill.hgrm",
+    ] {
         assert!(dir.path().join("run").join(file).exists(), "{file} missing");
     }
-    let json: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(dir.path().join("run/run.json")).unwrap()).unwrap();
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("run/run.json")).unwrap())
+            .unwrap();
     assert_eq!(json["sandbox"]["pid_max"], 1024);
     assert!(json["churn"]["achieved_rate"].as_f64().unwrap() > 0.0);
     assert!(json["machine"]["kernel"].as_str().is_some());
@@ -79,7 +103,17 @@ fn summary_csv_has_the_contract_columns() {
 /// pidfile hits the number's new holder; pidfd never does.
 #[test]
 fn stale_pidfile_plain_kill_misfires_every_trial_pidfd_never() {
-    let (dir, _) = run("stale-pidfile", &["--trials", "200", "--strategy", "plain-kill", "--strategy", "pidfd"]);
+    let (dir, _) = run(
+        "stale-pidfile",
+        &[
+            "--trials",
+            "200",
+            "--strategy",
+            "plain-kill",
+            "--strategy",
+            "pidfd",
+        ],
+    );
     let s = summary(dir.path());
     assert_eq!(num(&s["plain-kill"], "trials"), 200.0);
     assert_eq!(num(&s["plain-kill"], "misfires"), 200.0);
@@ -90,7 +124,10 @@ fn stale_pidfile_plain_kill_misfires_every_trial_pidfd_never() {
     for m in rows(&dir.path().join("run/misfires.csv")) {
         assert_eq!(m["strategy"], "plain-kill");
         assert_eq!(m["hit_role"], "reuse-holder");
-        assert_eq!(m["hit_pid"], m["victim_pid"], "the hit process holds the victim's old number");
+        assert_eq!(
+            m["hit_pid"], m["victim_pid"],
+            "the hit process holds the victim's old number"
+        );
     }
 }
 
@@ -104,9 +141,14 @@ fn pidfd_never_misfires_under_max_churn() {
     assert_eq!(num(&s["pidfd"], "misfires"), 0.0);
     assert_eq!(num(&s["pidfd"], "errors"), 0.0);
     assert_eq!(num(&s["pidfd"], "exited"), 300.0);
-    let json: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(dir.path().join("run/run.json")).unwrap()).unwrap();
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("run/run.json")).unwrap())
+            .unwrap();
     let spawned = json["churn"]["spawned"].as_u64().unwrap();
-    assert!(spawned > 2 * 1024, "churn should wrap the PID space at least twice, spawned {spawned}");
+    assert!(
+        spawned > 2 * 1024,
+        "churn should wrap the PID space at least twice, spawned {spawned}"
+    );
 }
 
 /// Acceptance 4: pkill -f hits exactly the processes whose command lines
@@ -114,20 +156,32 @@ fn pidfd_never_misfires_under_max_churn() {
 #[test]
 fn pkill_hits_exactly_the_matching_processes() {
     let scenario_path = repo("scenarios/seed-pkill.toml");
-    let scenario: toml::Value = toml::from_str(&std::fs::read_to_string(&scenario_path).unwrap()).unwrap();
+    let scenario: toml::Value =
+        toml::from_str(&std::fs::read_to_string(&scenario_path).unwrap()).unwrap();
     let pattern = regex::Regex::new(scenario["victim"]["command"].as_str().unwrap()).unwrap();
     // (command line, misfires per trial): a TERM-catching bystander is hit twice (TERM, then KILL).
     let mut expected: HashMap<String, usize> = HashMap::new();
     for b in scenario["churn"]["bystanders"].as_array().unwrap() {
         let (cmd, hits) = match b {
             toml::Value::String(s) => (s.clone(), 1),
-            t => (t["command"].as_str().unwrap().to_string(), if t["behaviour"].as_str() == Some("ignore-term") { 2 } else { 1 }),
+            t => (
+                t["command"].as_str().unwrap().to_string(),
+                if t["behaviour"].as_str() == Some("ignore-term") {
+                    2
+                } else {
+                    1
+                },
+            ),
         };
         if pattern.is_match(&cmd) {
             expected.insert(cmd, hits);
         }
     }
-    assert_eq!(expected.len(), 3, "the fixture's list changed: {expected:?}");
+    assert_eq!(
+        expected.len(),
+        3,
+        "the fixture's list changed: {expected:?}"
+    );
     expected.insert("/bin/sh -c pkill -TERM -f /usr/bin/foo_daemon".into(), 1);
     expected.insert("/bin/sh -c pkill -KILL -f /usr/bin/foo_daemon".into(), 1);
     let per_trial: usize = expected.values().sum();
@@ -141,7 +195,11 @@ fn pkill_hits_exactly_the_matching_processes() {
     }
     let mut by_trial: HashMap<String, HashMap<String, usize>> = HashMap::new();
     for m in rows(&dir.path().join("run/misfires.csv")) {
-        *by_trial.entry(m["trial"].clone()).or_default().entry(m["hit_cmdline"].clone()).or_default() += 1;
+        *by_trial
+            .entry(m["trial"].clone())
+            .or_default()
+            .entry(m["hit_cmdline"].clone())
+            .or_default() += 1;
     }
     assert_eq!(by_trial.len(), trials);
     for (trial, hits) in by_trial {
@@ -157,7 +215,10 @@ fn term_ignoring_victim_is_killed_after_the_timeout() {
     for row in rows(&dir.path().join("run/trials.csv")) {
         assert_eq!(row["outcome"], "killed", "{row:?}");
         let ms: f64 = row["latency_ms"].parse().unwrap();
-        assert!((200.0..700.0).contains(&ms), "latency {ms} ms outside [200, 700): {row:?}");
+        assert!(
+            (200.0..700.0).contains(&ms),
+            "latency {ms} ms outside [200, 700): {row:?}"
+        );
     }
     let s = summary(dir.path());
     assert_eq!(s.len(), 4);
@@ -179,7 +240,10 @@ fn pkill_never_reaches_the_host() {
     let cmdline = std::fs::read(format!("/proc/{}/cmdline", decoy.id())).unwrap();
     assert!(String::from_utf8_lossy(&cmdline).starts_with("/usr/bin/foo_daemon"));
     let (dir, _) = run("seed-pkill", &["--trials", "3", "--strategy", "pkill-f"]);
-    assert!(num(&summary(dir.path())["pkill-f"], "misfires") > 0.0, "pkill did run and hit sandbox bystanders");
+    assert!(
+        num(&summary(dir.path())["pkill-f"], "misfires") > 0.0,
+        "pkill did run and hit sandbox bystanders"
+    );
     let alive = decoy.try_wait().unwrap().is_none();
     decoy.kill().unwrap(); // our own child, by handle
     decoy.wait().unwrap();
@@ -202,13 +266,18 @@ fn host_processes_with(token: &str) -> Vec<String> {
 fn wait_for_rows(path: &Path, at_least: usize, limit: Duration) {
     let start = Instant::now();
     while start.elapsed() < limit {
-        let lines = std::fs::read_to_string(path).map(|t| t.lines().count()).unwrap_or(0);
+        let lines = std::fs::read_to_string(path)
+            .map(|t| t.lines().count())
+            .unwrap_or(0);
         if lines > at_least {
             return;
         }
         std::thread::sleep(Duration::from_millis(50));
     }
-    panic!("{} did not get {at_least} rows within {limit:?}", path.display());
+    panic!(
+        "{} did not get {at_least} rows within {limit:?}",
+        path.display()
+    );
 }
 
 /// A long-running scenario whose every process carries a unique token.
@@ -237,7 +306,11 @@ fn start(scenario: &Path, out: &Path) -> Child {
 
 fn assert_whole_rows(path: &Path) {
     let text = std::fs::read_to_string(path).unwrap();
-    assert!(text.ends_with('\n'), "a partial last row in {}", path.display());
+    assert!(
+        text.ends_with('\n'),
+        "a partial last row in {}",
+        path.display()
+    );
     let mut reader = csv::Reader::from_path(path).unwrap();
     let width = reader.headers().unwrap().len();
     for row in reader.records() {
@@ -255,7 +328,10 @@ fn sigkill_mid_run_leaves_nothing_behind() {
     let out = dir.path().join("run");
     let mut child = start(&scenario, &out);
     wait_for_rows(&out.join("trials.csv"), 5, Duration::from_secs(60));
-    assert!(!host_processes_with(&token).is_empty(), "the run's processes should be visible while it runs");
+    assert!(
+        !host_processes_with(&token).is_empty(),
+        "the run's processes should be visible while it runs"
+    );
     child.kill().unwrap(); // SIGKILL, to our own child by handle
     child.wait().unwrap();
     let start = Instant::now();
@@ -278,7 +354,11 @@ fn sigint_keeps_what_was_measured() {
     let out = dir.path().join("run");
     let mut child = start(&scenario, &out);
     wait_for_rows(&out.join("trials.csv"), 4, Duration::from_secs(60));
-    nix::sys::signal::kill(nix::unistd::Pid::from_raw(child.id() as i32), nix::sys::signal::Signal::SIGINT).unwrap();
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::sys::signal::Signal::SIGINT,
+    )
+    .unwrap();
     let status = child.wait().unwrap();
     assert_eq!(status.code(), Some(130));
     let s = summary(dir.path());
@@ -292,22 +372,54 @@ fn sigint_keeps_what_was_measured() {
 /// Acceptance 7: malformed scenarios fail with the file, line and key.
 #[test]
 fn malformed_scenarios_name_file_line_and_key() {
-    let base = "name = \"bad\"\n[victim]\ncommand = \"/usr/bin/foo\"\n[[strategy]]\nkind = \"pidfd\"\n";
+    let base =
+        "name = \"bad\"\n[victim]\ncommand = \"/usr/bin/foo\"\n[[strategy]]\nkind = \"pidfd\"\n";
     let cases = [
-        ("unknown-key", format!("{base}colour = \"red\"\n"), ":6:", "strategy[0]", "unknown field `colour`"),
-        ("wrong-type", base.replace("name = \"bad\"", "name = \"bad\"\ntrials = \"many\""), ":2:", "trials", "invalid type"),
-        ("bad-duration", format!("{base}timeout = \"2 fortnights\"\n"), ":6:", "strategy[0].timeout", "unknown unit"),
-        ("low-pid-max", format!("[sandbox]\npid_max = 300\n{base}"), ":2:", "sandbox.pid_max", "301"),
+        (
+            "unknown-key",
+            format!("{base}colour = \"red\"\n"),
+            ":6:",
+            "strategy[0]",
+            "unknown field `colour`",
+        ),
+        (
+            "wrong-type",
+            base.replace("name = \"bad\"", "name = \"bad\"\ntrials = \"many\""),
+            ":2:",
+            "trials",
+            "invalid type",
+        ),
+        (
+            "bad-duration",
+            format!("{base}timeout = \"2 fortnights\"\n"),
+            ":6:",
+            "strategy[0].timeout",
+            "unknown unit",
+        ),
+        (
+            "low-pid-max",
+            format!("[sandbox]\npid_max = 300\n{base}"),
+            ":2:",
+            "sandbox.pid_max",
+            "301",
+        ),
         ("not-toml", "name = \n".to_string(), ":1:", "", "invalid"),
     ];
     let dir = tempfile::tempdir().unwrap();
     for (name, text, line, key, message) in cases {
         let path = dir.path().join(format!("{name}.toml"));
         std::fs::write(&path, text).unwrap();
-        let output = Command::new(BIN).args(["run", "--quiet"]).arg(&path).output().unwrap();
+        let output = Command::new(BIN)
+            .args(["run", "--quiet"])
+            .arg(&path)
+            .output()
+            .unwrap();
         let stderr = String::from_utf8_lossy(&output.stderr);
         assert_eq!(output.status.code(), Some(2), "{name}: {stderr}");
-        assert!(stderr.contains(&format!("{}{line}", path.display())), "{name}: {stderr}");
+        assert!(
+            stderr.contains(&format!("{}{line}", path.display())),
+            "{name}: {stderr}"
+        );
         assert!(stderr.contains(&format!("`{key}")), "{name}: {stderr}");
         assert!(stderr.contains(message), "{name}: {stderr}");
         assert!(!stderr.contains("panicked"), "{name}: {stderr}");
@@ -325,7 +437,18 @@ fn stale_pidfile_as_an_ordinary_user() {
     std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
     std::fs::set_permissions(&exe, std::fs::Permissions::from_mode(0o755)).unwrap();
     let out = dir.path().join("run");
-    let args = ["run", "stale-pidfile", "--quiet", "--trials", "50", "--strategy", "plain-kill", "--strategy", "pidfd", "--out"];
+    let args = [
+        "run",
+        "stale-pidfile",
+        "--quiet",
+        "--trials",
+        "50",
+        "--strategy",
+        "plain-kill",
+        "--strategy",
+        "pidfd",
+        "--out",
+    ];
     let output = if nix::unistd::geteuid().is_root() {
         Command::new("setpriv")
             .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
@@ -338,7 +461,11 @@ fn stale_pidfile_as_an_ordinary_user() {
     } else {
         Command::new(&exe).args(args).arg(&out).output().unwrap()
     };
-    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     let json = std::fs::read_to_string(out.join("run.json")).unwrap();
     assert!(json.contains("\"mode\": \"user-namespace\""), "{json}");
     let s = summary(dir.path());
@@ -350,7 +477,14 @@ fn stale_pidfile_as_an_ordinary_user() {
 fn list_names_every_builtin_scenario_and_strategy() {
     let output = Command::new(BIN).arg("list").output().unwrap();
     let text = String::from_utf8_lossy(&output.stdout);
-    for name in ["default", "seed-timeoutstopsec", "seed-execstoppost", "seed-sigstop", "seed-pkill", "stale-pidfile"] {
+    for name in [
+        "default",
+        "seed-timeoutstopsec",
+        "seed-execstoppost",
+        "seed-sigstop",
+        "seed-pkill",
+        "stale-pidfile",
+    ] {
         assert!(text.contains(name), "{name} missing from list");
     }
     for kind in ["plain-kill", "execstoppost-check", "pkill-f", "pidfd"] {
@@ -360,7 +494,10 @@ fn list_names_every_builtin_scenario_and_strategy() {
 
 #[test]
 fn unknown_strategy_filter_is_a_usage_error() {
-    let output = Command::new(BIN).args(["run", "default", "--strategy", "nuke"]).output().unwrap();
+    let output = Command::new(BIN)
+        .args(["run", "default", "--strategy", "nuke"])
+        .output()
+        .unwrap();
     assert_eq!(output.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&output.stderr).contains("`nuke`"));
 }

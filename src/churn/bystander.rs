@@ -9,7 +9,12 @@ use std::os::fd::RawFd;
 
 const BEHAVIOUR_KEY: &str = "STOPBENCH_BYSTANDER";
 
-pub fn exec_spec(config: &BystanderConfig, self_exe: &str, ready_fd: RawFd, oracle_fd: RawFd) -> ExecSpec {
+pub fn exec_spec(
+    config: &BystanderConfig,
+    self_exe: &str,
+    ready_fd: RawFd,
+    oracle_fd: RawFd,
+) -> ExecSpec {
     let behaviour = match config.behaviour {
         BystanderBehaviour::IgnoreTerm => "ignore-term",
         _ => "plain",
@@ -18,7 +23,12 @@ pub fn exec_spec(config: &BystanderConfig, self_exe: &str, ready_fd: RawFd, orac
         (env::ROLE.to_string(), "bystander".to_string()),
         (BEHAVIOUR_KEY.to_string(), behaviour.to_string()),
     ];
-    ExecSpec::new(self_exe, &config.command.0, &env, vec![(ready_fd, env::READY_FD), (oracle_fd, env::ORACLE_FD)])
+    ExecSpec::new(
+        self_exe,
+        &config.command.0,
+        &env,
+        vec![(ready_fd, env::READY_FD), (oracle_fd, env::ORACLE_FD)],
+    )
 }
 
 /// A reuse holder: a plain bystander with no ready pipe, started by the reaper.
@@ -62,7 +72,8 @@ pub fn decode_reports(bytes: &[u8], lookup: impl Fn(i32) -> Option<String>) -> V
     bytes
         .chunks_exact(12)
         .map(|chunk| {
-            let field = |i: usize| i32::from_ne_bytes(chunk[i * 4..i * 4 + 4].try_into().expect("4 bytes"));
+            let field =
+                |i: usize| i32::from_ne_bytes(chunk[i * 4..i * 4 + 4].try_into().expect("4 bytes"));
             let pid = field(0);
             CaughtSignal {
                 pid,
@@ -87,7 +98,10 @@ mod tests {
         }
         let got = decode_reports(&bytes, |pid| (pid == 42).then(|| "vim x".to_string()));
         assert_eq!(got.len(), 2);
-        assert_eq!((got[0].pid, got[0].signal, got[0].cmdline.as_str()), (42, libc::SIGTERM, "vim x"));
+        assert_eq!(
+            (got[0].pid, got[0].signal, got[0].cmdline.as_str()),
+            (42, libc::SIGTERM, "vim x")
+        );
         assert_eq!(got[1].cmdline, "[pid 43]");
     }
 }

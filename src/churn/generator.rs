@@ -26,8 +26,17 @@ pub struct ChurnReport {
 }
 
 /// Runs the generator until `stop` is set or `deadline` passes.
-pub fn run(inside: Arc<Inside>, config: ChurnConfig, seed: u64, stop: Arc<AtomicBool>, deadline: Instant) -> ChurnReport {
-    let mut report = ChurnReport { target: config.rate.to_string(), ..Default::default() };
+pub fn run(
+    inside: Arc<Inside>,
+    config: ChurnConfig,
+    seed: u64,
+    stop: Arc<AtomicBool>,
+    deadline: Instant,
+) -> ChurnReport {
+    let mut report = ChurnReport {
+        target: config.rate.to_string(),
+        ..Default::default()
+    };
     let interval = match config.rate {
         Rate::Off => return report,
         Rate::PerSecond(rate) => Some(Duration::from_secs_f64(1.0 / rate)),
@@ -52,7 +61,10 @@ pub fn run(inside: Arc<Inside>, config: ChurnConfig, seed: u64, stop: Arc<Atomic
             let mut table = inside.shared.table.lock();
             if table.live_churners >= config.max_live.0 {
                 report.throttled_by_max_live += 1;
-                inside.shared.changed.wait_for(&mut table, Duration::from_millis(5));
+                inside
+                    .shared
+                    .changed
+                    .wait_for(&mut table, Duration::from_millis(5));
                 continue;
             }
         }
@@ -61,7 +73,12 @@ pub fn run(inside: Arc<Inside>, config: ChurnConfig, seed: u64, stop: Arc<Atomic
         } else {
             rng.random_range(config.lifetime.min.0..=config.lifetime.max.0)
         };
-        match inside.spawn(&ChildAction::Sleep(lifetime), Role::Churner, cmdline.clone(), false) {
+        match inside.spawn(
+            &ChildAction::Sleep(lifetime),
+            Role::Churner,
+            cmdline.clone(),
+            false,
+        ) {
             Ok(_) => report.spawned += 1,
             Err(_) => {
                 report.failed_spawns += 1;
@@ -70,6 +87,10 @@ pub fn run(inside: Arc<Inside>, config: ChurnConfig, seed: u64, stop: Arc<Atomic
         }
     }
     report.seconds = start.elapsed().as_secs_f64();
-    report.achieved_rate = if report.seconds > 0.0 { report.spawned as f64 / report.seconds } else { 0.0 };
+    report.achieved_rate = if report.seconds > 0.0 {
+        report.spawned as f64 / report.seconds
+    } else {
+        0.0
+    };
     report
 }

@@ -20,7 +20,8 @@ pub fn main() -> i32 {
         Ok(code) => code as i32,
         Err(err) => {
             eprintln!("error: {err:#}");
-            err.downcast_ref::<exit::Failure>().map_or(ExitCode::Failure, |f| f.0) as i32
+            err.downcast_ref::<exit::Failure>()
+                .map_or(ExitCode::Failure, |f| f.0) as i32
         }
     }
 }

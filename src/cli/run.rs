@@ -1,7 +1,7 @@
 //! `stopbench run`.
 
-use super::exit::{ExitCode, Failure};
 use super::args::RunArgs;
+use super::exit::{ExitCode, Failure};
 use anyhow::Context;
 use std::sync::atomic::Ordering;
 use stopbench::report::terminal;
@@ -20,7 +20,8 @@ extern "C" fn on_interrupt(_: libc::c_int) {
 }
 
 pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
-    let mut scenario = scenario::load(&args.scenario).map_err(|e| Failure(ExitCode::Usage, e.to_string()))?;
+    let mut scenario =
+        scenario::load(&args.scenario).map_err(|e| Failure(ExitCode::Usage, e.to_string()))?;
     if let Some(trials) = args.trials {
         scenario.trials = Trials(trials);
     }
@@ -29,11 +30,17 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         if let Some(unknown) = args.strategies.iter().find(|name| !known.contains(name)) {
             return Err(Failure(
                 ExitCode::Usage,
-                format!("--strategy `{unknown}` is not in scenario `{}`; it has: {}", scenario.name, known.join(", ")),
+                format!(
+                    "--strategy `{unknown}` is not in scenario `{}`; it has: {}",
+                    scenario.name,
+                    known.join(", ")
+                ),
             )
             .into());
         }
-        scenario.strategies.retain(|s| args.strategies.contains(&s.label()));
+        scenario
+            .strategies
+            .retain(|s| args.strategies.contains(&s.label()));
     }
     if let Some(seed) = args.seed {
         scenario.seed = seed;
@@ -44,7 +51,9 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         SandboxMode::UserNamespace
     };
     let exe = std::env::current_exe().context("cannot find stopbench's own binary")?;
-    let out_dir = args.out.unwrap_or_else(|| run::default_out_dir(&scenario.name.0));
+    let out_dir = args
+        .out
+        .unwrap_or_else(|| run::default_out_dir(&scenario.name.0));
     for sig in [libc::SIGINT, libc::SIGTERM, libc::SIGHUP] {
         unsafe { libc::signal(sig, on_interrupt as *const () as libc::sighandler_t) };
     }
@@ -69,10 +78,15 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     if !quiet {
         print!("{}", terminal::table(&outcome.stats));
         if let Some(churn) = &outcome.churn {
-            println!("churn: target {}, achieved {:.0}/s ({} spawned)", churn.target, churn.achieved_rate, churn.spawned);
+            println!(
+                "churn: target {}, achieved {:.0}/s ({} spawned)",
+                churn.target, churn.achieved_rate, churn.spawned
+            );
         }
         if let Some(facts) = &outcome.sandbox {
-            let pid_max = facts.pid_max.map_or("unchanged".to_string(), |p| p.to_string());
+            let pid_max = facts
+                .pid_max
+                .map_or("unchanged".to_string(), |p| p.to_string());
             println!("sandbox: {:?}, pid_max {pid_max}", facts.mode);
         }
         println!("results: {}", outcome.out_dir.display());

@@ -38,24 +38,30 @@ impl StrategyStats {
             misfired_trials: 0,
             leaks: 0,
             pid_reused: 0,
-            latency_us: Histogram::new_with_bounds(1, HIGHEST_US, 3).expect("valid histogram bounds"),
+            latency_us: Histogram::new_with_bounds(1, HIGHEST_US, 3)
+                .expect("valid histogram bounds"),
         }
     }
 
     /// Share of trials with at least one misfire, and its 95% Wilson interval.
     pub fn misfire_rate(&self) -> (f64, f64, f64) {
-        let rate = if self.trials == 0 { 0.0 } else { self.misfired_trials as f64 / self.trials as f64 };
+        let rate = if self.trials == 0 {
+            0.0
+        } else {
+            self.misfired_trials as f64 / self.trials as f64
+        };
         let (lo, hi) = wilson95(self.misfired_trials, self.trials);
         (rate, lo, hi)
     }
 
     /// Latency at quantile `q` (0..=1); `None` with no trials.
     pub fn latency_at(&self, q: f64) -> Option<Duration> {
-        (self.latency_us.len() > 0).then(|| Duration::from_micros(self.latency_us.value_at_quantile(q)))
+        (!self.latency_us.is_empty())
+            .then(|| Duration::from_micros(self.latency_us.value_at_quantile(q)))
     }
 
     pub fn latency_max(&self) -> Option<Duration> {
-        (self.latency_us.len() > 0).then(|| Duration::from_micros(self.latency_us.max()))
+        (!self.latency_us.is_empty()).then(|| Duration::from_micros(self.latency_us.max()))
     }
 }
 
@@ -66,11 +72,17 @@ pub struct Recorder {
 
 impl Recorder {
     pub fn new(labels: &[String]) -> Self {
-        Self { strategies: labels.iter().map(|l| StrategyStats::new(l)).collect() }
+        Self {
+            strategies: labels.iter().map(|l| StrategyStats::new(l)).collect(),
+        }
     }
 
     pub fn record(&mut self, record: &TrialRecord) {
-        let index = match self.strategies.iter().position(|s| s.strategy == record.strategy) {
+        let index = match self
+            .strategies
+            .iter()
+            .position(|s| s.strategy == record.strategy)
+        {
             Some(i) => i,
             None => {
                 self.strategies.push(StrategyStats::new(&record.strategy));
@@ -89,7 +101,9 @@ impl Recorder {
         stats.misfired_trials += u64::from(!record.misfires.is_empty());
         stats.leaks += u64::from(record.leaks);
         stats.pid_reused += u64::from(record.pid_reused == Some(true));
-        if record.outcome != Outcome::Error {
+        // A victim already dead before the stop has no stop latency to record:
+        // a zero would pass for a fast stop in the percentiles.
+        if record.outcome != Outcome::Error && !record.victim_gone_before_stop {
             let us = (record.latency.as_micros() as u64).clamp(1, HIGHEST_US);
             stats.latency_us.record(us).expect("value within bounds");
         }
@@ -101,5 +115,58 @@ impl Recorder {
 
     pub fn total_misfires(&self) -> u64 {
         self.strategies.iter().map(|s| s.misfires).sum()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::oracle::{Misfire, SeenBy};
+
+    fn trial(outcome: Outcome, ms: u64, misfires: usize, gone: bool) -> TrialRecord {
+        TrialRecord {
+            trial: 0,
+            round: 0,
+            strategy: "plain-kill".into(),
+            victim_pid: 400,
+            victim_cmdline: "/usr/bin/foo_daemon".into(),
+            outcome,
+            latency: Duration::from_millis(ms),
+            strategy_time: Duration::from_millis(ms),
+            victim_end: None,
+            victim_gone_before_stop: gone,
+            pid_reused: Some(misfires > 0),
+            misfires: (0..misfires)
+                .map(|i| Misfire {
+                    hit_pid: 400 + i as i32,
+                    hit_role: "bystander".into(),
+                    hit_cmdline: "vim x".into(),
+                    signal: "SIGKILL".into(),
+                    seen_by: SeenBy::Death,
+                })
+                .collect(),
+            leaks: 1,
+            error: None,
+        }
+    }
+
+    #[test]
+    fn counts_outcomes_misfires_and_latency() {
+        let mut r = Recorder::new(&["plain-kill".to_string()]);
+        r.record(&trial(Outcome::Exited, 5, 0, false));
+        r.record(&trial(Outcome::Killed, 2000, 2, false));
+        r.record(&trial(Outcome::Exited, 0, 1, true));
+        r.record(&trial(Outcome::Error, 0, 0, false));
+        let s = &r.strategies[0];
+        assert_eq!((s.trials, s.exited, s.killed, s.errors), (4, 2, 1, 1));
+        assert_eq!(
+            (s.misfires, s.misfired_trials, s.leaks, s.pid_reused),
+            (3, 2, 4, 2)
+        );
+        // Only the two real stops are in the histogram.
+        assert_eq!(s.latency_us.len(), 2);
+        assert!(s.latency_at(0.0).unwrap() >= Duration::from_millis(5));
+        assert!(s.latency_max().unwrap() >= Duration::from_millis(2000));
+        assert_eq!(s.misfire_rate().0, 0.5);
     }
 }

@@ -27,7 +27,9 @@ pub struct Evidence<'a> {
 pub fn attribute(evidence: &Evidence<'_>) -> Vec<Misfire> {
     let mut misfires = Vec::new();
     for death in evidence.deaths {
-        let Cause::Signaled(sig) = death.cause else { continue };
+        let Cause::Signaled(sig) = death.cause else {
+            continue;
+        };
         let role = match death.role {
             Some(Role::Victim) => continue,
             Some(role) => role.name(),
@@ -68,7 +70,14 @@ mod tests {
     use std::time::Instant;
 
     fn death(pid: i32, role: Option<Role>, cause: Cause, start: Option<u64>) -> Death {
-        Death { pid, role, cmdline: format!("p{pid}").into(), start, cause, at: Instant::now() }
+        Death {
+            pid,
+            role,
+            cmdline: format!("p{pid}").into(),
+            start,
+            cause,
+            at: Instant::now(),
+        }
     }
 
     #[test]
@@ -76,18 +85,54 @@ mod tests {
         let kill = Cause::Signaled(libc::SIGKILL);
         let term = Cause::Signaled(libc::SIGTERM);
         let cases: &[(&str, Death, bool)] = &[
-            ("bystander killed", death(10, Some(Role::Bystander(0)), term, None), true),
-            ("churner killed", death(11, Some(Role::Churner), kill, None), true),
-            ("reuse holder killed", death(12, Some(Role::ReuseHolder), kill, None), true),
-            ("pkill's own shell killed", death(13, Some(Role::Helper), term, None), true),
-            ("victim killed", death(14, Some(Role::Victim), kill, None), false),
-            ("victim's child killed", death(15, None, kill, Some(7)), false),
-            ("same pid, other process", death(15, None, kill, Some(8)), true),
-            ("bystander exited", death(16, Some(Role::Bystander(1)), Cause::Exited(0), None), false),
+            (
+                "bystander killed",
+                death(10, Some(Role::Bystander(0)), term, None),
+                true,
+            ),
+            (
+                "churner killed",
+                death(11, Some(Role::Churner), kill, None),
+                true,
+            ),
+            (
+                "reuse holder killed",
+                death(12, Some(Role::ReuseHolder), kill, None),
+                true,
+            ),
+            (
+                "pkill's own shell killed",
+                death(13, Some(Role::Helper), term, None),
+                true,
+            ),
+            (
+                "victim killed",
+                death(14, Some(Role::Victim), kill, None),
+                false,
+            ),
+            (
+                "victim's child killed",
+                death(15, None, kill, Some(7)),
+                false,
+            ),
+            (
+                "same pid, other process",
+                death(15, None, kill, Some(8)),
+                true,
+            ),
+            (
+                "bystander exited",
+                death(16, Some(Role::Bystander(1)), Cause::Exited(0), None),
+                false,
+            ),
         ];
         for (what, d, want) in cases {
             let deaths = [d.clone()];
-            let evidence = Evidence { deaths: &deaths, caught: &[], descendants: &[(15, 7)] };
+            let evidence = Evidence {
+                deaths: &deaths,
+                caught: &[],
+                descendants: &[(15, 7)],
+            };
             assert_eq!(!attribute(&evidence).is_empty(), *want, "{what}");
         }
     }
@@ -101,7 +146,11 @@ mod tests {
             signal: libc::SIGTERM,
             seen_by: SeenBy::Handler,
         }];
-        let evidence = Evidence { deaths: &[], caught: &caught, descendants: &[] };
+        let evidence = Evidence {
+            deaths: &[],
+            caught: &caught,
+            descendants: &[],
+        };
         let got = attribute(&evidence);
         assert_eq!(got.len(), 1);
         assert_eq!(got[0].signal, "SIGTERM");

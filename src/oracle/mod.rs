@@ -24,7 +24,9 @@ impl std::fmt::Display for Cause {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Cause::Exited(code) => write!(f, "exit:{code}"),
-            Cause::Signaled(sig) => write!(f, "signal:{}", crate::scenario::signal::signal_name(*sig)),
+            Cause::Signaled(sig) => {
+                write!(f, "signal:{}", crate::scenario::signal::signal_name(*sig))
+            }
         }
     }
 }

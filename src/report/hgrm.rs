@@ -9,8 +9,12 @@ use std::fmt::Write;
 pub fn render(hist: &Histogram<u64>) -> String {
     let scale = 1000.0;
     let mut out = String::new();
-    let _ = writeln!(out, "{:>12} {:>14} {:>10} {:>14}\n", "Value", "Percentile", "TotalCount", "1/(1-Percentile)");
-    if hist.len() == 0 {
+    let _ = writeln!(
+        out,
+        "{:>12} {:>14} {:>10} {:>14}\n",
+        "Value", "Percentile", "TotalCount", "1/(1-Percentile)"
+    );
+    if hist.is_empty() {
         return out;
     }
     let mut total = 0u64;
@@ -19,7 +23,11 @@ pub fn render(hist: &Histogram<u64>) -> String {
         let q = v.quantile_iterated_to();
         let value = hist.highest_equivalent(v.value_iterated_to()) as f64 / scale;
         if q < 1.0 {
-            let _ = writeln!(out, "{value:>12.3} {q:>2.12} {total:>10} {:>14.2}", 1.0 / (1.0 - q));
+            let _ = writeln!(
+                out,
+                "{value:>12.3} {q:>2.12} {total:>10} {:>14.2}",
+                1.0 / (1.0 - q)
+            );
         } else {
             let _ = writeln!(out, "{value:>12.3} {q:>2.12} {total:>10}");
         }
@@ -30,7 +38,12 @@ pub fn render(hist: &Histogram<u64>) -> String {
         hist.mean() / scale,
         hist.stdev() / scale
     );
-    let _ = writeln!(out, "#[Max     = {:>12.3}, Total count    = {:>12}]", hist.max() as f64 / scale, hist.len());
+    let _ = writeln!(
+        out,
+        "#[Max     = {:>12.3}, Total count    = {:>12}]",
+        hist.max() as f64 / scale,
+        hist.len()
+    );
     let _ = writeln!(
         out,
         "#[Buckets = {:>12}, SubBuckets     = {:>12}]",
@@ -58,7 +71,10 @@ mod tests {
         let text = render(&h);
         let lines: Vec<&str> = text.lines().collect();
         assert!(lines[0].contains("Value") && lines[0].contains("1/(1-Percentile)"));
-        assert!(text.contains("#[Max     =     2000.895") || text.contains("#[Max     =     2000."), "{text}");
+        assert!(
+            text.contains("#[Max     =     2000.895") || text.contains("#[Max     =     2000."),
+            "{text}"
+        );
         assert!(text.contains("Total count    =            4"), "{text}");
         assert!(text.contains("SubBuckets     =         2048"), "{text}");
         // The last distribution row is the 100th percentile.

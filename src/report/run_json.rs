@@ -19,8 +19,12 @@ impl Machine {
     pub fn read() -> Self {
         Self {
             kernel: crate::sandbox::namespace::kernel_release(),
-            cores: std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
-            host_pid_max: std::fs::read_to_string("/proc/sys/kernel/pid_max").ok().and_then(|t| t.trim().parse().ok()),
+            cores: std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(1),
+            host_pid_max: std::fs::read_to_string("/proc/sys/kernel/pid_max")
+                .ok()
+                .and_then(|t| t.trim().parse().ok()),
             uid: nix::unistd::geteuid().as_raw(),
         }
     }

@@ -31,7 +31,8 @@ pub const COLUMNS: &[&str] = &[
 
 pub fn row(scenario: &str, s: &StrategyStats) -> Vec<String> {
     let (rate, lo, hi) = s.misfire_rate();
-    let mean = (s.latency_us.len() > 0).then(|| std::time::Duration::from_secs_f64(s.latency_us.mean() / 1e6));
+    let mean = (!s.latency_us.is_empty())
+        .then(|| std::time::Duration::from_secs_f64(s.latency_us.mean() / 1e6));
     vec![
         scenario.to_string(),
         s.strategy.clone(),

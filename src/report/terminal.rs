@@ -24,7 +24,18 @@ fn rate(s: &StrategyStats) -> String {
 
 pub fn table(stats: &[StrategyStats]) -> String {
     let header = [
-        "strategy", "trials", "exited", "killed", "surv", "err", "misfires", "misfire rate (95%)", "leaks", "p50", "p99", "max",
+        "strategy",
+        "trials",
+        "exited",
+        "killed",
+        "surv",
+        "err",
+        "misfires",
+        "misfire rate (95%)",
+        "leaks",
+        "p50",
+        "p99",
+        "max",
     ];
     let rows: Vec<Vec<String>> = stats
         .iter()
@@ -46,14 +57,26 @@ pub fn table(stats: &[StrategyStats]) -> String {
         })
         .collect();
     let widths: Vec<usize> = (0..header.len())
-        .map(|i| rows.iter().map(|r| r[i].len()).chain([header[i].len()]).max().unwrap_or(0))
+        .map(|i| {
+            rows.iter()
+                .map(|r| r[i].len())
+                .chain([header[i].len()])
+                .max()
+                .unwrap_or(0)
+        })
         .collect();
     let mut out = String::new();
     let line = |cells: Vec<&str>, out: &mut String| {
         let padded: Vec<String> = cells
             .iter()
             .enumerate()
-            .map(|(i, c)| if i == 0 { format!("{c:<w$}", w = widths[i]) } else { format!("{c:>w$}", w = widths[i]) })
+            .map(|(i, c)| {
+                if i == 0 {
+                    format!("{c:<w$}", w = widths[i])
+                } else {
+                    format!("{c:>w$}", w = widths[i])
+                }
+            })
             .collect();
         let _ = writeln!(out, "{}", padded.join("  ").trim_end());
     };

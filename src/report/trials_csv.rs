@@ -51,12 +51,19 @@ impl TrialsWriter {
         let mut misfires = csv::Writer::from_writer(File::create(dir.join("misfires.csv"))?);
         misfires.write_record(MISFIRE_COLUMNS)?;
         misfires.flush()?;
-        Ok(Self { scenario: scenario.to_string(), trials, misfires })
+        Ok(Self {
+            scenario: scenario.to_string(),
+            trials,
+            misfires,
+        })
     }
 
     pub fn write(&mut self, r: &TrialRecord) -> std::io::Result<()> {
         for m in &r.misfires {
-            let seen = serde_json::to_value(m.seen_by).ok().and_then(|v| v.as_str().map(String::from)).unwrap_or_default();
+            let seen = serde_json::to_value(m.seen_by)
+                .ok()
+                .and_then(|v| v.as_str().map(String::from))
+                .unwrap_or_default();
             self.misfires.write_record([
                 self.scenario.as_str(),
                 &r.strategy,
@@ -81,10 +88,15 @@ impl TrialsWriter {
             &ms(r.strategy_time),
             &r.misfires.len().to_string(),
             &r.leaks.to_string(),
-            r.pid_reused.map_or("", |b| if b { "true" } else { "false" }),
+            r.pid_reused
+                .map_or("", |b| if b { "true" } else { "false" }),
             &r.victim_pid.to_string(),
             &r.victim_end.map(|c| c.to_string()).unwrap_or_default(),
-            if r.victim_gone_before_stop { "true" } else { "false" },
+            if r.victim_gone_before_stop {
+                "true"
+            } else {
+                "false"
+            },
             r.error.as_deref().unwrap_or(""),
         ])?;
         // One flush per row: csv buffers the row and hands it to one write().

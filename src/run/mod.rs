@@ -11,7 +11,9 @@ pub use out_dir::default_out_dir;
 use crate::churn::ChurnReport;
 use crate::measure::{Recorder, StrategyStats};
 use crate::report::{hgrm, run_json, summary_csv, trials_csv::TrialsWriter};
-use crate::sandbox::{launch::LaunchError, Message, RunPlan, SandboxFacts, SandboxMode, SandboxProcess};
+use crate::sandbox::{
+    launch::LaunchError, Message, RunPlan, SandboxFacts, SandboxMode, SandboxProcess,
+};
 use crate::scenario::Scenario;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
@@ -57,26 +59,42 @@ pub enum RunError {
 }
 
 fn write_err(path: &Path) -> impl FnOnce(std::io::Error) -> RunError + '_ {
-    move |source| RunError::Write { path: path.display().to_string(), source }
+    move |source| RunError::Write {
+        path: path.display().to_string(),
+        source,
+    }
 }
 
 pub fn execute(options: RunOptions) -> Result<RunOutcome, RunError> {
-    let RunOptions { scenario, out_dir, quiet, exe, mode } = options;
+    let RunOptions {
+        scenario,
+        out_dir,
+        quiet,
+        exe,
+        mode,
+    } = options;
     let started_unix = unix_now();
     std::fs::create_dir_all(&out_dir).map_err(write_err(&out_dir))?;
     let scenario_path = out_dir.join("scenario.toml");
-    let text = toml::to_string(&scenario).unwrap_or_else(|e| format!("# cannot render scenario: {e}\n"));
+    let text =
+        toml::to_string(&scenario).unwrap_or_else(|e| format!("# cannot render scenario: {e}\n"));
     std::fs::write(&scenario_path, text).map_err(write_err(&scenario_path))?;
-    let mut writer = TrialsWriter::create(&out_dir, &scenario.name.0).map_err(write_err(&out_dir))?;
+    let mut writer =
+        TrialsWriter::create(&out_dir, &scenario.name.0).map_err(write_err(&out_dir))?;
     let labels: Vec<String> = scenario.strategies.iter().map(|s| s.label()).collect();
     let mut recorder = Recorder::new(&labels);
     let total = scenario.trials.0 as u64 * labels.len() as u64;
     let progress = progress::Progress::new(total, quiet);
 
-    let plan = RunPlan { scenario: scenario.clone(), mode, exe };
+    let plan = RunPlan {
+        scenario: scenario.clone(),
+        mode,
+        exe,
+    };
     let mut sandbox = SandboxProcess::launch(&plan)?;
     ACTIVE_SANDBOX.store(sandbox.pid(), Ordering::SeqCst);
-    let (mut facts, mut churn, mut refused, mut stopped_early, mut finished) = (None, None, None, None, false);
+    let (mut facts, mut churn, mut refused, mut stopped_early, mut finished) =
+        (None, None, None, None, false);
     let mut warnings = Vec::new();
     while let Some(message) = sandbox.next_message() {
         match message {
@@ -97,7 +115,10 @@ pub fn execute(options: RunOptions) -> Result<RunOutcome, RunError> {
                 progress.warn(&text);
                 warnings.push(text);
             }
-            Ok(Message::Finished { churn: c, stopped_early: s }) => {
+            Ok(Message::Finished {
+                churn: c,
+                stopped_early: s,
+            }) => {
                 churn = Some(c);
                 stopped_early = s;
                 finished = true;
@@ -116,7 +137,10 @@ pub fn execute(options: RunOptions) -> Result<RunOutcome, RunError> {
         warnings.push(reason);
     }
     let incomplete = if INTERRUPTED.load(Ordering::SeqCst) {
-        Some(format!("interrupted after {} of {total} trials", recorder.total_trials()))
+        Some(format!(
+            "interrupted after {} of {total} trials",
+            recorder.total_trials()
+        ))
     } else if !finished {
         Some(format!(
             "the sandbox ended early (exit status {exit:?}) after {} of {total} trials",
@@ -138,7 +162,11 @@ pub fn execute(options: RunOptions) -> Result<RunOutcome, RunError> {
 }
 
 /// summary.csv, one .hgrm per strategy, and run.json.
-fn write_summaries(outcome: &RunOutcome, scenario: &Scenario, started_unix: u64) -> Result<(), RunError> {
+fn write_summaries(
+    outcome: &RunOutcome,
+    scenario: &Scenario,
+    started_unix: u64,
+) -> Result<(), RunError> {
     let dir = &outcome.out_dir;
     let summary = dir.join("summary.csv");
     summary_csv::write(&summary, &scenario.name.0, &outcome.stats).map_err(write_err(&summary))?;
@@ -156,7 +184,11 @@ fn write_summaries(outcome: &RunOutcome, scenario: &Scenario, started_unix: u64)
         finished_unix: unix_now(),
         incomplete: outcome.incomplete.clone(),
         warnings: outcome.warnings.clone(),
-        strategies: outcome.stats.iter().map(run_json::StrategySummary::from_stats).collect(),
+        strategies: outcome
+            .stats
+            .iter()
+            .map(run_json::StrategySummary::from_stats)
+            .collect(),
     };
     let path = dir.join("run.json");
     let text = serde_json::to_string_pretty(&json).expect("run.json serializes");
@@ -164,5 +196,8 @@ fn write_summaries(outcome: &RunOutcome, scenario: &Scenario, started_unix: u64)
 }
 
 fn unix_now() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
 }

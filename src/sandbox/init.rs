@@ -38,7 +38,10 @@ pub fn helper_main() -> i32 {
         return fail(reason);
     }
     match unsafe { libc::fork() } {
-        -1 => fail(format!("fork after unshare failed: {}", std::io::Error::last_os_error())),
+        -1 => fail(format!(
+            "fork after unshare failed: {}",
+            std::io::Error::last_os_error()
+        )),
         0 => std::process::exit(init_main(plan)),
         child => {
             let mut status = 0;
@@ -50,6 +53,26 @@ pub fn helper_main() -> i32 {
             }
         }
     }
+}
+
+/// Checks that clone3 can ask for a chosen PID here (Linux 5.5+, and
+/// CAP_SYS_ADMIN over the namespace), before any other process exists, by
+/// asking for PID 2, which a new namespace has not used yet.
+fn probe_set_tid(devnull: std::os::fd::RawFd) -> Result<(), String> {
+    use super::spawn::{spawn, ChildAction};
+    let child = spawn(
+        &ChildAction::Sleep(std::time::Duration::ZERO),
+        devnull,
+        Some(2),
+        false,
+    )
+    .map_err(|e| format!("clone3 with set_tid failed: {e} (needs Linux 5.5+)"))?;
+    let mut status = 0;
+    unsafe { libc::waitpid(child.pid, &mut status, 0) };
+    if child.pid != 2 {
+        return Err(format!("clone3 with set_tid=2 gave PID {}", child.pid));
+    }
+    Ok(())
 }
 
 /// PID 1 of the sandbox.
@@ -64,18 +87,46 @@ fn init_main(plan: RunPlan) -> i32 {
     let (pid_max, pid_max_note) = match requested.map(namespace::set_pid_max) {
         Some(Ok(v)) => (Some(v), None),
         Some(Err(note)) => (None, Some(note)),
-        None => (std::fs::read_to_string("/proc/sys/kernel/pid_max").ok().and_then(|t| t.trim().parse().ok()), None),
+        None => (
+            std::fs::read_to_string("/proc/sys/kernel/pid_max")
+                .ok()
+                .and_then(|t| t.trim().parse().ok()),
+            None,
+        ),
     };
-    let facts = SandboxFacts { mode: plan.mode, pid_max_requested: requested, pid_max, pid_max_note };
+    let facts = SandboxFacts {
+        mode: plan.mode,
+        pid_max_requested: requested,
+        pid_max,
+        pid_max_note,
+    };
     if !emit(&Message::Started { facts }) {
         return 1;
     }
-    let devnull = match std::fs::OpenOptions::new().read(true).write(true).open("/dev/null") {
+    let devnull = match std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open("/dev/null")
+    {
         Ok(f) => std::os::fd::OwnedFd::from(f),
         Err(err) => return fail(format!("cannot open /dev/null: {err}")),
     };
+    let mut scenario = scenario;
+    if scenario.churn.forced_reuse {
+        if let Err(why) = probe_set_tid(std::os::fd::AsRawFd::as_raw_fd(&devnull)) {
+            let text = format!("forced PID reuse is unavailable, running without it: {why}");
+            if !emit(&Message::Warning { text }) {
+                return 1;
+            }
+            scenario.churn.forced_reuse = false;
+        }
+    }
     let shared = Shared::new(scenario.churn.bystanders.len());
-    let inside = Arc::new(Inside { shared: shared.clone(), devnull, exe: plan.exe });
+    let inside = Arc::new(Inside {
+        shared: shared.clone(),
+        devnull,
+        exe: plan.exe,
+    });
     {
         let shared = shared.clone();
         let devnull = std::os::fd::AsRawFd::as_raw_fd(&inside.devnull);
@@ -89,7 +140,11 @@ fn init_main(plan: RunPlan) -> i32 {
         std::thread::spawn(move || generator::run(inside, config, seed, stop, deadline))
     };
 
-    let strategies: Vec<_> = scenario.strategies.iter().map(|c| (c.label(), strategy::build(c))).collect();
+    let strategies: Vec<_> = scenario
+        .strategies
+        .iter()
+        .map(|c| (c.label(), strategy::build(c)))
+        .collect();
     let mut order: Vec<usize> = (0..strategies.len()).collect();
     let mut rng = StdRng::seed_from_u64(scenario.seed);
     let mut runner = match TrialRunner::new(&inside, &scenario) {
@@ -119,7 +174,10 @@ fn init_main(plan: RunPlan) -> i32 {
     runner.finish();
     stop_churn.store(true, Ordering::Relaxed);
     let churn = churn.join().unwrap_or_default();
-    emit(&Message::Finished { churn, stopped_early });
+    emit(&Message::Finished {
+        churn,
+        stopped_early,
+    });
     // Returning ends PID 1; the kernel then kills whatever is left in here.
     0
 }

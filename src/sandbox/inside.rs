@@ -24,14 +24,22 @@ pub struct Inside {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum NumberSignal {
     /// Someone held the number; `reused` when it was not the victim.
-    Delivered { reused: bool },
+    Delivered {
+        reused: bool,
+    },
     NoProcess,
 }
 
 impl Inside {
     /// Spawns and registers a child in one step under the table lock, so the
     /// reaper cannot see it before it is known.
-    pub fn spawn(&self, action: &ChildAction<'_>, role: Role, cmdline: Arc<str>, want_pidfd: bool) -> std::io::Result<Spawned> {
+    pub fn spawn(
+        &self,
+        action: &ChildAction<'_>,
+        role: Role,
+        cmdline: Arc<str>,
+        want_pidfd: bool,
+    ) -> std::io::Result<Spawned> {
         let mut table = self.shared.table.lock();
         let child = spawn::spawn(action, self.devnull.as_raw_fd(), None, want_pidfd)?;
         table.procs.insert(child.pid, Entry { role, cmdline });
@@ -44,12 +52,22 @@ impl Inside {
     /// Runs a helper program to its end, as a unit's Exec*= line would run,
     /// and returns how it ended. A helper still running after `limit` is
     /// killed and reported as an error.
-    pub fn run_helper(&self, argv: &[String], env: &[(String, String)], limit: Duration) -> Result<Cause, String> {
+    pub fn run_helper(
+        &self,
+        argv: &[String],
+        env: &[(String, String)],
+        limit: Duration,
+    ) -> Result<Cause, String> {
         let mut full_env = vec![("PATH".to_string(), HELPER_PATH.to_string())];
         full_env.extend(env.iter().cloned());
         let spec = ExecSpec::new(&argv[0], argv, &full_env, Vec::new());
         let child = self
-            .spawn(&ChildAction::Exec(&spec), Role::Helper, spec.cmdline().into(), false)
+            .spawn(
+                &ChildAction::Exec(&spec),
+                Role::Helper,
+                spec.cmdline().into(),
+                false,
+            )
             .map_err(|e| format!("cannot start `{}`: {e}", argv[0]))?;
         let deadline = Instant::now() + limit;
         let mut table = self.shared.table.lock();
@@ -57,12 +75,20 @@ impl Inside {
             if let Some(cause) = table.helper_exits.remove(&child.pid) {
                 return Ok(cause);
             }
-            if self.shared.changed.wait_until(&mut table, deadline).timed_out() {
+            if self
+                .shared
+                .changed
+                .wait_until(&mut table, deadline)
+                .timed_out()
+            {
                 if table.procs.contains_key(&child.pid) {
                     table.expected.insert(child.pid);
                     unsafe { libc::kill(child.pid, libc::SIGKILL) };
                 }
-                return Err(format!("`{}` did not finish within {limit:?}", spec.cmdline()));
+                return Err(format!(
+                    "`{}` did not finish within {limit:?}",
+                    spec.cmdline()
+                ));
             }
         }
     }
@@ -74,7 +100,12 @@ impl Inside {
             if let Some(death) = table.victim.as_ref().and_then(|w| w.death) {
                 return Some(death);
             }
-            if self.shared.changed.wait_until(&mut table, until).timed_out() {
+            if self
+                .shared
+                .changed
+                .wait_until(&mut table, until)
+                .timed_out()
+            {
                 return table.victim.as_ref().and_then(|w| w.death);
             }
         }
@@ -87,8 +118,13 @@ impl Inside {
         let table = self.shared.table.lock();
         let ret = unsafe { libc::kill(pid, sig.map_or(0, |s| s as i32)) };
         if ret == 0 {
-            let victim_alive = table.victim.as_ref().is_some_and(|w| w.pid == pid && w.death.is_none());
-            NumberSignal::Delivered { reused: !victim_alive }
+            let victim_alive = table
+                .victim
+                .as_ref()
+                .is_some_and(|w| w.pid == pid && w.death.is_none());
+            NumberSignal::Delivered {
+                reused: !victim_alive,
+            }
         } else {
             NumberSignal::NoProcess
         }
@@ -97,7 +133,10 @@ impl Inside {
     /// Whether the victim's number is now held by another process.
     pub fn number_reused(&self, pid: i32) -> bool {
         let table = self.shared.table.lock();
-        let victim_alive = table.victim.as_ref().is_some_and(|w| w.pid == pid && w.death.is_none());
+        let victim_alive = table
+            .victim
+            .as_ref()
+            .is_some_and(|w| w.pid == pid && w.death.is_none());
         !victim_alive && unsafe { libc::kill(pid, 0) } == 0
     }
 
@@ -138,7 +177,9 @@ impl Inside {
                     .into_iter()
                     .filter(|p| *p != 1 && !table.procs.contains_key(p))
                     .filter_map(|p| Some((p, super::procfs::stat(p)?)))
-                    .filter(|(p, st)| st.state != 'Z' && !keep.iter().any(|(k, s)| k == p && *s == st.start))
+                    .filter(|(p, st)| {
+                        st.state != 'Z' && !keep.iter().any(|(k, s)| k == p && *s == st.start)
+                    })
                     .map(|(p, st)| (p, st.start))
                     .collect()
             };

@@ -43,7 +43,10 @@ impl SandboxProcess {
                 Ok(())
             });
         }
-        let mut child = command.spawn().map_err(|source| LaunchError::Spawn { exe: plan.exe.clone(), source })?;
+        let mut child = command.spawn().map_err(|source| LaunchError::Spawn {
+            exe: plan.exe.clone(),
+            source,
+        })?;
         let text = serde_json::to_vec(plan).expect("plans serialize");
         let mut stdin = child.stdin.take().expect("piped stdin");
         stdin.write_all(&text).map_err(LaunchError::Plan)?;
@@ -61,7 +64,10 @@ impl SandboxProcess {
         let mut line = String::new();
         match self.lines.read_line(&mut line) {
             Ok(0) | Err(_) => None,
-            Ok(_) => Some(serde_json::from_str(&line).map_err(|e| format!("bad message from the sandbox: {e}: {line}"))),
+            Ok(_) => Some(
+                serde_json::from_str(&line)
+                    .map_err(|e| format!("bad message from the sandbox: {e}: {line}")),
+            ),
         }
     }
 

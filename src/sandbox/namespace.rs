@@ -30,7 +30,8 @@ pub fn enter(mode: SandboxMode) -> Result<(), String> {
                 )
             })?;
             let write = |path: &str, text: String| {
-                std::fs::write(path, text).map_err(|e| format!("cannot write `{path}` in the new user namespace: {e}"))
+                std::fs::write(path, text)
+                    .map_err(|e| format!("cannot write `{path}` in the new user namespace: {e}"))
             };
             write("/proc/self/setgroups", "deny".into())?;
             write("/proc/self/uid_map", format!("0 {uid} 1"))?;
@@ -43,8 +44,14 @@ pub fn enter(mode: SandboxMode) -> Result<(), String> {
 /// In PID 1 of the new namespace: make mounts private and mount our own /proc,
 /// so `ps`, `pkill` and `kill` see only the sandbox.
 pub fn mount_private_proc() -> Result<(), String> {
-    mount(None::<&str>, "/", None::<&str>, MsFlags::MS_REC | MsFlags::MS_PRIVATE, None::<&str>)
-        .map_err(|e| format!("cannot make mounts private in the sandbox: {e}"))?;
+    mount(
+        None::<&str>,
+        "/",
+        None::<&str>,
+        MsFlags::MS_REC | MsFlags::MS_PRIVATE,
+        None::<&str>,
+    )
+    .map_err(|e| format!("cannot make mounts private in the sandbox: {e}"))?;
     mount(
         Some("proc"),
         "/proc",
@@ -59,7 +66,9 @@ pub fn mount_private_proc() -> Result<(), String> {
 /// or why it could not be set.
 pub fn set_pid_max(value: u32) -> Result<u32, String> {
     let path = "/proc/sys/kernel/pid_max";
-    let before: Option<u32> = std::fs::read_to_string(path).ok().and_then(|t| t.trim().parse().ok());
+    let before: Option<u32> = std::fs::read_to_string(path)
+        .ok()
+        .and_then(|t| t.trim().parse().ok());
     std::fs::write(path, value.to_string()).map_err(|e| {
         format!(
             "cannot set pid_max to {value} in the sandbox ({e}): per-namespace pid_max needs Linux 6.14+ \

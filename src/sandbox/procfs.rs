@@ -41,13 +41,19 @@ pub fn cmdline(pid: i32) -> String {
 
 /// Every PID visible in this /proc.
 pub fn pids() -> Vec<i32> {
-    let Ok(dir) = fs::read_dir("/proc") else { return Vec::new() };
-    dir.filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok()).collect()
+    let Ok(dir) = fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    dir.filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
+        .collect()
 }
 
 /// `(pid, start)` of every live descendant of `root`.
 pub fn descendants(root: i32) -> Vec<(i32, u64)> {
-    let all: Vec<(i32, Stat)> = pids().into_iter().filter_map(|p| Some((p, stat(p)?))).collect();
+    let all: Vec<(i32, Stat)> = pids()
+        .into_iter()
+        .filter_map(|p| Some((p, stat(p)?)))
+        .collect();
     let mut found = Vec::new();
     let mut frontier = vec![root];
     while let Some(parent) = frontier.pop() {
@@ -68,14 +74,21 @@ pub fn alive(pid: i32, start: u64) -> bool {
 
 /// Signals pending for a (stopped) process: the union of `SigPnd` and `ShdPnd`.
 pub fn pending_signals(pid: i32) -> Vec<i32> {
-    let Ok(text) = fs::read_to_string(format!("/proc/{pid}/status")) else { return Vec::new() };
+    let Ok(text) = fs::read_to_string(format!("/proc/{pid}/status")) else {
+        return Vec::new();
+    };
     let mut mask = 0u64;
     for line in text.lines() {
-        if let Some(hex) = line.strip_prefix("SigPnd:").or_else(|| line.strip_prefix("ShdPnd:")) {
+        if let Some(hex) = line
+            .strip_prefix("SigPnd:")
+            .or_else(|| line.strip_prefix("ShdPnd:"))
+        {
             mask |= u64::from_str_radix(hex.trim(), 16).unwrap_or(0);
         }
     }
-    (1..=64).filter(|sig| mask & (1u64 << (sig - 1)) != 0).collect()
+    (1..=64)
+        .filter(|sig| mask & (1u64 << (sig - 1)) != 0)
+        .collect()
 }
 
 #[cfg(test)]

@@ -38,23 +38,47 @@ pub fn run(shared: Arc<Shared>, devnull: RawFd) {
         };
         let mut table = shared.table.lock();
         let entry = table.procs.remove(&pid);
-        let unknown = entry.is_none().then(|| (procfs::stat(pid).map(|s| s.start), procfs::cmdline(pid)));
+        let unknown = entry
+            .is_none()
+            .then(|| (procfs::stat(pid).map(|s| s.start), procfs::cmdline(pid)));
         let mut reaped: libc::siginfo_t = unsafe { std::mem::zeroed() };
         unsafe { libc::waitid(libc::P_PID, pid as libc::id_t, &mut reaped, libc::WEXITED) };
         let expected = table.expected.remove(&pid);
         let signaled = matches!(cause, Cause::Signaled(_)) && !expected;
         match entry {
-            Some(Entry { role: Role::Churner, cmdline }) => {
+            Some(Entry {
+                role: Role::Churner,
+                cmdline,
+            }) => {
                 table.live_churners -= 1;
                 if signaled {
-                    table.deaths.push(Death { pid, role: Some(Role::Churner), cmdline, start: None, cause, at });
+                    table.deaths.push(Death {
+                        pid,
+                        role: Some(Role::Churner),
+                        cmdline,
+                        start: None,
+                        cause,
+                        at,
+                    });
                 }
             }
-            Some(Entry { role: Role::Victim, .. }) => on_victim_death(&mut table, pid, cause, at, devnull),
-            Some(Entry { role: Role::Helper, cmdline }) => {
+            Some(Entry {
+                role: Role::Victim, ..
+            }) => on_victim_death(&mut table, pid, cause, at, devnull),
+            Some(Entry {
+                role: Role::Helper,
+                cmdline,
+            }) => {
                 table.helper_exits.insert(pid, cause);
                 if signaled {
-                    table.deaths.push(Death { pid, role: Some(Role::Helper), cmdline, start: None, cause, at });
+                    table.deaths.push(Death {
+                        pid,
+                        role: Some(Role::Helper),
+                        cmdline,
+                        start: None,
+                        cause,
+                        at,
+                    });
                 }
             }
             Some(Entry { role, cmdline }) => {
@@ -62,13 +86,27 @@ pub fn run(shared: Arc<Shared>, devnull: RawFd) {
                     table.bystanders[i] = None;
                 }
                 if signaled {
-                    table.deaths.push(Death { pid, role: Some(role), cmdline, start: None, cause, at });
+                    table.deaths.push(Death {
+                        pid,
+                        role: Some(role),
+                        cmdline,
+                        start: None,
+                        cause,
+                        at,
+                    });
                 }
             }
             None => {
                 let (start, cmdline) = unknown.unwrap_or_default();
                 if !expected {
-                    table.deaths.push(Death { pid, role: None, cmdline: cmdline.into(), start, cause, at });
+                    table.deaths.push(Death {
+                        pid,
+                        role: None,
+                        cmdline: cmdline.into(),
+                        start,
+                        cause,
+                        at,
+                    });
                 }
             }
         }
@@ -79,15 +117,31 @@ pub fn run(shared: Arc<Shared>, devnull: RawFd) {
 
 /// Records the victim's death and, with forced reuse, gives its number to a
 /// fresh bystander before anyone else can see the number free.
-fn on_victim_death(table: &mut super::table::Table, pid: i32, cause: Cause, at: Instant, devnull: RawFd) {
-    let Some(watch) = table.victim.as_mut().filter(|w| w.pid == pid) else { return };
+fn on_victim_death(
+    table: &mut super::table::Table,
+    pid: i32,
+    cause: Cause,
+    at: Instant,
+    devnull: RawFd,
+) {
+    let Some(watch) = table.victim.as_mut().filter(|w| w.pid == pid) else {
+        return;
+    };
     watch.death = Some((cause, at));
-    let Some(spec) = watch.reuse.clone() else { return };
+    let Some(spec) = watch.reuse.clone() else {
+        return;
+    };
     match spawn::spawn(&ChildAction::Exec(&spec), devnull, Some(pid), false) {
         Ok(child) => {
             watch.reuse_holder = Some(child.pid);
             let cmdline = spec_cmdline(&spec);
-            table.procs.insert(child.pid, Entry { role: Role::ReuseHolder, cmdline });
+            table.procs.insert(
+                child.pid,
+                Entry {
+                    role: Role::ReuseHolder,
+                    cmdline,
+                },
+            );
         }
         Err(err) => watch.reuse_error = Some(format!("clone3 with set_tid={pid} failed: {err}")),
     }

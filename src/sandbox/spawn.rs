@@ -27,8 +27,15 @@ unsafe impl Sync for ExecSpec {}
 
 impl ExecSpec {
     /// `exe` is what runs; `argv` is what /proc/PID/cmdline (and `pkill -f`) shows.
-    pub fn new(exe: &str, argv: &[String], env: &[(String, String)], fds: Vec<(RawFd, RawFd)>) -> Self {
-        let c = |s: &str| CString::new(s).expect("NUL bytes were rejected when the scenario was parsed");
+    pub fn new(
+        exe: &str,
+        argv: &[String],
+        env: &[(String, String)],
+        fds: Vec<(RawFd, RawFd)>,
+    ) -> Self {
+        let c = |s: &str| {
+            CString::new(s).expect("NUL bytes were rejected when the scenario was parsed")
+        };
         let exe = c(exe);
         let argv: Vec<CString> = argv.iter().map(|a| c(a)).collect();
         let envp: Vec<CString> = env.iter().map(|(k, v)| c(&format!("{k}={v}"))).collect();
@@ -36,12 +43,23 @@ impl ExecSpec {
         argv_ptrs.push(std::ptr::null());
         let mut envp_ptrs: Vec<_> = envp.iter().map(|a| a.as_ptr()).collect();
         envp_ptrs.push(std::ptr::null());
-        Self { exe, _argv: argv, _envp: envp, argv_ptrs, envp_ptrs, fds }
+        Self {
+            exe,
+            _argv: argv,
+            _envp: envp,
+            argv_ptrs,
+            envp_ptrs,
+            fds,
+        }
     }
 
     /// The argv joined by spaces, as `pkill -f` sees it.
     pub fn cmdline(&self) -> String {
-        self._argv.iter().map(|a| a.to_string_lossy()).collect::<Vec<_>>().join(" ")
+        self._argv
+            .iter()
+            .map(|a| a.to_string_lossy())
+            .collect::<Vec<_>>()
+            .join(" ")
     }
 }
 
@@ -78,10 +96,18 @@ struct CloneArgs {
 ///
 /// `set_tid` asks for that exact PID in the innermost PID namespace
 /// (needs CAP_SYS_ADMIN over it, which the sandbox init has).
-pub fn spawn(action: &ChildAction<'_>, devnull: RawFd, set_tid: Option<libc::pid_t>, want_pidfd: bool) -> io::Result<Spawned> {
+pub fn spawn(
+    action: &ChildAction<'_>,
+    devnull: RawFd,
+    set_tid: Option<libc::pid_t>,
+    want_pidfd: bool,
+) -> io::Result<Spawned> {
     let mut pidfd: libc::c_int = -1;
     let tid: [libc::pid_t; 1] = [set_tid.unwrap_or(0)];
-    let mut args = CloneArgs { exit_signal: libc::SIGCHLD as u64, ..Default::default() };
+    let mut args = CloneArgs {
+        exit_signal: libc::SIGCHLD as u64,
+        ..Default::default()
+    };
     if want_pidfd {
         args.flags |= libc::CLONE_PIDFD as u64;
         args.pidfd = &mut pidfd as *mut libc::c_int as u64;
@@ -93,7 +119,11 @@ pub fn spawn(action: &ChildAction<'_>, devnull: RawFd, set_tid: Option<libc::pid
     // SAFETY: clone3 without CLONE_VM duplicates the address space like fork;
     // the child only runs `child_main`, which is async-signal-safe.
     let ret = unsafe {
-        libc::syscall(libc::SYS_clone3, &args as *const CloneArgs, std::mem::size_of::<CloneArgs>())
+        libc::syscall(
+            libc::SYS_clone3,
+            &args as *const CloneArgs,
+            std::mem::size_of::<CloneArgs>(),
+        )
     };
     if ret < 0 {
         return Err(io::Error::last_os_error());
@@ -103,7 +133,10 @@ pub fn spawn(action: &ChildAction<'_>, devnull: RawFd, set_tid: Option<libc::pid
         unsafe { child_main(action, devnull) }
     }
     let pidfd = (want_pidfd && pidfd >= 0).then(|| unsafe { OwnedFd::from_raw_fd(pidfd) });
-    Ok(Spawned { pid: ret as libc::pid_t, pidfd })
+    Ok(Spawned {
+        pid: ret as libc::pid_t,
+        pidfd,
+    })
 }
 
 /// Runs in the new child. Only async-signal-safe libc calls from here on.
@@ -140,7 +173,11 @@ unsafe fn child_main(action: &ChildAction<'_>, devnull: RawFd) -> ! {
             for (i, (_, dst)) in spec.fds.iter().enumerate().take(tmp.len()) {
                 libc::dup2(tmp[i], *dst);
             }
-            libc::execve(spec.exe.as_ptr(), spec.argv_ptrs.as_ptr(), spec.envp_ptrs.as_ptr());
+            libc::execve(
+                spec.exe.as_ptr(),
+                spec.argv_ptrs.as_ptr(),
+                spec.envp_ptrs.as_ptr(),
+            );
             libc::_exit(127)
         }
     }

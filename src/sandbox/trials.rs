@@ -56,15 +56,31 @@ struct Started {
 impl<'a> TrialRunner<'a> {
     pub fn new(inside: &'a Inside, scenario: &'a Scenario) -> std::io::Result<Self> {
         let (oracle_read, oracle_write) = pipe2(OFlag::O_CLOEXEC | OFlag::O_NONBLOCK)?;
-        let reuse = scenario
-            .churn
-            .forced_reuse
-            .then(|| Arc::new(bystander::reuse_holder_spec(&scenario.churn.reuse_command.0, &inside.exe)));
-        Ok(Self { inside, scenario, oracle_read, oracle_write, reuse, pending: None, bystander_cmdlines: HashMap::new() })
+        let reuse = scenario.churn.forced_reuse.then(|| {
+            Arc::new(bystander::reuse_holder_spec(
+                &scenario.churn.reuse_command.0,
+                &inside.exe,
+            ))
+        });
+        Ok(Self {
+            inside,
+            scenario,
+            oracle_read,
+            oracle_write,
+            reuse,
+            pending: None,
+            bystander_cmdlines: HashMap::new(),
+        })
     }
 
     /// Runs one trial; its record is emitted when the next one starts (or at `finish`).
-    pub fn run(&mut self, trial: u32, round: u32, strategy: &dyn StopStrategy, label: &str) -> bool {
+    pub fn run(
+        &mut self,
+        trial: u32,
+        round: u32,
+        strategy: &dyn StopStrategy,
+        label: &str,
+    ) -> bool {
         let mut record = TrialRecord {
             trial,
             round,
@@ -88,13 +104,21 @@ impl<'a> TrialRunner<'a> {
                 record.error = Some(err);
                 let alive = self.finalize();
                 self.inside.shared.table.lock().victim = None;
-                self.pending = Some(Pending { record, descendants: Vec::new(), reuse_holder: None });
+                self.pending = Some(Pending {
+                    record,
+                    descendants: Vec::new(),
+                    reuse_holder: None,
+                });
                 return alive;
             }
         };
         record.victim_pid = victim.pid;
         record.victim_gone_before_stop = victim.gone_before_stop;
-        let descendants = if victim.gone_before_stop { Vec::new() } else { procfs::descendants(victim.pid) };
+        let descendants = if victim.gone_before_stop {
+            Vec::new()
+        } else {
+            procfs::descendants(victim.pid)
+        };
         let host_alive = self.finalize();
 
         let handle = VictimHandle {
@@ -106,7 +130,12 @@ impl<'a> TrialRunner<'a> {
         let requested = Instant::now();
         let report = strategy.stop(self.inside, &handle, requested);
         record.strategy_time = requested.elapsed();
-        let timeout = self.scenario.strategies.iter().find(|s| s.label() == label).map_or(Duration::from_secs(2), |s| s.timeout.0);
+        let timeout = self
+            .scenario
+            .strategies
+            .iter()
+            .find(|s| s.label() == label)
+            .map_or(Duration::from_secs(2), |s| s.timeout.0);
         let death = self.inside.wait_victim_death(Instant::now() + timeout);
         record.pid_reused = report.pid_reused;
         record.victim_end = death.map(|(cause, _)| cause);
@@ -115,7 +144,14 @@ impl<'a> TrialRunner<'a> {
             (None, Some(_)) if victim.gone_before_stop => (Outcome::Exited, Duration::ZERO),
             (None, Some((_, at))) => {
                 let killed = report.final_phase_at.is_some_and(|f| at >= f);
-                (if killed { Outcome::Killed } else { Outcome::Exited }, at.saturating_duration_since(requested))
+                (
+                    if killed {
+                        Outcome::Killed
+                    } else {
+                        Outcome::Exited
+                    },
+                    at.saturating_duration_since(requested),
+                )
             }
             (None, None) => (Outcome::Survived, record.strategy_time),
         };
@@ -124,13 +160,18 @@ impl<'a> TrialRunner<'a> {
         // ran is still signalling: the stop is complete only when the helpers'
         // whole trees are gone.
         self.inside.quiesce(&descendants, QUIESCE_LIMIT);
-        let leaked: Vec<(i32, u64)> = descendants.iter().copied().filter(|&(p, s)| procfs::alive(p, s)).collect();
+        let leaked: Vec<(i32, u64)> = descendants
+            .iter()
+            .copied()
+            .filter(|&(p, s)| procfs::alive(p, s))
+            .collect();
         record.leaks = leaked.len() as u32;
 
         // Cleanup by init itself: marked, so never counted as misfires.
         if death.is_none() {
             self.inside.kill_own(victim.pid);
-            self.inside.wait_victim_death(Instant::now() + QUIESCE_LIMIT);
+            self.inside
+                .wait_victim_death(Instant::now() + QUIESCE_LIMIT);
         }
         for &(pid, start) in &leaked {
             self.inside.kill_exact(pid, start);
@@ -140,11 +181,17 @@ impl<'a> TrialRunner<'a> {
             let mut table = self.inside.shared.table.lock();
             let watch = table.victim.take();
             if let Some(err) = watch.as_ref().and_then(|w| w.reuse_error.clone()) {
-                record.error.get_or_insert(format!("forced reuse failed: {err}"));
+                record
+                    .error
+                    .get_or_insert(format!("forced reuse failed: {err}"));
             }
             watch.and_then(|w| w.reuse_holder)
         };
-        self.pending = Some(Pending { record, descendants, reuse_holder });
+        self.pending = Some(Pending {
+            record,
+            descendants,
+            reuse_holder,
+        });
         host_alive
     }
 
@@ -157,15 +204,23 @@ impl<'a> TrialRunner<'a> {
     /// Attributes everything seen since the pending trial's stop request and
     /// emits its record. Returns `false` when the host has gone away.
     fn finalize(&mut self) -> bool {
-        let Some(mut pending) = self.pending.take() else { return true };
+        let Some(mut pending) = self.pending.take() else {
+            return true;
+        };
         let mut caught = self.drain_handler_reports();
         caught.extend(self.stopped_bystander_signals());
         let deaths = std::mem::take(&mut self.inside.shared.table.lock().deaths);
-        pending.record.misfires = attribute(&Evidence { deaths: &deaths, caught: &caught, descendants: &pending.descendants });
+        pending.record.misfires = attribute(&Evidence {
+            deaths: &deaths,
+            caught: &caught,
+            descendants: &pending.descendants,
+        });
         if let Some(holder) = pending.reuse_holder {
             self.inside.kill_own(holder);
         }
-        emit(&Message::Trial { record: pending.record })
+        emit(&Message::Trial {
+            record: pending.record,
+        })
     }
 
     fn drain_handler_reports(&self) -> Vec<CaughtSignal> {
@@ -186,7 +241,12 @@ impl<'a> TrialRunner<'a> {
         let mut caught = Vec::new();
         let slots: Vec<(usize, i32)> = {
             let table = self.inside.shared.table.lock();
-            table.bystanders.iter().enumerate().filter_map(|(i, p)| Some((i, (*p)?))).collect()
+            table
+                .bystanders
+                .iter()
+                .enumerate()
+                .filter_map(|(i, p)| Some((i, (*p)?)))
+                .collect()
         };
         for (index, pid) in slots {
             if self.scenario.churn.bystanders[index].behaviour != BystanderBehaviour::Stopped {
@@ -198,7 +258,13 @@ impl<'a> TrialRunner<'a> {
             }
             let cmdline = self.scenario.churn.bystanders[index].command.joined();
             for signal in pending {
-                caught.push(CaughtSignal { pid, cmdline: cmdline.clone(), role: "bystander", signal, seen_by: SeenBy::Pending });
+                caught.push(CaughtSignal {
+                    pid,
+                    cmdline: cmdline.clone(),
+                    role: "bystander",
+                    signal,
+                    seen_by: SeenBy::Pending,
+                });
             }
             self.inside.kill_own(pid);
         }
@@ -211,13 +277,30 @@ impl<'a> TrialRunner<'a> {
             if self.inside.shared.table.lock().bystanders[index].is_some() {
                 continue;
             }
-            let (ready_read, ready_write) = pipe2(OFlag::O_CLOEXEC).map_err(|e| format!("pipe: {e}"))?;
-            let spec = bystander::exec_spec(config, &self.inside.exe, ready_write.as_raw_fd(), self.oracle_write.as_raw_fd());
+            let (ready_read, ready_write) =
+                pipe2(OFlag::O_CLOEXEC).map_err(|e| format!("pipe: {e}"))?;
+            let spec = bystander::exec_spec(
+                config,
+                &self.inside.exe,
+                ready_write.as_raw_fd(),
+                self.oracle_write.as_raw_fd(),
+            );
             let pid = {
                 let mut table = self.inside.shared.table.lock();
-                let child = spawn::spawn(&ChildAction::Exec(&spec), self.inside.devnull.as_raw_fd(), None, false)
-                    .map_err(|e| format!("cannot start bystander `{}`: {e}", spec.cmdline()))?;
-                table.procs.insert(child.pid, Entry { role: Role::Bystander(index), cmdline: spec.cmdline().into() });
+                let child = spawn::spawn(
+                    &ChildAction::Exec(&spec),
+                    self.inside.devnull.as_raw_fd(),
+                    None,
+                    false,
+                )
+                .map_err(|e| format!("cannot start bystander `{}`: {e}", spec.cmdline()))?;
+                table.procs.insert(
+                    child.pid,
+                    Entry {
+                        role: Role::Bystander(index),
+                        cmdline: spec.cmdline().into(),
+                    },
+                );
                 table.bystanders[index] = Some(child.pid);
                 child.pid
             };
@@ -234,13 +317,29 @@ impl<'a> TrialRunner<'a> {
     fn start_victim(&self) -> Result<Started, String> {
         let config = &self.scenario.victim;
         let simulated = config.behaviour != Behaviour::Exec;
-        let (ready_read, ready_write) = pipe2(OFlag::O_CLOEXEC).map_err(|e| format!("pipe: {e}"))?;
-        let spec = crate::victim::exec_spec(config, &self.inside.exe, simulated.then(|| ready_write.as_raw_fd()));
+        let (ready_read, ready_write) =
+            pipe2(OFlag::O_CLOEXEC).map_err(|e| format!("pipe: {e}"))?;
+        let spec = crate::victim::exec_spec(
+            config,
+            &self.inside.exe,
+            simulated.then(|| ready_write.as_raw_fd()),
+        );
         let child = {
             let mut table = self.inside.shared.table.lock();
-            let child = spawn::spawn(&ChildAction::Exec(&spec), self.inside.devnull.as_raw_fd(), None, true)
-                .map_err(|e| format!("cannot start the victim `{}`: {e}", spec.cmdline()))?;
-            table.procs.insert(child.pid, Entry { role: Role::Victim, cmdline: spec.cmdline().into() });
+            let child = spawn::spawn(
+                &ChildAction::Exec(&spec),
+                self.inside.devnull.as_raw_fd(),
+                None,
+                true,
+            )
+            .map_err(|e| format!("cannot start the victim `{}`: {e}", spec.cmdline()))?;
+            table.procs.insert(
+                child.pid,
+                Entry {
+                    role: Role::Victim,
+                    cmdline: spec.cmdline().into(),
+                },
+            );
             table.victim = Some(VictimWatch {
                 pid: child.pid,
                 death: None,
@@ -266,8 +365,19 @@ impl<'a> TrialRunner<'a> {
             }
             _ => {}
         }
-        let gone_before_stop = self.inside.shared.table.lock().victim.as_ref().is_some_and(|w| w.death.is_some());
-        Ok(Started { pid: child.pid, pidfd: child.pidfd, gone_before_stop })
+        let gone_before_stop = self
+            .inside
+            .shared
+            .table
+            .lock()
+            .victim
+            .as_ref()
+            .is_some_and(|w| w.death.is_some());
+        Ok(Started {
+            pid: child.pid,
+            pidfd: child.pidfd,
+            gone_before_stop,
+        })
     }
 
     /// SIGSTOPs a process init started (the seed's `kill -STOP`) and waits until it is stopped.
@@ -292,7 +402,10 @@ impl<'a> TrialRunner<'a> {
 /// Waits for the one-byte ready signal of a freshly started process.
 fn wait_ready(read: &OwnedFd) -> Result<(), String> {
     use rustix::event::{poll, PollFd, PollFlags, Timespec};
-    let timeout = Timespec { tv_sec: READY_LIMIT.as_secs() as i64, tv_nsec: 0 };
+    let timeout = Timespec {
+        tv_sec: READY_LIMIT.as_secs() as i64,
+        tv_nsec: 0,
+    };
     let mut fds = [PollFd::new(read, PollFlags::IN)];
     loop {
         match poll(&mut fds, Some(&timeout)) {

@@ -38,11 +38,22 @@ pub struct SandboxFacts {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum Message {
-    Started { facts: SandboxFacts },
-    Trial { record: TrialRecord },
-    Warning { text: String },
-    Finished { churn: ChurnReport, stopped_early: Option<String> },
-    Failed { reason: String },
+    Started {
+        facts: SandboxFacts,
+    },
+    Trial {
+        record: TrialRecord,
+    },
+    Warning {
+        text: String,
+    },
+    Finished {
+        churn: ChurnReport,
+        stopped_early: Option<String>,
+    },
+    Failed {
+        reason: String,
+    },
 }
 
 /// Writes one message as one line; `false` when the host is gone.

@@ -4,16 +4,37 @@
 /// `(name, toml text)` of every shipped scenario; the first is the default.
 pub const BUILTIN: &[(&str, &str)] = &[
     ("default", include_str!("../../scenarios/default.toml")),
-    ("seed-timeoutstopsec", include_str!("../../scenarios/seed-timeoutstopsec.toml")),
-    ("seed-execstoppost", include_str!("../../scenarios/seed-execstoppost.toml")),
-    ("seed-sigstop", include_str!("../../scenarios/seed-sigstop.toml")),
-    ("seed-pkill", include_str!("../../scenarios/seed-pkill.toml")),
-    ("seed-forked-children", include_str!("../../scenarios/seed-forked-children.toml")),
-    ("stale-pidfile", include_str!("../../scenarios/stale-pidfile.toml")),
+    (
+        "seed-timeoutstopsec",
+        include_str!("../../scenarios/seed-timeoutstopsec.toml"),
+    ),
+    (
+        "seed-execstoppost",
+        include_str!("../../scenarios/seed-execstoppost.toml"),
+    ),
+    (
+        "seed-sigstop",
+        include_str!("../../scenarios/seed-sigstop.toml"),
+    ),
+    (
+        "seed-pkill",
+        include_str!("../../scenarios/seed-pkill.toml"),
+    ),
+    (
+        "seed-forked-children",
+        include_str!("../../scenarios/seed-forked-children.toml"),
+    ),
+    (
+        "stale-pidfile",
+        include_str!("../../scenarios/stale-pidfile.toml"),
+    ),
 ];
 
 pub fn find(name: &str) -> Option<&'static str> {
-    BUILTIN.iter().find(|(n, _)| *n == name).map(|(_, text)| *text)
+    BUILTIN
+        .iter()
+        .find(|(n, _)| *n == name)
+        .map(|(_, text)| *text)
 }
 
 #[cfg(test)]

@@ -22,7 +22,9 @@ pub enum ScenarioError {
         key: String,
         message: String,
     },
-    #[error("unknown scenario `{0}`: not a file and not a built-in scenario (see `stopbench list`)")]
+    #[error(
+        "unknown scenario `{0}`: not a file and not a built-in scenario (see `stopbench list`)"
+    )]
     Unknown(String),
 }
 
@@ -60,7 +62,11 @@ pub fn parse(origin: &str, text: &str) -> Result<Scenario, ScenarioError> {
             path: origin.to_string(),
             line,
             column,
-            key: if key == "." { "(top level)".into() } else { key },
+            key: if key == "." {
+                "(top level)".into()
+            } else {
+                key
+            },
             message: inner.message().trim().to_string(),
         }
     })?;
@@ -95,7 +101,10 @@ fn check_cross_fields(origin: &str, text: &str, s: &Scenario) -> Result<(), Scen
         if !labels.insert(strategy.label()) {
             return fail(
                 &format!("strategy[{i}].label"),
-                format!("strategy `{}` appears twice: give one a distinct `label`", strategy.label()),
+                format!(
+                    "strategy `{}` appears twice: give one a distinct `label`",
+                    strategy.label()
+                ),
             );
         }
     }
@@ -119,7 +128,12 @@ fn check_cross_fields(origin: &str, text: &str, s: &Scenario) -> Result<(), Scen
 fn line_col(text: &str, offset: usize) -> (usize, usize) {
     let before = &text[..offset.min(text.len())];
     let line = before.matches('\n').count() + 1;
-    let column = before.rsplit('\n').next().map(|l| l.chars().count()).unwrap_or(0) + 1;
+    let column = before
+        .rsplit('\n')
+        .next()
+        .map(|l| l.chars().count())
+        .unwrap_or(0)
+        + 1;
     (line, column)
 }
 
@@ -159,7 +173,10 @@ timeout = "200ms"
         let s = parse("good.toml", GOOD).unwrap();
         assert_eq!(s.trials.0, 3);
         assert_eq!(s.churn.bystanders.len(), 2);
-        assert_eq!(s.churn.bystanders[0].command.0, ["vim", "/usr/bin/foo_daemon.conf"]);
+        assert_eq!(
+            s.churn.bystanders[0].command.0,
+            ["vim", "/usr/bin/foo_daemon.conf"]
+        );
         assert_eq!(s.strategies[0].label(), "pidfd");
     }
 
@@ -167,23 +184,75 @@ timeout = "200ms"
     #[test]
     fn malformed_scenarios_name_line_and_key() {
         let cases: &[(&str, &str, usize, &str, &str)] = &[
-            ("unknown key", "[victim]\ncommand = \"x\"\ncolour = 1\n", 3, "victim.colour", "unknown field `colour`"),
-            ("wrong type", "name = \"t\"\ntrials = \"many\"\n", 2, "trials", "invalid type"),
-            ("bad duration", "name = \"t\"\n[[strategy]]\nkind = \"pidfd\"\ntimeout = \"2 parsecs\"\n", 4, "strategy[0].timeout", "unknown unit"),
-            ("low pid_max", "name = \"t\"\n[sandbox]\npid_max = 100\n", 3, "sandbox.pid_max", "at least 301"),
-            ("bad signal", "name = \"t\"\n[[strategy]]\nkind = \"pidfd\"\nkill_signal = \"SIGSTOP\"\n", 4, "strategy[0].kill_signal", "does not end a process"),
-            ("bad kind", "name = \"t\"\n[[strategy]]\nkind = \"nuke\"\n", 3, "strategy[0].kind", "unknown variant"),
-            ("bad rate", "name = \"t\"\n[churn]\nrate = \"lots\"\n", 3, "churn.rate", "neither a number"),
+            (
+                "unknown key",
+                "[victim]\ncommand = \"x\"\ncolour = 1\n",
+                3,
+                "victim.colour",
+                "unknown field `colour`",
+            ),
+            (
+                "wrong type",
+                "name = \"t\"\ntrials = \"many\"\n",
+                2,
+                "trials",
+                "invalid type",
+            ),
+            (
+                "bad duration",
+                "name = \"t\"\n[[strategy]]\nkind = \"pidfd\"\ntimeout = \"2 parsecs\"\n",
+                4,
+                "strategy[0].timeout",
+                "unknown unit",
+            ),
+            (
+                "low pid_max",
+                "name = \"t\"\n[sandbox]\npid_max = 100\n",
+                3,
+                "sandbox.pid_max",
+                "at least 301",
+            ),
+            (
+                "bad signal",
+                "name = \"t\"\n[[strategy]]\nkind = \"pidfd\"\nkill_signal = \"SIGSTOP\"\n",
+                4,
+                "strategy[0].kill_signal",
+                "does not end a process",
+            ),
+            (
+                "bad kind",
+                "name = \"t\"\n[[strategy]]\nkind = \"nuke\"\n",
+                3,
+                "strategy[0].kind",
+                "unknown variant",
+            ),
+            (
+                "bad rate",
+                "name = \"t\"\n[churn]\nrate = \"lots\"\n",
+                3,
+                "churn.rate",
+                "neither a number",
+            ),
         ];
         for (what, text, line, key, message) in cases {
             let err = parse("bad.toml", text).expect_err(what);
-            let ScenarioError::Invalid { path, line: l, key: k, message: m, .. } = &err else {
+            let ScenarioError::Invalid {
+                path,
+                line: l,
+                key: k,
+                message: m,
+                ..
+            } = &err
+            else {
                 panic!("{what}: wrong error {err}");
             };
             assert_eq!(path, "bad.toml", "{what}");
             assert_eq!(*l, *line, "{what}: {err}");
             assert_eq!(k, key, "{what}: {err}");
-            assert!(m.contains(message) || m.contains("between 301"), "{what}: {err}");
+            assert!(
+                m.contains(message) || m.contains("between 301"),
+                "{what}: {err}"
+            );
         }
     }
 
@@ -194,6 +263,9 @@ timeout = "200ms"
         assert!(err.contains("appears twice"), "{err}");
         let none = "name = \"t\"\nstrategy = []\n[victim]\ncommand = \"x\"\n";
         let err = parse("none.toml", none).unwrap_err().to_string();
-        assert!(err.contains("no [[strategy]]") && err.contains("none.toml:2:"), "{err}");
+        assert!(
+            err.contains("no [[strategy]]") && err.contains("none.toml:2:"),
+            "{err}"
+        );
     }
 }

@@ -211,7 +211,11 @@ impl<'de> Deserialize<'de> for Rate {
                 "rate must be between 0 and 1000000 per second, or \"max\"; got {value}"
             )));
         }
-        Ok(if value == 0.0 { Rate::Off } else { Rate::PerSecond(value) })
+        Ok(if value == 0.0 {
+            Rate::Off
+        } else {
+            Rate::PerSecond(value)
+        })
     }
 }
 
@@ -264,7 +268,9 @@ impl<'de> Deserialize<'de> for Lifetime {
             }
         };
         if min > max {
-            return Err(de::Error::custom(format!("lifetime range [{min}, {max}] is reversed")));
+            return Err(de::Error::custom(format!(
+                "lifetime range [{min}, {max}] is reversed"
+            )));
         }
         if max.0 > Duration::from_secs(60) {
             return Err(de::Error::custom("churner lifetime must be at most 60s"));
@@ -307,7 +313,9 @@ impl<'de> Deserialize<'de> for CommandLine {
             Raw::Argv(argv) => argv,
         };
         if argv.is_empty() || argv[0].is_empty() {
-            return Err(de::Error::custom("a command line needs at least a program name"));
+            return Err(de::Error::custom(
+                "a command line needs at least a program name",
+            ));
         }
         if argv.iter().any(|a| a.contains('\0')) {
             return Err(de::Error::custom("a command line cannot contain NUL bytes"));
@@ -339,10 +347,17 @@ impl<'de> Deserialize<'de> for BystanderConfig {
         }
         match Raw::deserialize(deserializer)? {
             Raw::Text(text) => {
-                let command = CommandLine::deserialize(de::value::StrDeserializer::<D::Error>::new(&text))?;
-                Ok(Self { command, behaviour: BystanderBehaviour::Plain })
+                let command =
+                    CommandLine::deserialize(de::value::StrDeserializer::<D::Error>::new(&text))?;
+                Ok(Self {
+                    command,
+                    behaviour: BystanderBehaviour::Plain,
+                })
             }
-            Raw::Full(full) => Ok(Self { command: full.command, behaviour: full.behaviour }),
+            Raw::Full(full) => Ok(Self {
+                command: full.command,
+                behaviour: full.behaviour,
+            }),
         }
     }
 }
@@ -396,7 +411,9 @@ impl<'de> Deserialize<'de> for Children {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let n = i64::deserialize(deserializer)?;
         if !(0..=64).contains(&n) {
-            return Err(de::Error::custom(format!("children must be between 0 and 64, got {n}")));
+            return Err(de::Error::custom(format!(
+                "children must be between 0 and 64, got {n}"
+            )));
         }
         Ok(Self(n as u32))
     }
@@ -461,7 +478,10 @@ pub struct StrategyConfig {
 
 impl StrategyConfig {
     pub fn label(&self) -> String {
-        self.label.as_ref().map(|l| l.0.clone()).unwrap_or_else(|| self.kind.name().to_string())
+        self.label
+            .as_ref()
+            .map(|l| l.0.clone())
+            .unwrap_or_else(|| self.kind.name().to_string())
     }
 }
 
@@ -532,7 +552,9 @@ pub struct Limits {
 
 impl Default for Limits {
     fn default() -> Self {
-        Self { max_duration: default_max_duration() }
+        Self {
+            max_duration: default_max_duration(),
+        }
     }
 }
 

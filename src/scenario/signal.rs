@@ -31,7 +31,11 @@ impl StopSignal {
         let found = if let Ok(number) = upper.parse::<i32>() {
             Signal::try_from(number).ok()
         } else {
-            let name = if upper.starts_with("SIG") { upper.clone() } else { format!("SIG{upper}") };
+            let name = if upper.starts_with("SIG") {
+                upper.clone()
+            } else {
+                format!("SIG{upper}")
+            };
             name.parse::<Signal>().ok()
         };
         match found {
@@ -41,7 +45,10 @@ impl StopSignal {
                 sig.as_str(),
                 allowed_names()
             )),
-            None => Err(format!("`{text}` is not a signal; use one of {}", allowed_names())),
+            None => Err(format!(
+                "`{text}` is not a signal; use one of {}",
+                allowed_names()
+            )),
         }
     }
 
@@ -56,7 +63,11 @@ impl StopSignal {
 }
 
 fn allowed_names() -> String {
-    ALLOWED.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ")
+    ALLOWED
+        .iter()
+        .map(|s| s.as_str())
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 impl fmt::Display for StopSignal {

@@ -19,7 +19,11 @@ impl StopStrategy for ExecStopPostCheck {
         let mut report = StopReport::default();
         let mainpid = victim.pid.to_string();
         // As a separate word, systemd substitutes $MAINPID itself.
-        let exec_stop = vec!["/bin/kill".to_string(), format!("-{}", self.0.kill_signal.short_name()), mainpid.clone()];
+        let exec_stop = vec![
+            "/bin/kill".to_string(),
+            format!("-{}", self.0.kill_signal.short_name()),
+            mainpid.clone(),
+        ];
         let mut reused = inside.number_reused(victim.pid);
         if let Err(err) = inside.run_helper(&exec_stop, &[], HELPER_LIMIT) {
             report.error = Some(err);
@@ -34,7 +38,11 @@ impl StopStrategy for ExecStopPostCheck {
         );
         let exec_stop_post = vec!["/bin/sh".to_string(), "-c".to_string(), script];
         reused |= inside.number_reused(victim.pid);
-        if let Err(err) = inside.run_helper(&exec_stop_post, &[("MAINPID".into(), mainpid)], HELPER_LIMIT) {
+        if let Err(err) = inside.run_helper(
+            &exec_stop_post,
+            &[("MAINPID".into(), mainpid)],
+            HELPER_LIMIT,
+        ) {
             report.error = Some(err);
         }
         report.pid_reused = Some(reused);

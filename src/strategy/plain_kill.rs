@@ -34,7 +34,9 @@ impl StopStrategy for PlainKill {
         };
         if !gone {
             report.final_phase_at = Some(Instant::now());
-            if let NumberSignal::Delivered { reused: r } = inside.signal_number(victim.pid, Some(self.0.final_signal.0)) {
+            if let NumberSignal::Delivered { reused: r } =
+                inside.signal_number(victim.pid, Some(self.0.final_signal.0))
+            {
                 reused |= r;
             }
         }

@@ -101,4 +101,3 @@ pub fn main() -> ! {
         Behaviour::Exec => std::process::exit(64),
     }
 }
-

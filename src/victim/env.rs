@@ -21,9 +21,17 @@ pub fn behaviour() -> Behaviour {
 }
 
 pub fn duration(key: &str) -> Duration {
-    Duration::from_nanos(std::env::var(key).ok().and_then(|v| v.parse().ok()).unwrap_or(0))
+    Duration::from_nanos(
+        std::env::var(key)
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0),
+    )
 }
 
 pub fn count(key: &str) -> u32 {
-    std::env::var(key).ok().and_then(|v| v.parse().ok()).unwrap_or(0)
+    std::env::var(key)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
 }

@@ -12,16 +12,30 @@ use std::os::fd::RawFd;
 pub fn exec_spec(config: &VictimConfig, self_exe: &str, ready_fd: Option<RawFd>) -> ExecSpec {
     let argv = &config.command.0;
     if config.behaviour == Behaviour::Exec {
-        let env = vec![("PATH".to_string(), crate::sandbox::inside::HELPER_PATH.to_string())];
+        let env = vec![(
+            "PATH".to_string(),
+            crate::sandbox::inside::HELPER_PATH.to_string(),
+        )];
         return ExecSpec::new(&argv[0], argv, &env, Vec::new());
     }
     let env = vec![
         (env::ROLE.to_string(), "victim".to_string()),
-        (env::BEHAVIOUR.to_string(), config.behaviour.name().to_string()),
-        (env::CLEANUP.to_string(), config.cleanup.0.as_nanos().to_string()),
-        (env::EXIT_AFTER.to_string(), config.exit_after.0.as_nanos().to_string()),
+        (
+            env::BEHAVIOUR.to_string(),
+            config.behaviour.name().to_string(),
+        ),
+        (
+            env::CLEANUP.to_string(),
+            config.cleanup.0.as_nanos().to_string(),
+        ),
+        (
+            env::EXIT_AFTER.to_string(),
+            config.exit_after.0.as_nanos().to_string(),
+        ),
         (env::CHILDREN.to_string(), config.children.0.to_string()),
     ];
-    let fds = ready_fd.map(|fd| vec![(fd, env::READY_FD)]).unwrap_or_default();
+    let fds = ready_fd
+        .map(|fd| vec![(fd, env::READY_FD)])
+        .unwrap_or_default();
     ExecSpec::new(self_exe, argv, &env, fds)
 }
