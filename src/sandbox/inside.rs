@@ -160,7 +160,13 @@ impl Inside {
             return;
         };
         if super::procfs::alive(pid, start) {
-            self.shared.table.lock().expected.insert(pid);
+            let mut table = self.shared.table.lock();
+            // Entries that never reached our reaper (their parent reaped
+            // them) are dropped once that exact process is gone.
+            table
+                .expected_exact
+                .retain(|&(p, s)| super::procfs::alive(p, s));
+            table.expected_exact.push((pid, start));
             let _ = rustix::process::pidfd_send_signal(&fd, rustix::process::Signal::KILL);
         }
     }

@@ -43,7 +43,16 @@ pub fn run(shared: Arc<Shared>, devnull: RawFd) {
             .then(|| (procfs::stat(pid).map(|s| s.start), procfs::cmdline(pid)));
         let mut reaped: libc::siginfo_t = unsafe { std::mem::zeroed() };
         unsafe { libc::waitid(libc::P_PID, pid as libc::id_t, &mut reaped, libc::WEXITED) };
-        let expected = table.expected.remove(&pid);
+        let expected = match &unknown {
+            None => table.expected.remove(&pid),
+            Some((start, _)) => {
+                let before = table.expected_exact.len();
+                table
+                    .expected_exact
+                    .retain(|&(p, s)| !(p == pid && Some(s) == *start));
+                table.expected_exact.len() != before
+            }
+        };
         let signaled = matches!(cause, Cause::Signaled(_)) && !expected;
         match entry {
             Some(Entry {

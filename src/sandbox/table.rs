@@ -76,8 +76,13 @@ pub struct Table {
     /// Exit causes of helpers, taken by whoever waits for them.
     pub helper_exits: HashMap<i32, Cause>,
     pub victim: Option<VictimWatch>,
-    /// Processes init itself is killing (cleanup): their deaths are no misfire.
+    /// Processes init started and is killing itself (cleanup): their deaths
+    /// are no misfire. Exact by PID alone: init reaps them, so the number
+    /// cannot change holder before the reaper clears the entry.
     pub expected: HashSet<i32>,
+    /// `(pid, start)` of processes init did not start but kills in cleanup;
+    /// their parent may reap them, so only the start time makes the match exact.
+    pub expected_exact: Vec<(i32, u64)>,
     pub shutting_down: bool,
 }
 

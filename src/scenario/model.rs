@@ -68,19 +68,30 @@ impl fmt::Display for ScenarioName {
     }
 }
 
+/// An integer key that must lie in `lo..=hi`; `why` explains the lower bound.
+fn bounded<'de, D: Deserializer<'de>>(
+    deserializer: D,
+    key: &str,
+    lo: u32,
+    hi: u32,
+    why: &str,
+) -> Result<u32, D::Error> {
+    let n = i64::deserialize(deserializer)?;
+    if n < i64::from(lo) || n > i64::from(hi) {
+        return Err(de::Error::custom(format!(
+            "{key} must be between {lo}{why} and {hi}, got {n}"
+        )));
+    }
+    Ok(n as u32)
+}
+
 /// Trials per strategy: at least one, at most a million.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub struct Trials(pub u32);
 
 impl<'de> Deserialize<'de> for Trials {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let n = i64::deserialize(deserializer)?;
-        if !(1..=1_000_000).contains(&n) {
-            return Err(de::Error::custom(format!(
-                "trials must be between 1 and 1000000, got {n}"
-            )));
-        }
-        Ok(Self(n as u32))
+        bounded(deserializer, "trials", 1, 1_000_000, "").map(Self)
     }
 }
 
@@ -98,13 +109,14 @@ pub struct PidMax(pub u32);
 
 impl<'de> Deserialize<'de> for PidMax {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let n = i64::deserialize(deserializer)?;
-        if n < PID_MAX_MIN as i64 || n > PID_MAX_MAX as i64 {
-            return Err(de::Error::custom(format!(
-                "pid_max must be between {PID_MAX_MIN} (the kernel reserves PIDs up to 300) and {PID_MAX_MAX}, got {n}"
-            )));
-        }
-        Ok(Self(n as u32))
+        bounded(
+            deserializer,
+            "pid_max",
+            PID_MAX_MIN,
+            PID_MAX_MAX,
+            " (the kernel reserves PIDs up to 300)",
+        )
+        .map(Self)
     }
 }
 
@@ -167,13 +179,7 @@ pub struct MaxLive(pub u32);
 
 impl<'de> Deserialize<'de> for MaxLive {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let n = i64::deserialize(deserializer)?;
-        if !(1..=4096).contains(&n) {
-            return Err(de::Error::custom(format!(
-                "max_live must be between 1 and 4096, got {n}"
-            )));
-        }
-        Ok(Self(n as u32))
+        bounded(deserializer, "max_live", 1, 4096, "").map(Self)
     }
 }
 
@@ -409,13 +415,7 @@ pub struct Children(pub u32);
 
 impl<'de> Deserialize<'de> for Children {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let n = i64::deserialize(deserializer)?;
-        if !(0..=64).contains(&n) {
-            return Err(de::Error::custom(format!(
-                "children must be between 0 and 64, got {n}"
-            )));
-        }
-        Ok(Self(n as u32))
+        bounded(deserializer, "children", 0, 64, "").map(Self)
     }
 }
 

@@ -50,6 +50,14 @@ fn wait_for_term() {
     }
 }
 
+/// Reports ready, waits for SIGTERM, cleans up for `cleanup`, exits 0.
+fn serve_until_term() -> ! {
+    signal_ready();
+    wait_for_term();
+    std::thread::sleep(env::duration(env::CLEANUP));
+    std::process::exit(0)
+}
+
 fn sleep_forever() -> ! {
     loop {
         unsafe { libc::pause() };
@@ -62,10 +70,7 @@ pub fn main() -> ! {
     match behaviour {
         Behaviour::ExitOnTerm | Behaviour::Stopped => {
             set_handler(libc::SIGTERM, on_term as *const () as usize);
-            signal_ready();
-            wait_for_term();
-            std::thread::sleep(env::duration(env::CLEANUP));
-            std::process::exit(0)
+            serve_until_term()
         }
         Behaviour::IgnoreTerm => {
             set_handler(libc::SIGTERM, ignore_term as *const () as usize);
@@ -87,10 +92,7 @@ pub fn main() -> ! {
                 }
             }
             set_handler(libc::SIGTERM, on_term as *const () as usize);
-            signal_ready();
-            wait_for_term();
-            std::thread::sleep(env::duration(env::CLEANUP));
-            std::process::exit(0)
+            serve_until_term()
         }
         Behaviour::ExitEarly => {
             signal_ready();
