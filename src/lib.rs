@@ -6,6 +6,7 @@ pub mod churn;
 pub mod measure;
 pub mod oracle;
 pub mod report;
+pub mod results;
 pub mod role;
 pub mod run;
 pub mod sandbox;

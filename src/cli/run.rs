@@ -77,21 +77,21 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     .map_err(|e| Failure(ExitCode::Failure, e.to_string()))?;
     if !quiet {
         print!("{}", terminal::table(&outcome.stats));
-        if let Some(churn) = &outcome.churn {
+        if let Some(churn) = &outcome.meta.churn {
             println!(
                 "churn: target {}, achieved {:.0}/s ({} spawned)",
                 churn.target, churn.achieved_rate, churn.spawned
             );
         }
-        if let Some(facts) = &outcome.sandbox {
+        if let Some(facts) = &outcome.meta.sandbox {
             let pid_max = facts
                 .pid_max
                 .map_or("unchanged".to_string(), |p| p.to_string());
             println!("sandbox: {:?}, pid_max {pid_max}", facts.mode);
         }
-        println!("results: {}", outcome.out_dir.display());
+        println!("results: {}", outcome.dir.display());
     }
-    if let Some(why) = &outcome.incomplete {
+    if let Some(why) = &outcome.meta.incomplete {
         eprintln!("warning: incomplete run: {why}");
         if INTERRUPTED.load(Ordering::SeqCst) {
             return Ok(ExitCode::Interrupted);

@@ -4,5 +4,5 @@ pub mod recorder;
 pub mod stats;
 pub mod trial_record;
 
-pub use recorder::{Recorder, StrategyStats};
+pub use recorder::{Recorder, StrategyStats, TrialTally};
 pub use trial_record::{Outcome, TrialRecord};

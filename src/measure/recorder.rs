@@ -2,7 +2,7 @@
 //! latency and the counters behind summary.csv.
 
 use super::stats::wilson95;
-use super::{Outcome, TrialRecord};
+use super::Outcome;
 use hdrhistogram::Histogram;
 use std::time::Duration;
 
@@ -65,6 +65,21 @@ impl StrategyStats {
     }
 }
 
+/// The numbers of one trial that the recorder aggregates; made from a
+/// [`TrialRecord`](super::TrialRecord) during a run or from a trials.csv row
+/// when a run directory is read back, so both give the same summary.
+#[derive(Debug, Clone, Copy)]
+pub struct TrialTally<'a> {
+    pub strategy: &'a str,
+    pub outcome: Outcome,
+    /// Whole microseconds, as trials.csv stores them.
+    pub latency_us: u64,
+    pub misfires: u64,
+    pub leaks: u64,
+    pub pid_reused: bool,
+    pub gone_before_stop: bool,
+}
+
 /// All strategies of a run, in the scenario's order.
 pub struct Recorder {
     pub strategies: Vec<StrategyStats>,
@@ -77,34 +92,34 @@ impl Recorder {
         }
     }
 
-    pub fn record(&mut self, record: &TrialRecord) {
+    pub fn record(&mut self, t: &TrialTally<'_>) {
         let index = match self
             .strategies
             .iter()
-            .position(|s| s.strategy == record.strategy)
+            .position(|s| s.strategy == t.strategy)
         {
             Some(i) => i,
             None => {
-                self.strategies.push(StrategyStats::new(&record.strategy));
+                self.strategies.push(StrategyStats::new(t.strategy));
                 self.strategies.len() - 1
             }
         };
         let stats = &mut self.strategies[index];
         stats.trials += 1;
-        match record.outcome {
+        match t.outcome {
             Outcome::Exited => stats.exited += 1,
             Outcome::Killed => stats.killed += 1,
             Outcome::Survived => stats.survived += 1,
             Outcome::Error => stats.errors += 1,
         }
-        stats.misfires += record.misfires.len() as u64;
-        stats.misfired_trials += u64::from(!record.misfires.is_empty());
-        stats.leaks += u64::from(record.leaks);
-        stats.pid_reused += u64::from(record.pid_reused == Some(true));
+        stats.misfires += t.misfires;
+        stats.misfired_trials += u64::from(t.misfires > 0);
+        stats.leaks += t.leaks;
+        stats.pid_reused += u64::from(t.pid_reused);
         // A victim already dead before the stop has no stop latency to record:
         // a zero would pass for a fast stop in the percentiles.
-        if record.outcome != Outcome::Error && !record.victim_gone_before_stop {
-            let us = (record.latency.as_micros() as u64).clamp(1, HIGHEST_US);
+        if t.outcome != Outcome::Error && !t.gone_before_stop {
+            let us = t.latency_us.clamp(1, HIGHEST_US);
             stats.latency_us.record(us).expect("value within bounds");
         }
     }
@@ -121,6 +136,7 @@ impl Recorder {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::measure::TrialRecord;
     use crate::oracle::{Misfire, SeenBy};
 
     fn trial(outcome: Outcome, ms: u64, misfires: usize, gone: bool) -> TrialRecord {
@@ -153,10 +169,14 @@ mod tests {
     #[test]
     fn counts_outcomes_misfires_and_latency() {
         let mut r = Recorder::new(&["plain-kill".to_string()]);
-        r.record(&trial(Outcome::Exited, 5, 0, false));
-        r.record(&trial(Outcome::Killed, 2000, 2, false));
-        r.record(&trial(Outcome::Exited, 0, 1, true));
-        r.record(&trial(Outcome::Error, 0, 0, false));
+        for t in [
+            trial(Outcome::Exited, 5, 0, false),
+            trial(Outcome::Killed, 2000, 2, false),
+            trial(Outcome::Exited, 0, 1, true),
+            trial(Outcome::Error, 0, 0, false),
+        ] {
+            r.record(&t.tally());
+        }
         let s = &r.strategies[0];
         assert_eq!((s.trials, s.exited, s.killed, s.errors), (4, 2, 1, 1));
         assert_eq!(

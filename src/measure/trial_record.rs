@@ -19,6 +19,17 @@ pub enum Outcome {
 }
 
 impl Outcome {
+    pub const ALL: [Outcome; 4] = [
+        Outcome::Exited,
+        Outcome::Killed,
+        Outcome::Survived,
+        Outcome::Error,
+    ];
+
+    pub fn parse(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|o| o.name() == name)
+    }
+
     pub fn name(self) -> &'static str {
         match self {
             Outcome::Exited => "exited",
@@ -56,6 +67,20 @@ pub struct TrialRecord {
     /// Descendants of the victim alive after the stop.
     pub leaks: u32,
     pub error: Option<String>,
+}
+
+impl TrialRecord {
+    pub fn tally(&self) -> super::recorder::TrialTally<'_> {
+        super::recorder::TrialTally {
+            strategy: &self.strategy,
+            outcome: self.outcome,
+            latency_us: self.latency.as_micros() as u64,
+            misfires: self.misfires.len() as u64,
+            leaks: u64::from(self.leaks),
+            pid_reused: self.pid_reused == Some(true),
+            gone_before_stop: self.victim_gone_before_stop,
+        }
+    }
 }
 
 /// Durations cross the wire as integer nanoseconds.

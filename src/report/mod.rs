@@ -1,11 +1,16 @@
-//! Exporters: one file per output format. Units are chosen only here.
+//! Exporters and the report: one file per output format, one file per plot.
+//! Everything here renders from a [`RunResults`] read back from the run
+//! directory, so `stopbench report DIR` reproduces it exactly. Units are
+//! chosen only here.
 
 pub mod hgrm;
-pub mod run_json;
-pub mod summary_csv;
+pub mod hlog;
+pub mod summary;
 pub mod terminal;
 pub mod trials_csv;
 
+use crate::results::RunResults;
+use std::path::Path;
 use std::time::Duration;
 
 /// Milliseconds with microsecond precision, for CSV and tables.
@@ -13,7 +18,67 @@ pub fn ms(d: Duration) -> String {
     format!("{:.3}", d.as_secs_f64() * 1000.0)
 }
 
-/// `ms` or empty when there is no value.
-pub fn opt_ms(d: Option<Duration>) -> String {
-    d.map(ms).unwrap_or_default()
+#[derive(Debug, thiserror::Error)]
+pub enum ReportError {
+    #[error(transparent)]
+    Load(#[from] crate::results::LoadError),
+    #[error("cannot write `{path}`: {source}")]
+    Write {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot render `{path}`: {message}")]
+    Render { path: String, message: String },
+}
+
+pub(crate) fn write_file(path: &Path, bytes: &[u8]) -> Result<(), ReportError> {
+    std::fs::write(path, bytes).map_err(|source| ReportError::Write {
+        path: path.display().to_string(),
+        source,
+    })
+}
+
+/// Reads a run directory and (re)writes every file derived from it.
+pub fn render_dir(dir: &Path) -> Result<RunResults, ReportError> {
+    let mut results = RunResults::load(dir)?;
+    let name = results.name().to_string();
+    let rows: Vec<summary::SummaryRow> = results
+        .stats
+        .iter()
+        .map(|s| summary::SummaryRow::new(&name, s))
+        .collect();
+    let io = |path: &Path| {
+        let path = path.display().to_string();
+        move |source| ReportError::Write { path, source }
+    };
+    summary::write_csv(&dir.join("summary.csv"), &rows).map_err(io(&dir.join("summary.csv")))?;
+    summary::write_json(&dir.join("summary.json"), &rows).map_err(io(&dir.join("summary.json")))?;
+    results.meta.strategies = rows;
+    let meta = serde_json::to_string_pretty(&results.meta).expect("run.json serializes") + "\n";
+    write_file(&dir.join("run.json"), meta.as_bytes())?;
+    let length = Duration::from_secs(
+        results
+            .meta
+            .finished_unix
+            .saturating_sub(results.meta.started_unix),
+    );
+    for s in &results.stats {
+        write_file(
+            &dir.join(format!("{}.hgrm", s.strategy)),
+            hgrm::render(&s.latency_us).as_bytes(),
+        )?;
+        let log = hlog::write(
+            &s.latency_us,
+            &s.strategy,
+            results.meta.started_unix,
+            length,
+        )
+        .map_err(|e| ReportError::Render {
+            path: format!("{}.hlog", s.strategy),
+            message: e.to_string(),
+        })?;
+        write_file(&dir.join(format!("{}.hlog", s.strategy)), &log)?;
+    }
+    Ok(results)
 }

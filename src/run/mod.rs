@@ -8,12 +8,10 @@ mod progress;
 
 pub use out_dir::default_out_dir;
 
-use crate::churn::ChurnReport;
-use crate::measure::{Recorder, StrategyStats};
-use crate::report::{hgrm, run_json, summary_csv, trials_csv::TrialsWriter};
-use crate::sandbox::{
-    launch::LaunchError, Message, RunPlan, SandboxFacts, SandboxMode, SandboxProcess,
-};
+use crate::measure::Recorder;
+use crate::report::{self, trials_csv::TrialsWriter, ReportError};
+use crate::results::{Machine, RunMeta, RunResults};
+use crate::sandbox::{launch::LaunchError, Message, RunPlan, SandboxMode, SandboxProcess};
 use crate::scenario::Scenario;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
@@ -34,16 +32,6 @@ pub struct RunOptions {
     pub mode: SandboxMode,
 }
 
-pub struct RunOutcome {
-    pub out_dir: PathBuf,
-    pub stats: Vec<StrategyStats>,
-    pub sandbox: Option<SandboxFacts>,
-    pub churn: Option<ChurnReport>,
-    /// Why not every trial ran; `None` for a complete run.
-    pub incomplete: Option<String>,
-    pub warnings: Vec<String>,
-}
-
 #[derive(Debug, thiserror::Error)]
 pub enum RunError {
     #[error("cannot write to `{path}`: {source}")]
@@ -56,6 +44,8 @@ pub enum RunError {
     Launch(#[from] LaunchError),
     #[error("the sandbox could not be built: {0}")]
     Refused(String),
+    #[error(transparent)]
+    Report(#[from] ReportError),
 }
 
 fn write_err(path: &Path) -> impl FnOnce(std::io::Error) -> RunError + '_ {
@@ -65,7 +55,7 @@ fn write_err(path: &Path) -> impl FnOnce(std::io::Error) -> RunError + '_ {
     }
 }
 
-pub fn execute(options: RunOptions) -> Result<RunOutcome, RunError> {
+pub fn execute(options: RunOptions) -> Result<RunResults, RunError> {
     let RunOptions {
         scenario,
         out_dir,
@@ -108,7 +98,7 @@ pub fn execute(options: RunOptions) -> Result<RunOutcome, RunError> {
             Ok(Message::Trial { record }) => {
                 let trials_path = out_dir.join("trials.csv");
                 writer.write(&record).map_err(write_err(&trials_path))?;
-                recorder.record(&record);
+                recorder.record(&record.tally());
                 progress.advance(recorder.total_misfires());
             }
             Ok(Message::Warning { text }) => {
@@ -149,50 +139,23 @@ pub fn execute(options: RunOptions) -> Result<RunOutcome, RunError> {
     } else {
         stopped_early
     };
-    let outcome = RunOutcome {
-        out_dir,
-        stats: recorder.strategies,
+    let meta = RunMeta {
+        stopbench_version: env!("CARGO_PKG_VERSION").to_string(),
+        scenario,
+        machine: Machine::read(),
         sandbox: facts,
         churn,
-        incomplete,
-        warnings,
-    };
-    write_summaries(&outcome, &scenario, started_unix)?;
-    Ok(outcome)
-}
-
-/// summary.csv, one .hgrm per strategy, and run.json.
-fn write_summaries(
-    outcome: &RunOutcome,
-    scenario: &Scenario,
-    started_unix: u64,
-) -> Result<(), RunError> {
-    let dir = &outcome.out_dir;
-    let summary = dir.join("summary.csv");
-    summary_csv::write(&summary, &scenario.name.0, &outcome.stats).map_err(write_err(&summary))?;
-    for s in &outcome.stats {
-        let path = dir.join(format!("{}.hgrm", s.strategy));
-        std::fs::write(&path, hgrm::render(&s.latency_us)).map_err(write_err(&path))?;
-    }
-    let json = run_json::RunJson {
-        stopbench_version: env!("CARGO_PKG_VERSION"),
-        scenario,
-        machine: run_json::Machine::read(),
-        sandbox: outcome.sandbox.clone(),
-        churn: outcome.churn.clone(),
         started_unix,
         finished_unix: unix_now(),
-        incomplete: outcome.incomplete.clone(),
-        warnings: outcome.warnings.clone(),
-        strategies: outcome
-            .stats
-            .iter()
-            .map(run_json::StrategySummary::from_stats)
-            .collect(),
+        incomplete,
+        warnings,
+        strategies: Vec::new(),
     };
-    let path = dir.join("run.json");
-    let text = serde_json::to_string_pretty(&json).expect("run.json serializes");
-    std::fs::write(&path, text + "\n").map_err(write_err(&path))
+    let meta_path = out_dir.join("run.json");
+    let text = serde_json::to_string_pretty(&meta).expect("run.json serializes") + "\n";
+    std::fs::write(&meta_path, text).map_err(write_err(&meta_path))?;
+    let results = report::render_dir(&out_dir)?;
+    Ok(results)
 }
 
 fn unix_now() -> u64 {

@@ -1,0 +1,178 @@
+//! The per-strategy summary: one struct, written as `summary.csv` (one row
+//! per strategy) and `summary.json`, and embedded in `run.json`, so the three
+//! can never disagree. The first 17 CSV columns are fixed by the project's
+//! contract; new fields go after them.
+
+use crate::measure::StrategyStats;
+use serde::{Deserialize, Serialize};
+use std::path::Path;
+use std::time::Duration;
+
+/// One strategy's results. Rates are shares of trials (0..1); latencies are
+/// milliseconds with microsecond resolution, absent when no stop was timed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SummaryRow {
+    pub scenario: String,
+    pub strategy: String,
+    /// Trials run.
+    pub trials: u64,
+    /// Victim died before the final signal (or on its own).
+    pub exited: u64,
+    /// Victim died after the strategy escalated.
+    pub killed: u64,
+    /// Victim still alive when the strategy gave up.
+    pub survived: u64,
+    /// Trials the tool could not run.
+    pub errors: u64,
+    /// Signals that hit another process, summed over trials.
+    pub misfires: u64,
+    /// Share of trials with at least one misfire.
+    pub misfire_rate: f64,
+    /// Lower bound of the 95% Wilson interval of `misfire_rate`.
+    pub misfire_rate_lo95: f64,
+    /// Upper bound of the 95% Wilson interval of `misfire_rate`.
+    pub misfire_rate_hi95: f64,
+    /// Victim descendants alive after the stop, summed over trials.
+    pub leaks: u64,
+    pub p50_ms: Option<f64>,
+    pub p90_ms: Option<f64>,
+    pub p99_ms: Option<f64>,
+    pub p999_ms: Option<f64>,
+    pub max_ms: Option<f64>,
+    /// Trials with at least one misfire (numerator of `misfire_rate`).
+    pub misfired_trials: u64,
+    /// Trials in which the signalled number belonged to another process.
+    pub pid_reused: u64,
+    pub mean_ms: Option<f64>,
+}
+
+fn ms(d: Option<Duration>) -> Option<f64> {
+    d.map(|d| d.as_micros() as f64 / 1000.0)
+}
+
+/// Six decimals: enough for any interval, and the files stay readable.
+fn round6(x: f64) -> f64 {
+    (x * 1e6).round() / 1e6
+}
+
+impl SummaryRow {
+    pub fn new(scenario: &str, s: &StrategyStats) -> Self {
+        let (rate, lo, hi) = s.misfire_rate();
+        let mean = (!s.latency_us.is_empty())
+            .then(|| Duration::from_micros(s.latency_us.mean().round() as u64));
+        Self {
+            scenario: scenario.to_string(),
+            strategy: s.strategy.clone(),
+            trials: s.trials,
+            exited: s.exited,
+            killed: s.killed,
+            survived: s.survived,
+            errors: s.errors,
+            misfires: s.misfires,
+            misfire_rate: round6(rate),
+            misfire_rate_lo95: round6(lo),
+            misfire_rate_hi95: round6(hi),
+            leaks: s.leaks,
+            p50_ms: ms(s.latency_at(0.5)),
+            p90_ms: ms(s.latency_at(0.9)),
+            p99_ms: ms(s.latency_at(0.99)),
+            p999_ms: ms(s.latency_at(0.999)),
+            max_ms: ms(s.latency_max()),
+            misfired_trials: s.misfired_trials,
+            pid_reused: s.pid_reused,
+            mean_ms: ms(mean),
+        }
+    }
+}
+
+pub fn write_csv(path: &Path, rows: &[SummaryRow]) -> std::io::Result<()> {
+    let mut w = csv::Writer::from_path(path)?;
+    for row in rows {
+        w.serialize(row)?;
+    }
+    if rows.is_empty() {
+        // csv writes headers with the first row; an empty run still gets them.
+        w.write_record(HEADER)?;
+    }
+    w.flush()
+}
+
+pub fn write_json(path: &Path, rows: &[SummaryRow]) -> std::io::Result<()> {
+    let text = serde_json::to_string_pretty(&serde_json::json!({ "strategies": rows }))?;
+    std::fs::write(path, text + "\n")
+}
+
+const HEADER: &[&str] = &[
+    "scenario",
+    "strategy",
+    "trials",
+    "exited",
+    "killed",
+    "survived",
+    "errors",
+    "misfires",
+    "misfire_rate",
+    "misfire_rate_lo95",
+    "misfire_rate_hi95",
+    "leaks",
+    "p50_ms",
+    "p90_ms",
+    "p99_ms",
+    "p999_ms",
+    "max_ms",
+    "misfired_trials",
+    "pid_reused",
+    "mean_ms",
+];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row() -> SummaryRow {
+        SummaryRow {
+            scenario: "s".into(),
+            strategy: "pidfd".into(),
+            trials: 10,
+            exited: 9,
+            killed: 1,
+            survived: 0,
+            errors: 0,
+            misfires: 0,
+            misfire_rate: 0.0,
+            misfire_rate_lo95: 0.0,
+            misfire_rate_hi95: 0.277533,
+            leaks: 0,
+            p50_ms: Some(1.5),
+            p90_ms: Some(2.0),
+            p99_ms: Some(2.5),
+            p999_ms: Some(2.5),
+            max_ms: Some(2.5),
+            misfired_trials: 0,
+            pid_reused: 0,
+            mean_ms: None,
+        }
+    }
+
+    #[test]
+    fn csv_and_json_carry_the_same_values() {
+        let dir = tempfile::tempdir().unwrap();
+        let rows = vec![row()];
+        write_csv(&dir.path().join("s.csv"), &rows).unwrap();
+        write_json(&dir.path().join("s.json"), &rows).unwrap();
+        let text = std::fs::read_to_string(dir.path().join("s.csv")).unwrap();
+        assert_eq!(text.lines().next().unwrap(), HEADER.join(","));
+        let from_csv: SummaryRow = csv::Reader::from_path(dir.path().join("s.csv"))
+            .unwrap()
+            .deserialize()
+            .next()
+            .unwrap()
+            .unwrap();
+        let json: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(dir.path().join("s.json")).unwrap())
+                .unwrap();
+        let from_json: SummaryRow = serde_json::from_value(json["strategies"][0].clone()).unwrap();
+        assert_eq!(from_csv, rows[0]);
+        assert_eq!(from_json, rows[0]);
+    }
+}

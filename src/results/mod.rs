@@ -1,0 +1,142 @@
+//! A run directory read back: the single source every report is rendered
+//! from, whether right after the run or later by `stopbench report DIR`,
+//! so a re-render reproduces the report byte for byte.
+
+mod meta;
+
+pub use meta::{Machine, RunMeta};
+
+use crate::measure::{Outcome, Recorder, StrategyStats, TrialTally};
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+/// One row of misfires.csv.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, Deserialize)]
+pub struct MisfireRow {
+    pub scenario: String,
+    pub strategy: String,
+    pub trial: u32,
+    pub victim_pid: i32,
+    pub victim_cmdline: String,
+    pub hit_pid: i32,
+    pub hit_role: String,
+    pub hit_cmdline: String,
+    pub signal: String,
+    pub seen_by: String,
+}
+
+/// The columns of trials.csv a report needs.
+#[derive(Debug, Deserialize)]
+struct TrialRow {
+    strategy: String,
+    outcome: String,
+    latency_us: u64,
+    misfires: u64,
+    leaks: u64,
+    pid_reused: String,
+    victim_gone_before_stop: bool,
+}
+
+pub struct RunResults {
+    pub dir: PathBuf,
+    pub meta: RunMeta,
+    /// scenario.toml as run.
+    pub scenario_toml: String,
+    /// Per strategy, in the scenario's order.
+    pub stats: Vec<StrategyStats>,
+    pub misfires: Vec<MisfireRow>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    #[error("cannot read `{path}`: {source}")]
+    Read {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("`{path}` is not a stopbench run file: {message}")]
+    Parse { path: String, message: String },
+}
+
+fn read(path: &Path) -> Result<String, LoadError> {
+    std::fs::read_to_string(path).map_err(|source| LoadError::Read {
+        path: path.display().to_string(),
+        source,
+    })
+}
+
+fn parse_err(path: &Path, message: impl ToString) -> LoadError {
+    LoadError::Parse {
+        path: path.display().to_string(),
+        message: message.to_string(),
+    }
+}
+
+impl RunResults {
+    /// Reads run.json, scenario.toml, trials.csv and misfires.csv of `dir`.
+    pub fn load(dir: &Path) -> Result<Self, LoadError> {
+        let meta_path = dir.join("run.json");
+        let meta: RunMeta =
+            serde_json::from_str(&read(&meta_path)?).map_err(|e| parse_err(&meta_path, e))?;
+        let scenario_toml = read(&dir.join("scenario.toml"))?;
+        let labels: Vec<String> = meta.scenario.strategies.iter().map(|s| s.label()).collect();
+        let mut recorder = Recorder::new(&labels);
+        let trials_path = dir.join("trials.csv");
+        let mut reader =
+            csv::Reader::from_path(&trials_path).map_err(|e| parse_err(&trials_path, e))?;
+        for (line, row) in reader.deserialize::<TrialRow>().enumerate() {
+            let row = row.map_err(|e| parse_err(&trials_path, format!("row {}: {e}", line + 2)))?;
+            let outcome = Outcome::parse(&row.outcome).ok_or_else(|| {
+                parse_err(
+                    &trials_path,
+                    format!("row {}: outcome `{}`", line + 2, row.outcome),
+                )
+            })?;
+            recorder.record(&TrialTally {
+                strategy: &row.strategy,
+                outcome,
+                latency_us: row.latency_us,
+                misfires: row.misfires,
+                leaks: row.leaks,
+                pid_reused: row.pid_reused == "true",
+                gone_before_stop: row.victim_gone_before_stop,
+            });
+        }
+        let misfires_path = dir.join("misfires.csv");
+        let misfires = csv::Reader::from_path(&misfires_path)
+            .map_err(|e| parse_err(&misfires_path, e))?
+            .deserialize()
+            .collect::<Result<Vec<MisfireRow>, _>>()
+            .map_err(|e| parse_err(&misfires_path, e))?;
+        Ok(Self {
+            dir: dir.to_path_buf(),
+            meta,
+            scenario_toml,
+            stats: recorder.strategies,
+            misfires,
+        })
+    }
+
+    /// Latencies in µs per strategy (stops that were timed), for comparisons.
+    pub fn latency_samples(dir: &Path) -> Result<BTreeMap<String, Vec<u64>>, LoadError> {
+        let path = dir.join("trials.csv");
+        let mut samples: BTreeMap<String, Vec<u64>> = BTreeMap::new();
+        let mut reader = csv::Reader::from_path(&path).map_err(|e| parse_err(&path, e))?;
+        for row in reader.deserialize::<TrialRow>() {
+            let row = row.map_err(|e| parse_err(&path, e))?;
+            if row.outcome != "error" && !row.victim_gone_before_stop {
+                samples
+                    .entry(row.strategy)
+                    .or_default()
+                    .push(row.latency_us.max(1));
+            }
+        }
+        Ok(samples)
+    }
+
+    pub fn name(&self) -> &str {
+        &self.meta.scenario.name.0
+    }
+}
