@@ -3,8 +3,14 @@
 //! directory, so `stopbench report DIR` reproduces it exactly. Units are
 //! chosen only here.
 
+pub mod content;
+pub mod document;
 pub mod hgrm;
 pub mod hlog;
+pub mod html;
+pub mod markdown;
+pub mod plot;
+pub mod recommend;
 pub mod summary;
 pub mod terminal;
 pub mod trials_csv;
@@ -80,5 +86,12 @@ pub fn render_dir(dir: &Path) -> Result<RunResults, ReportError> {
         })?;
         write_file(&dir.join(format!("{}.hlog", s.strategy)), &log)?;
     }
+    let plots = plot::render_run(&results).map_err(|message| ReportError::Render {
+        path: dir.display().to_string(),
+        message,
+    })?;
+    let doc = content::document(&results, plots);
+    write_file(&dir.join("report.md"), markdown::render(&doc).as_bytes())?;
+    write_file(&dir.join("index.html"), html::render(&doc).as_bytes())?;
     Ok(results)
 }

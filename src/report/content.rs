@@ -1,0 +1,527 @@
+//! What the report says: the run's numbers turned into a document. Every
+//! figure here comes from the run directory; nothing is estimated.
+
+use super::document::{bold, code, text, Block, Document, Span};
+use super::plot::Plot;
+use super::recommend;
+use crate::measure::StrategyStats;
+use crate::results::{MisfireRow, RunResults};
+use crate::scenario::{
+    Behaviour, BystanderBehaviour, Rate, Scenario, StrategyConfig, StrategyKind,
+};
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+/// `5,000`.
+pub fn thousands(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// `2.01 s`, `5.67 ms`, `250 µs`.
+pub fn duration(d: Duration) -> String {
+    let us = d.as_micros();
+    if us >= 1_000_000 {
+        format!("{:.2} s", d.as_secs_f64())
+    } else if us >= 1_000 {
+        format!("{:.2} ms", d.as_secs_f64() * 1e3)
+    } else {
+        format!("{us} µs")
+    }
+}
+
+fn opt_duration(d: Option<Duration>) -> String {
+    d.map(duration).unwrap_or_else(|| "–".into())
+}
+
+/// Percent with few digits but never rounding a non-zero rate to zero.
+fn percent(x: f64) -> String {
+    let p = x * 100.0;
+    if p == 0.0 {
+        "0%".into()
+    } else if p < 0.1 {
+        format!("{p:.3}%")
+    } else if p < 10.0 {
+        format!("{p:.2}%")
+    } else {
+        format!("{p:.1}%")
+    }
+}
+
+/// "0 in 5,000 trials (< 0.077% at 95%)" or "50 of 50 trials (100%, 92.9–100% at 95%)".
+pub fn misfire_rate_words(s: &StrategyStats) -> String {
+    let (rate, lo, hi) = s.misfire_rate();
+    if s.misfired_trials == 0 {
+        format!(
+            "0 misfires in {} trials (< {} at 95%)",
+            thousands(s.trials),
+            percent(hi)
+        )
+    } else {
+        format!(
+            "misfired in {} of {} trials ({}, {}–{} at 95%), {} signals in all",
+            thousands(s.misfired_trials),
+            thousands(s.trials),
+            percent(rate),
+            percent(lo),
+            percent(hi),
+            thousands(s.misfires)
+        )
+    }
+}
+
+fn behaviour_words(s: &Scenario) -> String {
+    let v = &s.victim;
+    match v.behaviour {
+        Behaviour::ExitOnTerm => format!(
+            "handles SIGTERM and exits after a {} clean-up",
+            duration(v.cleanup.0)
+        ),
+        Behaviour::IgnoreTerm => {
+            "ignores SIGTERM (the seed's `trap \"echo Ignoring TERM\" TERM` daemon)".into()
+        }
+        Behaviour::Stopped => {
+            "is SIGSTOPped before the stop (`kill -STOP`), so SIGTERM stays pending".into()
+        }
+        Behaviour::ForkChildren => format!(
+            "forked {} children that ignore SIGTERM, and handles SIGTERM itself",
+            v.children.0
+        ),
+        Behaviour::ExitEarly => format!(
+            "crashes on its own {} after start, leaving its PID stale",
+            duration(v.exit_after.0)
+        ),
+        Behaviour::Exec => "is a real program run as given".into(),
+    }
+}
+
+fn churn_words(s: &Scenario) -> String {
+    let c = &s.churn;
+    let rate = match c.rate {
+        Rate::Off => "no churn".to_string(),
+        Rate::PerSecond(r) => format!("{r} short-lived processes per second"),
+        Rate::Max => "short-lived processes as fast as the generator can spawn them".to_string(),
+    };
+    let life = if c.lifetime.min == c.lifetime.max {
+        duration(c.lifetime.min.0)
+    } else {
+        format!(
+            "{}–{}",
+            duration(c.lifetime.min.0),
+            duration(c.lifetime.max.0)
+        )
+    };
+    let pid_max = s
+        .sandbox
+        .pid_max
+        .map_or("the namespace default pid_max".to_string(), |p| {
+            format!("pid_max {}", p.0)
+        });
+    let reuse = if c.forced_reuse {
+        "; the victim's PID number is handed to another process the moment the victim is reaped (forced reuse)"
+    } else {
+        ""
+    };
+    format!("{rate} (each living {life}), in a PID namespace with {pid_max}{reuse}")
+}
+
+fn strategy_words(c: &StrategyConfig) -> String {
+    format!(
+        "{} — {}; timeout {}, first signal {}, final signal {}",
+        c.label(),
+        c.kind.summary(),
+        duration(c.timeout.0),
+        c.kill_signal,
+        c.final_signal
+    )
+}
+
+/// The systemd unit settings (or script) that implement a strategy.
+pub fn unit_settings(c: &StrategyConfig, s: &Scenario) -> String {
+    let timeout = c.timeout.to_string();
+    let (sig, fin) = (c.kill_signal.to_string(), c.final_signal.to_string());
+    match c.kind {
+        StrategyKind::Pidfd => format!(
+            "[Service]\n# systemd 255+ tracks the main process by pidfd; let it do the signalling.\nKillMode=control-group\nKillSignal={sig}\nTimeoutStopSec={timeout}\nFinalKillSignal={fin}\nSendSIGKILL=yes\n# No ExecStop=/ExecStopPost= line that kills $MAINPID or a pidfile's number."
+        ),
+        StrategyKind::PlainKill => format!(
+            "[Service]\nExecStop=/bin/sh -c 'kill -{} $MAINPID; while kill -0 $MAINPID; do sleep 0.01; done'\nTimeoutStopSec={timeout}\n# ...then kill -{} $MAINPID: the number may be someone else's by now.",
+            c.kill_signal.short_name(),
+            c.final_signal.short_name()
+        ),
+        StrategyKind::ExecstoppostCheck => format!(
+            "[Service]\nKillMode=process\nExecStop=/bin/kill -{} $MAINPID\nExecStopPost=/bin/sh -c \"if ps -p $MAINPID > /dev/null; then /bin/kill -{} $MAINPID; fi\"\nTimeoutStopSec={timeout}\nSuccessExitStatus=143 TERM",
+            c.kill_signal.short_name(),
+            c.final_signal.short_name()
+        ),
+        StrategyKind::PkillF => format!(
+            "[Service]\nExecStopPost=/usr/bin/pkill -{} -f {}\nTimeoutStopSec={timeout}",
+            c.final_signal.short_name(),
+            c.pattern.clone().unwrap_or_else(|| s.victim.command.0[0].clone())
+        ),
+    }
+}
+
+fn recommendation(results: &RunResults, blocks: &mut Vec<Block>) {
+    let stats = &results.stats;
+    let order = recommend::rank(stats);
+    blocks.push(Block::Heading(2, "Recommendation".into()));
+    let Some(&best) = order.first() else {
+        blocks.push(Block::Paragraph(vec![text(
+            "No trials ran, so there is nothing to recommend.",
+        )]));
+        return;
+    };
+    let b = &stats[best];
+    let p99 = opt_duration(b.latency_at(0.99));
+    if recommend::is_clean(b) {
+        blocks.push(Block::Paragraph(vec![
+            text("Use "),
+            bold(&b.strategy),
+            text(format!(
+                ": {}, every victim stopped, p99 {p99}",
+                misfire_rate_words(b)
+            )),
+            text(if b.leaks > 0 {
+                format!(", but {} descendants left running", thousands(b.leaks))
+            } else {
+                String::new()
+            }),
+            text("."),
+        ]));
+    } else {
+        blocks.push(Block::Paragraph(vec![
+            bold("No strategy in this run stopped every victim without hitting another process."),
+            text(format!(
+                " The least bad is {}: {}, {} survivors, p99 {p99}.",
+                b.strategy,
+                misfire_rate_words(b),
+                b.survived
+            )),
+        ]));
+    }
+    let mut items = Vec::new();
+    for &i in order.iter().skip(1) {
+        let s = &stats[i];
+        let mut line = vec![
+            bold(&s.strategy),
+            text(format!(": {}", misfire_rate_words(s))),
+        ];
+        if s.trials > 0 && s.misfires > 0 {
+            line.push(text(format!(
+                " — {:.2} processes hit per stop",
+                s.misfires as f64 / s.trials as f64
+            )));
+            if let Some(top) = top_victims(&results.misfires, &s.strategy) {
+                line.push(text(format!(" (most often {top})")));
+            }
+        }
+        if s.survived > 0 {
+            line.push(text(format!(
+                "; {} stops left the victim alive",
+                thousands(s.survived)
+            )));
+        }
+        if s.leaks > 0 {
+            line.push(text(format!(
+                "; {} descendants left running",
+                thousands(s.leaks)
+            )));
+        }
+        line.push(text(format!("; p99 {}.", opt_duration(s.latency_at(0.99)))));
+        items.push(line);
+    }
+    if !items.is_empty() {
+        blocks.push(Block::Paragraph(vec![text("Compared with the others:")]));
+        blocks.push(Block::List(items));
+    }
+    if let Some(config) = results
+        .meta
+        .scenario
+        .strategies
+        .iter()
+        .find(|c| c.label() == b.strategy)
+    {
+        blocks.push(Block::Paragraph(vec![
+            text("Unit settings that implement "),
+            code(&b.strategy),
+            text(":"),
+        ]));
+        blocks.push(Block::Code {
+            lang: "ini",
+            text: unit_settings(config, &results.meta.scenario),
+        });
+    }
+}
+
+/// The process a strategy hit most often, with the count.
+fn top_victims(misfires: &[MisfireRow], strategy: &str) -> Option<String> {
+    let mut counts: BTreeMap<&str, u64> = BTreeMap::new();
+    for m in misfires.iter().filter(|m| m.strategy == strategy) {
+        *counts.entry(m.hit_cmdline.as_str()).or_default() += 1;
+    }
+    let (cmd, n) = counts
+        .into_iter()
+        .max_by(|a, b| a.1.cmp(&b.1).then(b.0.cmp(a.0)))?;
+    Some(format!("`{cmd}`, {} times", thousands(n)))
+}
+
+fn results_table(stats: &[StrategyStats]) -> Block {
+    let header = [
+        "strategy",
+        "trials",
+        "exited",
+        "killed",
+        "survived",
+        "errors",
+        "misfires",
+        "misfire rate",
+        "95% interval",
+        "leaks",
+        "p50",
+        "p90",
+        "p99",
+        "p99.9",
+        "max",
+    ];
+    let rows = stats
+        .iter()
+        .map(|s| {
+            let (rate, lo, hi) = s.misfire_rate();
+            vec![
+                s.strategy.clone(),
+                thousands(s.trials),
+                thousands(s.exited),
+                thousands(s.killed),
+                thousands(s.survived),
+                thousands(s.errors),
+                thousands(s.misfires),
+                percent(rate),
+                format!("{}–{}", percent(lo), percent(hi)),
+                thousands(s.leaks),
+                opt_duration(s.latency_at(0.5)),
+                opt_duration(s.latency_at(0.9)),
+                opt_duration(s.latency_at(0.99)),
+                opt_duration(s.latency_at(0.999)),
+                opt_duration(s.latency_max()),
+            ]
+        })
+        .collect();
+    Block::Table {
+        header: header.iter().map(|h| h.to_string()).collect(),
+        rows,
+        numeric: (0..header.len()).map(|i| i > 0).collect(),
+    }
+}
+
+/// Most misfire rows shown individually; the rest are in misfires.csv.
+const MISFIRE_ROWS: usize = 30;
+
+fn misfire_section(results: &RunResults, blocks: &mut Vec<Block>) {
+    blocks.push(Block::Heading(2, "Misfires".into()));
+    if results.misfires.is_empty() {
+        blocks.push(Block::Paragraph(vec![text(
+            "No strategy hit any process other than its victim.",
+        )]));
+        return;
+    }
+    let mut grouped: BTreeMap<(String, String, String, String), u64> = BTreeMap::new();
+    for m in &results.misfires {
+        *grouped
+            .entry((
+                m.strategy.clone(),
+                m.hit_role.clone(),
+                m.hit_cmdline.clone(),
+                m.signal.clone(),
+            ))
+            .or_default() += 1;
+    }
+    blocks.push(Block::Paragraph(vec![text(
+        "Which processes each strategy hit, and how often:",
+    )]));
+    blocks.push(Block::Table {
+        header: ["strategy", "hit process", "role", "signal", "times"]
+            .map(String::from)
+            .to_vec(),
+        rows: grouped
+            .into_iter()
+            .map(|((s, role, cmd, sig), n)| vec![s, cmd, role, sig, thousands(n)])
+            .collect(),
+        numeric: vec![false, false, false, false, true],
+    });
+    blocks.push(Block::Paragraph(vec![text(format!(
+        "The first {} individual misfires (all {} are in misfires.csv):",
+        MISFIRE_ROWS.min(results.misfires.len()),
+        thousands(results.misfires.len() as u64)
+    ))]));
+    blocks.push(Block::Table {
+        header: [
+            "trial",
+            "strategy",
+            "victim PID",
+            "hit PID",
+            "hit process",
+            "signal",
+            "seen by",
+        ]
+        .map(String::from)
+        .to_vec(),
+        rows: results
+            .misfires
+            .iter()
+            .take(MISFIRE_ROWS)
+            .map(|m| {
+                vec![
+                    m.trial.to_string(),
+                    m.strategy.clone(),
+                    m.victim_pid.to_string(),
+                    m.hit_pid.to_string(),
+                    m.hit_cmdline.clone(),
+                    m.signal.clone(),
+                    m.seen_by.clone(),
+                ]
+            })
+            .collect(),
+        numeric: vec![true, false, true, true, false, false, false],
+    });
+}
+
+fn scenario_section(results: &RunResults, blocks: &mut Vec<Block>) {
+    let s = &results.meta.scenario;
+    blocks.push(Block::Heading(2, "Scenario".into()));
+    let mut items = vec![
+        vec![
+            text("Victim "),
+            code(s.victim.command.joined()),
+            text(format!(", which {}.", behaviour_words(s))),
+        ],
+        vec![text(format!("Churn: {}.", churn_words(s)))],
+    ];
+    if !s.churn.bystanders.is_empty() {
+        let mut line = vec![text("Bystanders: ")];
+        for (i, b) in s.churn.bystanders.iter().enumerate() {
+            if i > 0 {
+                line.push(text(", "));
+            }
+            line.push(code(b.command.joined()));
+            match b.behaviour {
+                BystanderBehaviour::IgnoreTerm => line.push(text(" (catches SIGTERM)")),
+                BystanderBehaviour::Stopped => line.push(text(" (SIGSTOPped)")),
+                BystanderBehaviour::Plain => {}
+            }
+        }
+        line.push(text("."));
+        items.push(line);
+    }
+    items.push(vec![text(format!(
+        "{} trials per strategy, seed {}.",
+        thousands(s.trials.0 as u64),
+        s.seed
+    ))]);
+    for c in &s.strategies {
+        items.push(vec![text("Strategy "), text(strategy_words(c)), text(".")]);
+    }
+    blocks.push(Block::List(items));
+    blocks.push(Block::Paragraph(vec![text("As run (scenario.toml):")]));
+    blocks.push(Block::Code {
+        lang: "toml",
+        text: results.scenario_toml.trim_end().to_string(),
+    });
+}
+
+fn machine_section(results: &RunResults, blocks: &mut Vec<Block>) {
+    let m = &results.meta;
+    blocks.push(Block::Heading(2, "Machine".into()));
+    let mut items = vec![vec![text(format!(
+        "Linux {}, {} cores, host pid_max {}.",
+        m.machine.kernel,
+        m.machine.cores,
+        m.machine
+            .host_pid_max
+            .map_or("unknown".into(), |p| p.to_string())
+    ))]];
+    if let Some(sb) = &m.sandbox {
+        let mode = match sb.mode {
+            crate::sandbox::SandboxMode::Root => "as root",
+            crate::sandbox::SandboxMode::UserNamespace => "in a user namespace",
+        };
+        let pid_max = match (sb.pid_max, &sb.pid_max_note) {
+            (Some(p), _) => format!("pid_max {p}"),
+            (None, Some(note)) => format!("pid_max not applied: {note}"),
+            (None, None) => "pid_max unknown".into(),
+        };
+        items.push(vec![text(format!(
+            "Sandbox: own PID and mount namespaces {mode}, {pid_max}."
+        ))]);
+    }
+    if let Some(c) = &m.churn {
+        items.push(vec![text(format!(
+            "Churn achieved: {:.0} processes/s (target {}), {} spawned in {:.1} s.",
+            c.achieved_rate,
+            c.target,
+            thousands(c.spawned),
+            c.seconds
+        ))]);
+    }
+    items.push(vec![text(format!("stopbench {}.", m.stopbench_version))]);
+    blocks.push(Block::List(items));
+}
+
+/// The whole report of one run.
+pub fn document(results: &RunResults, plots: Vec<Plot>) -> Document {
+    let s = &results.meta.scenario;
+    let mut blocks = Vec::new();
+    if !s.description.is_empty() {
+        blocks.push(Block::Paragraph(vec![text(s.description.clone())]));
+    }
+    let mut notes: Vec<Vec<Span>> = Vec::new();
+    if let Some(why) = &results.meta.incomplete {
+        notes.push(vec![bold("Incomplete run: "), text(why.clone())]);
+    }
+    for w in &results.meta.warnings {
+        notes.push(vec![bold("Warning: "), text(w.clone())]);
+    }
+    if !notes.is_empty() {
+        blocks.push(Block::List(notes));
+    }
+    recommendation(results, &mut blocks);
+    blocks.push(Block::Heading(2, "Results".into()));
+    blocks.push(Block::Paragraph(vec![text(
+        "Latency runs from the stop request to the victim's death as the sandbox's reaper saw it; a survivor counts with the time the strategy gave up. A misfire is a signal that reached any process but the victim and its descendants; the rate is the share of trials with one, with a 95% Wilson interval.",
+    )]));
+    blocks.push(results_table(&results.stats));
+    for plot in plots {
+        blocks.push(Block::Plot(plot));
+    }
+    misfire_section(results, &mut blocks);
+    scenario_section(results, &mut blocks);
+    machine_section(results, &mut blocks);
+    Document {
+        title: format!("stopbench: {}", s.name),
+        blocks,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn formats_numbers_for_people() {
+        assert_eq!(thousands(5000), "5,000");
+        assert_eq!(thousands(999), "999");
+        assert_eq!(thousands(1_234_567), "1,234,567");
+        assert_eq!(duration(Duration::from_micros(2_010_000)), "2.01 s");
+        assert_eq!(duration(Duration::from_micros(5_670)), "5.67 ms");
+        assert_eq!(duration(Duration::from_micros(250)), "250 µs");
+        assert_eq!(percent(0.0006), "0.060%");
+        assert_eq!(percent(1.0), "100.0%");
+    }
+}

@@ -1,0 +1,149 @@
+//! Plots, one file per kind, each drawn to SVG (embedded in the HTML) and
+//! PNG. Shared size, palette and font live here. PNG text uses DejaVu Sans
+//! compiled into the binary, so no system font is needed.
+
+mod cdf;
+mod misfire_rate;
+mod outcomes;
+mod percentiles;
+pub mod sweep;
+
+use crate::results::RunResults;
+use plotters::coord::Shift;
+use plotters::prelude::*;
+use std::path::Path;
+use std::sync::Once;
+
+pub const SIZE: (u32, u32) = (900, 480);
+pub const FONT: &str = "sans-serif";
+
+/// Okabe-Ito: distinguishable with the common colour-vision deficiencies.
+pub const PALETTE: [RGBColor; 7] = [
+    RGBColor(0, 114, 178),
+    RGBColor(213, 94, 0),
+    RGBColor(0, 158, 115),
+    RGBColor(204, 121, 167),
+    RGBColor(230, 159, 0),
+    RGBColor(86, 180, 233),
+    RGBColor(120, 120, 120),
+];
+
+pub fn colour(i: usize) -> RGBColor {
+    PALETTE[i % PALETTE.len()]
+}
+
+static FONT_ONCE: Once = Once::new();
+
+fn register_font() {
+    FONT_ONCE.call_once(|| {
+        let bytes: &'static [u8] = include_bytes!("../../../assets/fonts/DejaVuSans.ttf");
+        for style in [FontStyle::Normal, FontStyle::Bold] {
+            // The font is compiled in and known good; failure would be a build error in spirit.
+            let _ = plotters::style::register_font(FONT, style, bytes);
+        }
+    });
+}
+
+/// A rendered plot, for the HTML page and Markdown links.
+pub struct Plot {
+    /// File stem: `<stem>.svg` and `<stem>.png` are in the run directory.
+    pub stem: &'static str,
+    pub title: String,
+    pub svg: String,
+}
+
+pub type DrawResult = Result<(), Box<dyn std::error::Error>>;
+
+/// A chart that can draw itself on any plotters backend.
+pub trait Chart {
+    fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> DrawResult
+    where
+        DB::ErrorType: 'static;
+}
+
+/// Draws `chart` into `<dir>/<stem>.svg` and `.png`; returns the SVG text.
+pub fn render(
+    dir: &Path,
+    stem: &'static str,
+    title: &str,
+    chart: &impl Chart,
+) -> Result<Plot, String> {
+    register_font();
+    let mut svg = String::new();
+    {
+        let root = SVGBackend::with_string(&mut svg, SIZE).into_drawing_area();
+        root.fill(&WHITE).map_err(|e| e.to_string())?;
+        chart.draw(&root).map_err(|e| format!("{stem}.svg: {e}"))?;
+        root.present().map_err(|e| e.to_string())?;
+    }
+    std::fs::write(dir.join(format!("{stem}.svg")), &svg)
+        .map_err(|e| format!("{stem}.svg: {e}"))?;
+    let png = dir.join(format!("{stem}.png"));
+    {
+        let root = BitMapBackend::new(&png, SIZE).into_drawing_area();
+        root.fill(&WHITE).map_err(|e| e.to_string())?;
+        chart.draw(&root).map_err(|e| format!("{stem}.png: {e}"))?;
+        root.present().map_err(|e| format!("{stem}.png: {e}"))?;
+    }
+    Ok(Plot {
+        stem,
+        title: title.to_string(),
+        svg,
+    })
+}
+
+/// Every plot of one run.
+pub fn render_run(results: &RunResults) -> Result<Vec<Plot>, String> {
+    let dir = &results.dir;
+    Ok(vec![
+        percentiles::plot(dir, results)?,
+        cdf::plot(dir, results)?,
+        misfire_rate::plot(dir, results)?,
+        outcomes::plot(dir, results)?,
+    ])
+}
+
+/// Latency axis bounds in ms over all strategies, and whether a log axis is needed.
+pub fn latency_range(results: &RunResults) -> Option<(f64, f64, bool)> {
+    let timed: Vec<_> = results
+        .stats
+        .iter()
+        .filter(|s| !s.latency_us.is_empty())
+        .collect();
+    let lo = timed
+        .iter()
+        .map(|s| s.latency_us.min() as f64 / 1000.0)
+        .fold(f64::INFINITY, f64::min);
+    let hi = timed
+        .iter()
+        .map(|s| s.latency_us.max() as f64 / 1000.0)
+        .fold(0.0, f64::max);
+    if timed.is_empty() {
+        return None;
+    }
+    let log = hi / lo.max(1e-3) > 20.0;
+    Some(if log {
+        (lo * 0.8, hi * 1.25, true)
+    } else {
+        ((lo * 0.95).max(0.0), hi * 1.05 + 1e-3, false)
+    })
+}
+
+/// Writes a centred note instead of a chart when there is nothing to draw.
+pub fn empty<DB: DrawingBackend>(
+    root: &DrawingArea<DB, Shift>,
+    title: &str,
+    note: &str,
+) -> DrawResult
+where
+    DB::ErrorType: 'static,
+{
+    let style =
+        TextStyle::from((FONT, 20).into_font()).pos(plotters::style::text_anchor::Pos::new(
+            plotters::style::text_anchor::HPos::Center,
+            plotters::style::text_anchor::VPos::Center,
+        ));
+    root.draw_text(title, &style, (SIZE.0 as i32 / 2, 30))?;
+    root.draw_text(note, &style, (SIZE.0 as i32 / 2, SIZE.1 as i32 / 2))?;
+    Ok(())
+}

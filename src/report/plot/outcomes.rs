@@ -1,0 +1,89 @@
+//! How stops ended, per strategy, as stacked shares: exited, killed,
+//! survived, error.
+
+use super::{render, Chart, DrawResult, Plot, FONT};
+use crate::results::RunResults;
+use plotters::coord::Shift;
+use plotters::prelude::*;
+use std::path::Path;
+
+const TITLE: &str = "Outcome of each stop";
+
+const OUTCOME_COLOURS: [(&str, RGBColor); 4] = [
+    ("exited", RGBColor(0, 158, 115)),
+    ("killed", RGBColor(230, 159, 0)),
+    ("survived", RGBColor(213, 94, 0)),
+    ("error", RGBColor(120, 120, 120)),
+];
+
+struct Outcomes<'a>(&'a RunResults);
+
+impl Chart for Outcomes<'_> {
+    fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> DrawResult
+    where
+        DB::ErrorType: 'static,
+    {
+        let stats = &self.0.stats;
+        let names: Vec<String> = stats.iter().map(|s| s.strategy.clone()).collect();
+        let mut chart = ChartBuilder::on(root)
+            .caption(TITLE, (FONT, 22))
+            .margin(15)
+            .x_label_area_size(45)
+            .y_label_area_size(60)
+            .build_cartesian_2d((0..names.len() as i32).into_segmented(), 0f64..1.0f64)?;
+        chart
+            .configure_mesh()
+            .disable_x_mesh()
+            .x_desc("strategy")
+            .y_desc("share of trials")
+            .y_label_formatter(&|y| format!("{:.0}%", y * 100.0))
+            .x_label_formatter(&|v| match v {
+                SegmentValue::CenterOf(i) | SegmentValue::Exact(i) => {
+                    names.get(*i as usize).cloned().unwrap_or_default()
+                }
+                SegmentValue::Last => String::new(),
+            })
+            .label_style((FONT, 14))
+            .draw()?;
+        for (k, (name, c)) in OUTCOME_COLOURS.iter().enumerate() {
+            let bars: Vec<_> = stats
+                .iter()
+                .enumerate()
+                .filter(|(_, s)| s.trials > 0)
+                .map(|(i, s)| {
+                    let counts = [s.exited, s.killed, s.survived, s.errors];
+                    let below: u64 = counts[..k].iter().sum();
+                    let (y0, y1) = (
+                        below as f64 / s.trials as f64,
+                        (below + counts[k]) as f64 / s.trials as f64,
+                    );
+                    let x = i as i32;
+                    Rectangle::new(
+                        [
+                            (SegmentValue::Exact(x), y0),
+                            (SegmentValue::Exact(x + 1), y1),
+                        ],
+                        c.filled(),
+                    )
+                })
+                .collect();
+            let c = *c;
+            chart
+                .draw_series(bars)?
+                .label(*name)
+                .legend(move |(x, y)| Rectangle::new([(x, y - 6), (x + 14, y + 6)], c.filled()));
+        }
+        chart
+            .configure_series_labels()
+            .position(SeriesLabelPosition::UpperRight)
+            .background_style(WHITE.mix(0.9))
+            .border_style(BLACK.mix(0.3))
+            .label_font((FONT, 14))
+            .draw()?;
+        Ok(())
+    }
+}
+
+pub fn plot(dir: &Path, results: &RunResults) -> Result<Plot, String> {
+    render(dir, "outcomes", TITLE, &Outcomes(results))
+}

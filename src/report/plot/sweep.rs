@@ -1,0 +1,1 @@
+//! Sweep trend plot (filled in with sweeps).

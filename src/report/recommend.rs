@@ -1,0 +1,156 @@
+//! Choosing the strategy to recommend, from the data. The rules, in order:
+//! a strategy with neither misfires nor survivors beats any strategy with
+//! either; then fewer trials with misfires; then fewer survivors; then fewer
+//! leaked descendants; then fewer tool errors; then the lower p99 latency.
+
+use crate::measure::StrategyStats;
+use std::cmp::Ordering;
+use std::time::Duration;
+
+/// Sort key; lower is better.
+fn key(s: &StrategyStats) -> (bool, f64, f64, f64, f64, Duration) {
+    let per_trial = |n: u64| {
+        if s.trials == 0 {
+            0.0
+        } else {
+            n as f64 / s.trials as f64
+        }
+    };
+    (
+        s.misfires > 0 || s.survived > 0,
+        per_trial(s.misfired_trials),
+        per_trial(s.survived),
+        per_trial(s.leaks),
+        per_trial(s.errors),
+        s.latency_at(0.99).unwrap_or(Duration::MAX),
+    )
+}
+
+fn compare(a: &StrategyStats, b: &StrategyStats) -> Ordering {
+    key(a).partial_cmp(&key(b)).unwrap_or(Ordering::Equal)
+}
+
+/// Indices of `stats` (strategies with trials), best first.
+pub fn rank(stats: &[StrategyStats]) -> Vec<usize> {
+    let mut order: Vec<usize> = (0..stats.len()).filter(|&i| stats[i].trials > 0).collect();
+    order.sort_by(|&a, &b| compare(&stats[a], &stats[b]));
+    order
+}
+
+/// Whether a strategy stopped every victim without hitting anything else.
+pub fn is_clean(s: &StrategyStats) -> bool {
+    s.trials > 0 && s.misfires == 0 && s.survived == 0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::measure::{Outcome, Recorder, TrialTally};
+
+    /// A strategy's stats from `(outcome, latency ms, misfires, leaks)` trials.
+    fn stats(name: &str, trials: &[(Outcome, u64, u64, u64)]) -> StrategyStats {
+        let mut r = Recorder::new(&[name.to_string()]);
+        for &(outcome, ms, misfires, leaks) in trials {
+            r.record(&TrialTally {
+                strategy: name,
+                outcome,
+                latency_us: ms * 1000,
+                misfires,
+                leaks,
+                pid_reused: false,
+                gone_before_stop: false,
+            });
+        }
+        r.strategies.pop().unwrap()
+    }
+
+    use Outcome::{Error, Exited, Killed, Survived};
+
+    #[test]
+    fn ordering_rules() {
+        // (case, strategies, expected best first)
+        let cases: Vec<(&str, Vec<StrategyStats>, Vec<&str>)> = vec![
+            (
+                "no misfires beats a faster strategy with misfires",
+                vec![
+                    stats("fast-misfiring", &[(Exited, 1, 1, 0)]),
+                    stats("slow-clean", &[(Killed, 2000, 0, 0)]),
+                ],
+                vec!["slow-clean", "fast-misfiring"],
+            ),
+            (
+                "no survivors beats a strategy that leaves the victim alive",
+                vec![
+                    stats("survivor", &[(Survived, 1, 0, 0)]),
+                    stats("killer", &[(Killed, 2000, 0, 0)]),
+                ],
+                vec!["killer", "survivor"],
+            ),
+            (
+                "fewer misfiring trials first among misfiring ones",
+                vec![
+                    stats("always", &[(Exited, 1, 1, 0), (Exited, 1, 1, 0)]),
+                    stats("sometimes", &[(Exited, 1, 3, 0), (Exited, 1, 0, 0)]),
+                ],
+                vec!["sometimes", "always"],
+            ),
+            (
+                "leaks break a tie between clean strategies",
+                vec![
+                    stats("leaky", &[(Exited, 1, 0, 2)]),
+                    stats("tidy", &[(Exited, 5, 0, 0)]),
+                ],
+                vec!["tidy", "leaky"],
+            ),
+            (
+                "errors count after leaks",
+                vec![
+                    stats("erring", &[(Exited, 1, 0, 0), (Error, 0, 0, 0)]),
+                    stats("steady", &[(Exited, 9, 0, 0)]),
+                ],
+                vec!["steady", "erring"],
+            ),
+            (
+                "otherwise the lower p99 wins",
+                vec![
+                    stats("slow", &[(Exited, 50, 0, 0)]),
+                    stats("quick", &[(Exited, 5, 0, 0)]),
+                ],
+                vec!["quick", "slow"],
+            ),
+        ];
+        for (case, list, want) in cases {
+            let got: Vec<&str> = rank(&list)
+                .into_iter()
+                .map(|i| list[i].strategy.as_str())
+                .collect();
+            assert_eq!(got, want, "{case}");
+        }
+    }
+
+    /// Whatever the numbers, a clean strategy is never ranked below one with
+    /// misfires or survivors.
+    #[test]
+    fn clean_strategies_always_rank_first() {
+        let shapes: [&[(Outcome, u64, u64, u64)]; 6] = [
+            &[(Exited, 1, 0, 0)],
+            &[(Killed, 3000, 0, 5)],
+            &[(Exited, 1, 1, 0)],
+            &[(Survived, 2, 0, 0)],
+            &[(Exited, 1, 0, 0), (Error, 0, 0, 0)],
+            &[(Killed, 1, 7, 0), (Survived, 1, 0, 0)],
+        ];
+        let list: Vec<StrategyStats> = shapes
+            .iter()
+            .enumerate()
+            .map(|(i, t)| stats(&format!("s{i}"), t))
+            .collect();
+        let order = rank(&list);
+        let first_dirty = order.iter().position(|&i| !is_clean(&list[i])).unwrap();
+        assert!(
+            order[first_dirty..].iter().all(|&i| !is_clean(&list[i])),
+            "{order:?}"
+        );
+        assert_eq!(order.len(), 6);
+    }
+}
