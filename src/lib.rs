@@ -3,6 +3,7 @@
 //! shared notes, and README.md).
 
 pub mod churn;
+pub mod compare;
 pub mod measure;
 pub mod oracle;
 pub mod report;

@@ -35,13 +35,13 @@ fn recording(c: &mut Criterion) {
         b.iter(|| {
             let mut recorder = Recorder::new(&labels);
             for r in &records {
-                recorder.record(black_box(r));
+                recorder.record(&black_box(r).tally());
             }
             recorder.total_trials()
         })
     });
     let mut recorder = Recorder::new(&labels);
-    records.iter().for_each(|r| recorder.record(r));
+    records.iter().for_each(|r| recorder.record(&r.tally()));
     c.bench_function("hgrm/render", |b| {
         b.iter(|| hgrm::render(black_box(&recorder.strategies[0].latency_us)))
     });

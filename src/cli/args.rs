@@ -31,6 +31,30 @@ pub enum Command {
     Run(RunArgs),
     /// List the built-in scenarios and the stop strategies.
     List,
+    /// Re-render a run directory's report (summary, histograms, plots, report.md, index.html) from its trials.
+    Report(ReportArgs),
+    /// Compare two runs of one scenario: latency and misfire changes per strategy, and whether they are beyond noise.
+    Compare(CompareArgs),
+}
+
+#[derive(Args)]
+pub struct ReportArgs {
+    /// A run directory (holds run.json, trials.csv, misfires.csv, scenario.toml).
+    pub dir: PathBuf,
+}
+
+#[derive(Args)]
+pub struct CompareArgs {
+    /// The baseline run directory.
+    pub old: PathBuf,
+    /// The run directory to compare with it.
+    pub new: PathBuf,
+    /// Latency changes smaller than this share of the median are noise.
+    #[arg(long, default_value_t = 0.02)]
+    pub noise: f64,
+    /// Where to write the Markdown [default: NEW/compare.md].
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
 }
 
 const RUN_ABOUT: &str = "\

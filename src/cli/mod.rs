@@ -3,6 +3,7 @@
 mod args;
 mod exit;
 mod list;
+mod report;
 mod run;
 
 use clap::Parser;
@@ -15,6 +16,8 @@ pub fn main() -> i32 {
     let result = match cli.command {
         args::Command::Run(run_args) => run::run(run_args),
         args::Command::List => list::list(),
+        args::Command::Report(a) => report::report(a),
+        args::Command::Compare(a) => report::compare(a),
     };
     match result {
         Ok(code) => code as i32,

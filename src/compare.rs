@@ -1,0 +1,267 @@
+//! `stopbench compare OLD NEW`: what changed between two runs of a scenario,
+//! per strategy, and whether the change is beyond noise, the way criterion
+//! compares against a baseline. Latency: Mann–Whitney U on the trials'
+//! latencies plus a noise threshold on the median; misfires: a test of two
+//! proportions on the share of trials with a misfire.
+
+use crate::measure::stats::{mann_whitney, two_proportions};
+use crate::report::content::{duration, thousands};
+use crate::results::{LoadError, RunResults};
+use std::fmt::Write;
+use std::path::Path;
+use std::time::Duration;
+
+/// Significance level of both tests.
+pub const ALPHA: f64 = 0.05;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    NoChange,
+    /// Statistically significant but smaller than the noise threshold.
+    WithinNoise,
+    Better,
+    Worse,
+    /// One side has no data.
+    Incomparable,
+}
+
+impl Verdict {
+    fn words(self, better: &str, worse: &str) -> String {
+        match self {
+            Verdict::NoChange => "no significant change".into(),
+            Verdict::WithinNoise => "change within noise".into(),
+            Verdict::Better => better.into(),
+            Verdict::Worse => worse.into(),
+            Verdict::Incomparable => "not comparable (no data on one side)".into(),
+        }
+    }
+
+    pub fn changed(self) -> bool {
+        matches!(self, Verdict::Better | Verdict::Worse)
+    }
+}
+
+pub struct StrategyChange {
+    pub strategy: String,
+    pub p50: (Option<Duration>, Option<Duration>),
+    pub p99: (Option<Duration>, Option<Duration>),
+    pub latency_p: Option<f64>,
+    pub latency: Verdict,
+    pub misfire_rate: (f64, f64),
+    pub misfire_trials: ((u64, u64), (u64, u64)),
+    pub misfire_p: f64,
+    pub misfires: Verdict,
+}
+
+pub struct Comparison {
+    pub scenario: String,
+    pub old: String,
+    pub new: String,
+    pub noise: f64,
+    pub strategies: Vec<StrategyChange>,
+    /// Strategies in only one of the runs.
+    pub unmatched: Vec<String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum CompareError {
+    #[error(transparent)]
+    Load(#[from] LoadError),
+    #[error("the runs are of different scenarios (`{0}` and `{1}`); compare runs of one scenario")]
+    DifferentScenarios(String, String),
+}
+
+pub fn compare(old_dir: &Path, new_dir: &Path, noise: f64) -> Result<Comparison, CompareError> {
+    let (old, new) = (RunResults::load(old_dir)?, RunResults::load(new_dir)?);
+    if old.name() != new.name() {
+        return Err(CompareError::DifferentScenarios(
+            old.name().into(),
+            new.name().into(),
+        ));
+    }
+    let (old_lat, new_lat) = (
+        RunResults::latency_samples(old_dir)?,
+        RunResults::latency_samples(new_dir)?,
+    );
+    let mut strategies = Vec::new();
+    let mut unmatched = Vec::new();
+    for n in &new.stats {
+        let Some(o) = old.stats.iter().find(|o| o.strategy == n.strategy) else {
+            unmatched.push(n.strategy.clone());
+            continue;
+        };
+        let empty = Vec::new();
+        let (a, b) = (
+            old_lat.get(&o.strategy).unwrap_or(&empty),
+            new_lat.get(&n.strategy).unwrap_or(&empty),
+        );
+        let (p50_old, p50_new) = (o.latency_at(0.5), n.latency_at(0.5));
+        let (latency_p, latency) = match (mann_whitney(a, b), p50_old, p50_new) {
+            (Some((p, _)), Some(m0), Some(m1)) => {
+                let rel = (m1.as_secs_f64() - m0.as_secs_f64()) / m0.as_secs_f64().max(1e-9);
+                let verdict = if p >= ALPHA {
+                    Verdict::NoChange
+                } else if rel.abs() < noise {
+                    Verdict::WithinNoise
+                } else if rel < 0.0 {
+                    Verdict::Better
+                } else {
+                    Verdict::Worse
+                };
+                (Some(p), verdict)
+            }
+            _ => (None, Verdict::Incomparable),
+        };
+        let misfire_p = two_proportions(o.misfired_trials, o.trials, n.misfired_trials, n.trials);
+        let (r0, r1) = (o.misfire_rate().0, n.misfire_rate().0);
+        let misfires = if o.trials == 0 || n.trials == 0 {
+            Verdict::Incomparable
+        } else if misfire_p >= ALPHA {
+            Verdict::NoChange
+        } else if r1 < r0 {
+            Verdict::Better
+        } else {
+            Verdict::Worse
+        };
+        strategies.push(StrategyChange {
+            strategy: n.strategy.clone(),
+            p50: (p50_old, p50_new),
+            p99: (o.latency_at(0.99), n.latency_at(0.99)),
+            latency_p,
+            latency,
+            misfire_rate: (r0, r1),
+            misfire_trials: ((o.misfired_trials, o.trials), (n.misfired_trials, n.trials)),
+            misfire_p,
+            misfires,
+        });
+    }
+    unmatched.extend(
+        old.stats
+            .iter()
+            .filter(|o| !new.stats.iter().any(|n| n.strategy == o.strategy))
+            .map(|o| o.strategy.clone()),
+    );
+    Ok(Comparison {
+        scenario: new.name().to_string(),
+        old: old_dir.display().to_string(),
+        new: new_dir.display().to_string(),
+        noise,
+        strategies,
+        unmatched,
+    })
+}
+
+fn change(old: Option<Duration>, new: Option<Duration>) -> String {
+    match (old, new) {
+        (Some(a), Some(b)) => {
+            let rel = (b.as_secs_f64() - a.as_secs_f64()) / a.as_secs_f64().max(1e-9) * 100.0;
+            format!("{} → {} ({rel:+.1}%)", duration(a), duration(b))
+        }
+        _ => "–".into(),
+    }
+}
+
+impl Comparison {
+    /// "no significant change" when nothing moved beyond noise.
+    pub fn headline(&self) -> String {
+        let changed: Vec<String> = self
+            .strategies
+            .iter()
+            .flat_map(|s| {
+                let mut v = Vec::new();
+                if s.latency.changed() {
+                    v.push(format!(
+                        "{} latency {}",
+                        s.strategy,
+                        if s.latency == Verdict::Better {
+                            "improved"
+                        } else {
+                            "regressed"
+                        }
+                    ));
+                }
+                if s.misfires.changed() {
+                    v.push(format!(
+                        "{} misfires {}",
+                        s.strategy,
+                        if s.misfires == Verdict::Better {
+                            "fell"
+                        } else {
+                            "rose"
+                        }
+                    ));
+                }
+                v
+            })
+            .collect();
+        if changed.is_empty() {
+            "no significant change".into()
+        } else {
+            format!("significant change: {}", changed.join("; "))
+        }
+    }
+
+    fn rows(&self) -> Vec<[String; 5]> {
+        self.strategies
+            .iter()
+            .map(|s| {
+                let lat = s.latency.words("faster", "slower");
+                let lat = match s.latency_p {
+                    Some(p) => format!("{lat} (p = {p:.3})"),
+                    None => lat,
+                };
+                let ((k0, n0), (k1, n1)) = s.misfire_trials;
+                let mis = format!(
+                    "{}/{} → {}/{}: {} (p = {:.3})",
+                    thousands(k0),
+                    thousands(n0),
+                    thousands(k1),
+                    thousands(n1),
+                    s.misfires.words("fewer misfires", "more misfires"),
+                    s.misfire_p
+                );
+                [
+                    s.strategy.clone(),
+                    change(s.p50.0, s.p50.1),
+                    change(s.p99.0, s.p99.1),
+                    lat,
+                    mis,
+                ]
+            })
+            .collect()
+    }
+
+    pub fn terminal(&self) -> String {
+        let mut out = format!("{}: {}\n", self.scenario, self.headline());
+        for r in self.rows() {
+            let _ = writeln!(
+                out,
+                "  {}\n    p50 {}   p99 {}\n    latency: {}\n    misfired trials: {}",
+                r[0], r[1], r[2], r[3], r[4]
+            );
+        }
+        for u in &self.unmatched {
+            let _ = writeln!(out, "  {u}: only in one of the runs");
+        }
+        out
+    }
+
+    pub fn markdown(&self) -> String {
+        let mut out = format!(
+            "# stopbench compare: {}\n\nOld: `{}`  \nNew: `{}`\n\n**{}** (Mann–Whitney U on latencies and a two-proportion test on misfired trials, α = {ALPHA}; latency changes under {:.0}% of the median count as noise).\n\n",
+            self.scenario,
+            self.old,
+            self.new,
+            self.headline(),
+            self.noise * 100.0
+        );
+        out.push_str("| strategy | p50 | p99 | latency | misfired trials |\n| --- | --- | --- | --- | --- |\n");
+        for r in self.rows() {
+            let _ = writeln!(out, "| {} |", r.join(" | "));
+        }
+        for u in &self.unmatched {
+            let _ = writeln!(out, "\n`{u}` is only in one of the runs.");
+        }
+        out
+    }
+}
