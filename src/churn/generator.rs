@@ -34,10 +34,10 @@ pub fn run(
     deadline: Instant,
 ) -> ChurnReport {
     let mut report = ChurnReport {
-        target: config.rate.to_string(),
+        target: config.rate.one().to_string(),
         ..Default::default()
     };
-    let interval = match config.rate {
+    let interval = match config.rate.one() {
         Rate::Off => return report,
         Rate::PerSecond(rate) => Some(Duration::from_secs_f64(1.0 / rate)),
         Rate::Max => None,

@@ -4,6 +4,21 @@ use super::args::{CompareArgs, ReportArgs};
 use super::exit::{ExitCode, Failure};
 
 pub fn report(args: ReportArgs) -> anyhow::Result<ExitCode> {
+    if args.dir.join("sweep.json").exists() {
+        let fail = |e: stopbench::report::ReportError| Failure(ExitCode::Failure, e.to_string());
+        let index = stopbench::report::sweep::SweepResults::load(&args.dir)
+            .map_err(fail)?
+            .index;
+        for point in &index.points {
+            let dir = args.dir.join(&point.label);
+            if dir.join("run.json").exists() {
+                stopbench::report::render_dir(&dir).map_err(fail)?;
+            }
+        }
+        stopbench::report::sweep::render_sweep_dir(&args.dir).map_err(fail)?;
+        println!("report: {}", args.dir.join("index.html").display());
+        return Ok(ExitCode::Success);
+    }
     let results = stopbench::report::render_dir(&args.dir)
         .map_err(|e| Failure(ExitCode::Failure, e.to_string()))?;
     print!("{}", stopbench::report::terminal::table(&results.stats));

@@ -67,14 +67,46 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
             out_dir.display()
         );
     }
-    let outcome = run::execute(RunOptions {
+    let options = RunOptions {
         scenario,
         out_dir,
         quiet,
         exe: exe.display().to_string(),
         mode,
-    })
-    .map_err(|e| Failure(ExitCode::Failure, e.to_string()))?;
+    };
+    if let Some((parameter, points)) = options.scenario.sweep() {
+        let sweep = run::execute_sweep(options, parameter, points)
+            .map_err(|e| Failure(ExitCode::Failure, e.to_string()))?;
+        if !quiet {
+            for (i, (_, results)) in sweep.points.iter().enumerate() {
+                println!("{} = {}", parameter.key(), sweep.axis_label(i));
+                print!("{}", terminal::table(&results.stats));
+            }
+            if let Some((_, first)) = sweep.points.first() {
+                println!(
+                    "report: {}",
+                    first
+                        .dir
+                        .parent()
+                        .unwrap_or(&first.dir)
+                        .join("index.html")
+                        .display()
+                );
+            }
+        }
+        let ran = sweep.points.len();
+        if ran < sweep.index.points.len() {
+            eprintln!(
+                "warning: incomplete sweep: {ran} of {} points ran",
+                sweep.index.points.len()
+            );
+            if INTERRUPTED.load(Ordering::SeqCst) {
+                return Ok(ExitCode::Interrupted);
+            }
+        }
+        return Ok(ExitCode::Success);
+    }
+    let outcome = run::execute(options).map_err(|e| Failure(ExitCode::Failure, e.to_string()))?;
     if !quiet {
         print!("{}", terminal::table(&outcome.stats));
         if let Some(churn) = &outcome.meta.churn {
@@ -90,6 +122,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
             println!("sandbox: {:?}, pid_max {pid_max}", facts.mode);
         }
         println!("results: {}", outcome.dir.display());
+        println!("report: {}", outcome.dir.join("index.html").display());
     }
     if let Some(why) = &outcome.meta.incomplete {
         eprintln!("warning: incomplete run: {why}");

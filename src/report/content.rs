@@ -104,7 +104,7 @@ fn behaviour_words(s: &Scenario) -> String {
 
 fn churn_words(s: &Scenario) -> String {
     let c = &s.churn;
-    let rate = match c.rate {
+    let rate = match c.rate.one() {
         Rate::Off => "no churn".to_string(),
         Rate::PerSecond(r) => format!("{r} short-lived processes per second"),
         Rate::Max => "short-lived processes as fast as the generator can spawn them".to_string(),
@@ -121,8 +121,9 @@ fn churn_words(s: &Scenario) -> String {
     let pid_max = s
         .sandbox
         .pid_max
+        .as_ref()
         .map_or("the namespace default pid_max".to_string(), |p| {
-            format!("pid_max {}", p.0)
+            format!("pid_max {}", p.one().0)
         });
     let reuse = if c.forced_reuse {
         "; the victim's PID number is handed to another process the moment the victim is reaped (forced reuse)"

@@ -8,6 +8,8 @@ pub enum Span {
     Text(String),
     Bold(String),
     Code(String),
+    /// Text and a relative link target.
+    Link(String, String),
 }
 
 pub fn text(s: impl Into<String>) -> Span {

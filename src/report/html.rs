@@ -24,6 +24,7 @@ fn spans(line: &[Span]) -> String {
             Span::Text(t) => escape(t),
             Span::Bold(t) => format!("<strong>{}</strong>", escape(t)),
             Span::Code(t) => format!("<code>{}</code>", escape(t)),
+            Span::Link(t, href) => format!("<a href=\"{}\">{}</a>", escape(href), escape(t)),
         })
         .collect()
 }

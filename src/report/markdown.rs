@@ -10,6 +10,7 @@ fn spans(line: &[Span]) -> String {
             Span::Bold(t) => format!("**{t}**"),
             Span::Code(t) if t.contains('`') => format!("`` {t} ``"),
             Span::Code(t) => format!("`{t}`"),
+            Span::Link(t, href) => format!("[{t}]({href})"),
         })
         .collect()
 }

@@ -12,6 +12,7 @@ pub mod markdown;
 pub mod plot;
 pub mod recommend;
 pub mod summary;
+pub mod sweep;
 pub mod terminal;
 pub mod trials_csv;
 

@@ -5,8 +5,10 @@
 
 mod out_dir;
 mod progress;
+mod sweep;
 
 pub use out_dir::default_out_dir;
+pub use sweep::execute_sweep;
 
 use crate::measure::Recorder;
 use crate::report::{self, trials_csv::TrialsWriter, ReportError};

@@ -83,7 +83,7 @@ fn init_main(plan: RunPlan) -> i32 {
         return fail(reason);
     }
     let scenario = plan.scenario;
-    let requested = scenario.sandbox.pid_max.map(|p| p.0);
+    let requested = scenario.sandbox.pid_max.as_ref().map(|p| p.one().0);
     let (pid_max, pid_max_note) = match requested.map(namespace::set_pid_max) {
         Some(Ok(v)) => (Some(v), None),
         Some(Err(note)) => (None, Some(note)),

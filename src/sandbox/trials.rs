@@ -362,6 +362,7 @@ impl<'a> TrialRunner<'a> {
                 if self.inside.wait_victim_death(limit).is_none() {
                     return Err("the exit-early victim did not exit on its own".into());
                 }
+                std::thread::sleep(config.stale_for.0);
             }
             _ => {}
         }

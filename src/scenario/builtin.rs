@@ -28,6 +28,10 @@ pub const BUILTIN: &[(&str, &str)] = &[
         "stale-pidfile",
         include_str!("../../scenarios/stale-pidfile.toml"),
     ),
+    (
+        "sweep-churn-rate",
+        include_str!("../../scenarios/sweep-churn-rate.toml"),
+    ),
 ];
 
 pub fn find(name: &str) -> Option<&'static str> {

@@ -108,7 +108,13 @@ fn check_cross_fields(origin: &str, text: &str, s: &Scenario) -> Result<(), Scen
             );
         }
     }
-    if let Some(pid_max) = s.sandbox.pid_max {
+    if s.churn.rate.is_sweep() && s.sandbox.pid_max.as_ref().is_some_and(|p| p.is_sweep()) {
+        return fail(
+            "sandbox.pid_max",
+            "sweep one parameter at a time: both churn.rate and sandbox.pid_max list several values".into(),
+        );
+    }
+    for pid_max in s.sandbox.pid_max.iter().flat_map(|p| p.values()) {
         let needed = s.churn.max_live.0 as u64 + s.churn.bystanders.len() as u64 + 64;
         let room = pid_max.0 as u64 - 300;
         if needed > room {
@@ -254,6 +260,38 @@ timeout = "200ms"
                 "{what}: {err}"
             );
         }
+    }
+
+    #[test]
+    fn sweeps_expand_into_points() {
+        let text = GOOD.replace("rate = 500", "rate = [0, 1000, \"max\"]");
+        let s = parse("sweep.toml", &text).unwrap();
+        let (param, points) = s.sweep().unwrap();
+        assert_eq!(param, crate::scenario::SweepParameter::ChurnRate);
+        let labels: Vec<&str> = points.iter().map(|p| p.label.as_str()).collect();
+        assert_eq!(labels, ["rate-0", "rate-1000", "rate-max"]);
+        assert!(points.iter().all(|p| p.scenario.sweep().is_none()));
+        let text = GOOD.replace("pid_max = 1024", "pid_max = [1024, 4096]");
+        let (param, points) = parse("sweep.toml", &text).unwrap().sweep().unwrap();
+        assert_eq!(param, crate::scenario::SweepParameter::PidMax);
+        assert_eq!(points[1].label, "pid_max-4096");
+        assert!(parse("one.toml", GOOD).unwrap().sweep().is_none());
+        // A bad value inside a sweep keeps its own message and key.
+        let err = parse(
+            "bad.toml",
+            &GOOD.replace("rate = 500", "rate = [0, \"lots\"]"),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains("churn.rate") && err.contains("neither a number"),
+            "{err}"
+        );
+        let both = text.replace("rate = 500", "rate = [1, 2]");
+        assert!(parse("both.toml", &both)
+            .unwrap_err()
+            .to_string()
+            .contains("one parameter at a time"));
     }
 
     #[test]

@@ -5,6 +5,7 @@ pub mod duration;
 pub mod load;
 pub mod model;
 pub mod signal;
+pub mod sweep;
 
 pub use duration::HumanDuration;
 pub use load::{load, parse, ScenarioError};

@@ -5,6 +5,7 @@
 
 use super::duration::HumanDuration;
 use super::signal::StopSignal;
+use super::sweep::Sweep;
 use serde::{de, Deserialize, Deserializer, Serialize, Serializer};
 use std::fmt;
 use std::time::Duration;
@@ -100,8 +101,9 @@ impl<'de> Deserialize<'de> for Trials {
 pub struct SandboxConfig {
     /// `pid_max` of the sandbox's PID namespace (Linux 6.14+). Small values make
     /// the allocator wrap, and numbers come back, within milliseconds.
+    /// A list of values makes a sweep: one run per value.
     #[serde(default)]
-    pub pid_max: Option<PidMax>,
+    pub pid_max: Option<Sweep<PidMax>>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -123,9 +125,10 @@ impl<'de> Deserialize<'de> for PidMax {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ChurnConfig {
-    /// Churners spawned per second: a number, `0` for none, or `"max"`.
+    /// Churners spawned per second: a number, `0` for none, or `"max"`; a
+    /// list of these makes a sweep.
     #[serde(default)]
-    pub rate: Rate,
+    pub rate: Sweep<Rate>,
     /// How long each churner lives: `"2ms"`, or `["1ms", "5ms"]` for a uniform range.
     #[serde(default = "default_lifetime")]
     pub lifetime: Lifetime,
@@ -146,7 +149,7 @@ pub struct ChurnConfig {
 impl Default for ChurnConfig {
     fn default() -> Self {
         Self {
-            rate: Rate::default(),
+            rate: Sweep::default(),
             lifetime: default_lifetime(),
             bystanders: Vec::new(),
             forced_reuse: false,
@@ -397,6 +400,10 @@ pub struct VictimConfig {
     /// `exit-early`: how long after start-up the victim dies on its own.
     #[serde(default)]
     pub exit_after: HumanDuration,
+    /// `exit-early`: how long the stale number sits between the crash and the
+    /// stop; under churn the number can come back meanwhile.
+    #[serde(default)]
+    pub stale_for: HumanDuration,
     /// `exec`: how long to let the real program start before it is stopped.
     #[serde(default = "default_startup")]
     pub startup: HumanDuration,
@@ -560,4 +567,68 @@ impl Default for Limits {
 
 fn default_max_duration() -> HumanDuration {
     HumanDuration(Duration::from_secs(30 * 60))
+}
+
+/// The parameter a sweep varies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SweepParameter {
+    #[serde(rename = "churn.rate")]
+    ChurnRate,
+    #[serde(rename = "sandbox.pid_max")]
+    PidMax,
+}
+
+/// One run of a sweep.
+#[derive(Debug, Clone)]
+pub struct SweepPoint {
+    /// Directory name, e.g. `rate-1000`, `rate-max`, `pid_max-4096`.
+    pub label: String,
+    /// The value as people read it: `1000/s`, `max`, `4096`.
+    pub value: String,
+    pub scenario: Scenario,
+}
+
+impl Scenario {
+    /// The points of a sweep, or `None` for a single run.
+    pub fn sweep(&self) -> Option<(SweepParameter, Vec<SweepPoint>)> {
+        if self.churn.rate.is_sweep() {
+            let points = self
+                .churn
+                .rate
+                .values()
+                .into_iter()
+                .map(|rate| {
+                    let mut scenario = self.clone();
+                    scenario.churn.rate = Sweep::One(rate);
+                    let label = match rate {
+                        Rate::Off => "rate-0".to_string(),
+                        Rate::PerSecond(r) => format!("rate-{r}"),
+                        Rate::Max => "rate-max".to_string(),
+                    };
+                    SweepPoint {
+                        label,
+                        value: rate.to_string(),
+                        scenario,
+                    }
+                })
+                .collect();
+            return Some((SweepParameter::ChurnRate, points));
+        }
+        let pid_max = self.sandbox.pid_max.as_ref().filter(|p| p.is_sweep())?;
+        let points = pid_max
+            .values()
+            .into_iter()
+            .map(|p| {
+                let mut scenario = self.clone();
+                scenario.sandbox.pid_max = Some(Sweep::One(p));
+                SweepPoint {
+                    label: format!("pid_max-{}", p.0),
+                    value: p.0.to_string(),
+                    scenario,
+                }
+            })
+            .collect();
+        Some((SweepParameter::PidMax, points))
+    }
 }

@@ -38,6 +38,7 @@ impl Chart for Cdf<'_> {
         builder
             .caption(TITLE, (FONT, 22))
             .margin(15)
+            .margin_right(40)
             .x_label_area_size(45)
             .y_label_area_size(60);
         macro_rules! finish {

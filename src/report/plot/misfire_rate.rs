@@ -2,7 +2,7 @@
 //! its 95% Wilson interval as an error bar: a bar of zero still shows how
 //! high the true rate could be.
 
-use super::{colour, render, Chart, DrawResult, Plot, FONT};
+use super::{colour, last_index, render, Chart, DrawResult, Plot, BAR_GAP, FONT};
 use crate::results::RunResults;
 use plotters::coord::Shift;
 use plotters::prelude::*;
@@ -30,7 +30,7 @@ impl Chart for MisfireRate<'_> {
             .margin(15)
             .x_label_area_size(45)
             .y_label_area_size(60)
-            .build_cartesian_2d((0..names.len() as i32).into_segmented(), 0f64..top)?;
+            .build_cartesian_2d((0..last_index(names.len())).into_segmented(), 0f64..top)?;
         chart
             .configure_mesh()
             .disable_x_mesh()
@@ -49,13 +49,15 @@ impl Chart for MisfireRate<'_> {
             let (rate, lo, hi) = s.misfire_rate();
             let c = colour(i);
             let x = i as i32;
-            chart.draw_series([Rectangle::new(
+            let mut bar = Rectangle::new(
                 [
                     (SegmentValue::Exact(x), 0.0),
                     (SegmentValue::Exact(x + 1), rate),
                 ],
                 c.mix(0.6).filled(),
-            )])?;
+            );
+            bar.set_margin(0, 0, BAR_GAP, BAR_GAP);
+            chart.draw_series([bar])?;
             chart.draw_series([ErrorBar::new_vertical(
                 SegmentValue::CenterOf(x),
                 lo,

@@ -16,6 +16,8 @@ use std::sync::Once;
 
 pub const SIZE: (u32, u32) = (900, 480);
 pub const FONT: &str = "sans-serif";
+/// Pixels left free on each side of a bar.
+pub const BAR_GAP: u32 = 24;
 
 /// Okabe-Ito: distinguishable with the common colour-vision deficiencies.
 pub const PALETTE: [RGBColor; 7] = [
@@ -127,6 +129,12 @@ pub fn latency_range(results: &RunResults) -> Option<(f64, f64, bool)> {
     } else {
         ((lo * 0.95).max(0.0), hi * 1.05 + 1e-3, false)
     })
+}
+
+/// Last index of `len` categories, for a segmented axis (plotters' discrete
+/// range includes its end, so `0..len` would add an empty slot).
+pub fn last_index(len: usize) -> i32 {
+    len.saturating_sub(1) as i32
 }
 
 /// Writes a centred note instead of a chart when there is nothing to draw.

@@ -1,7 +1,7 @@
 //! How stops ended, per strategy, as stacked shares: exited, killed,
 //! survived, error.
 
-use super::{render, Chart, DrawResult, Plot, FONT};
+use super::{last_index, render, Chart, DrawResult, Plot, BAR_GAP, FONT};
 use crate::results::RunResults;
 use plotters::coord::Shift;
 use plotters::prelude::*;
@@ -30,7 +30,7 @@ impl Chart for Outcomes<'_> {
             .margin(15)
             .x_label_area_size(45)
             .y_label_area_size(60)
-            .build_cartesian_2d((0..names.len() as i32).into_segmented(), 0f64..1.0f64)?;
+            .build_cartesian_2d((0..last_index(names.len())).into_segmented(), 0f64..1.0f64)?;
         chart
             .configure_mesh()
             .disable_x_mesh()
@@ -58,13 +58,15 @@ impl Chart for Outcomes<'_> {
                         (below + counts[k]) as f64 / s.trials as f64,
                     );
                     let x = i as i32;
-                    Rectangle::new(
+                    let mut bar = Rectangle::new(
                         [
                             (SegmentValue::Exact(x), y0),
                             (SegmentValue::Exact(x + 1), y1),
                         ],
                         c.filled(),
-                    )
+                    );
+                    bar.set_margin(0, 0, BAR_GAP, BAR_GAP);
+                    bar
                 })
                 .collect();
             let c = *c;

@@ -1,5 +1,5 @@
-//! Latency by percentile, HdrHistogram style: x is 1/(1-p) on a log axis up
-//! to 99.99%, so the tail is as visible as the median; all strategies on one chart.
+//! Latency by percentile, HdrHistogram style: x is 1/(1-p) on a log axis
+//! (drawn as log10(1/(1-p)), "nines", for clean ticks) up to 99.99%, so the tail is as visible as the median; all strategies on one chart.
 
 use super::{colour, empty, latency_range, render, Chart, DrawResult, Plot, FONT};
 use crate::results::RunResults;
@@ -7,7 +7,9 @@ use plotters::coord::Shift;
 use plotters::prelude::*;
 use std::path::Path;
 
-fn percentile_label(x: &f64) -> String {
+/// Label of an axis position in "nines": 0 → 0%, 1 → 90%, 2 → 99%, …
+fn percentile_label(nines: &f64) -> String {
+    let x = 10f64.powf(*nines);
     let p = format!("{:.2}", 100.0 * (1.0 - 1.0 / x));
     format!("{}%", p.trim_end_matches('0').trim_end_matches('.'))
 }
@@ -21,28 +23,22 @@ fn x_max(results: &RunResults) -> f64 {
         .map(|s| s.latency_us.len())
         .max()
         .unwrap_or(0) as f64;
-    let decades = n.max(10.0).log10().ceil().min(4.0);
-    10f64.powf(decades)
+    n.max(10.0).log10().ceil().min(4.0)
 }
 
-/// `(1/(1-p), ms)` points of one histogram, ending with its maximum at `x_end`.
+/// `(nines, ms)` points of one histogram, where nines = log10(1/(1-p)),
+/// ending with its maximum at `x_end`.
 fn series(hist: &hdrhistogram::Histogram<u64>, x_end: f64) -> Vec<(f64, f64)> {
     let mut points = Vec::new();
     for v in hist.iter_quantiles(5) {
         let q = v.quantile_iterated_to();
-        let x = if q >= 1.0 {
-            x_end
-        } else {
-            (1.0 / (1.0 - q)).min(x_end)
-        };
-        points.push((
-            x,
-            hist.highest_equivalent(v.value_iterated_to()) as f64 / 1000.0,
-        ));
-        if x >= x_end {
+        if q >= 1.0 || (1.0 / (1.0 - q)).log10() >= x_end {
             break;
         }
+        let ms = hist.highest_equivalent(v.value_iterated_to()) as f64 / 1000.0;
+        points.push(((1.0 / (1.0 - q)).log10(), ms));
     }
+    points.push((x_end, hist.highest_equivalent(hist.max()) as f64 / 1000.0));
     points
 }
 
@@ -72,6 +68,7 @@ where
     builder
         .caption(title, (FONT, 22))
         .margin(15)
+        .margin_right(40)
         .x_label_area_size(45)
         .y_label_area_size(70);
     macro_rules! finish {
@@ -81,6 +78,7 @@ where
                 .configure_mesh()
                 .x_desc("percentile")
                 .y_desc("stop latency (ms)")
+                .x_labels(x_end as usize + 1)
                 .x_label_formatter(&percentile_label)
                 .label_style((FONT, 14))
                 .draw()?;
@@ -111,9 +109,9 @@ where
         }};
     }
     if log {
-        finish!(builder.build_cartesian_2d((1f64..x_end).log_scale(), (lo..hi).log_scale())?);
+        finish!(builder.build_cartesian_2d(0f64..x_end, (lo..hi).log_scale())?);
     } else {
-        finish!(builder.build_cartesian_2d((1f64..x_end).log_scale(), lo..hi)?);
+        finish!(builder.build_cartesian_2d(0f64..x_end, lo..hi)?);
     }
     Ok(())
 }
@@ -128,10 +126,10 @@ mod tests {
 
     #[test]
     fn labels_read_as_percentiles() {
-        assert_eq!(percentile_label(&1.0), "0%");
-        assert_eq!(percentile_label(&10.0), "90%");
-        assert_eq!(percentile_label(&1000.0), "99.9%");
-        assert_eq!(percentile_label(&10000.0), "99.99%");
+        assert_eq!(percentile_label(&0.0), "0%");
+        assert_eq!(percentile_label(&1.0), "90%");
+        assert_eq!(percentile_label(&3.0), "99.9%");
+        assert_eq!(percentile_label(&4.0), "99.99%");
     }
 
     #[test]
@@ -140,9 +138,9 @@ mod tests {
         for us in 1..=100u64 {
             h.record(us * 1000).unwrap();
         }
-        let points = series(&h, 100.0);
+        let points = series(&h, 2.0);
         let last = points.last().unwrap();
-        assert_eq!(last.0, 100.0);
+        assert_eq!(last.0, 2.0);
         assert!((last.1 - 100.0).abs() < 0.1, "{last:?}");
         assert!(points
             .windows(2)

@@ -1,1 +1,149 @@
-//! Sweep trend plot (filled in with sweeps).
+//! A sweep's trend: misfire rate (with its 95% interval) and p99 latency of
+//! each strategy against the swept parameter, in two panels.
+
+use super::{colour, last_index, render, Chart, DrawResult, Plot, FONT};
+use crate::report::sweep::SweepResults;
+use plotters::coord::Shift;
+use plotters::prelude::*;
+use std::path::Path;
+
+const TITLE: &str = "Misfire rate and p99 latency across the sweep";
+
+struct Trend<'a>(&'a SweepResults);
+
+impl Chart for Trend<'_> {
+    fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> DrawResult
+    where
+        DB::ErrorType: 'static,
+    {
+        let sweep = self.0;
+        let labels: Vec<String> = (0..sweep.points.len())
+            .map(|i| sweep.axis_label(i))
+            .collect();
+        let names = sweep.strategies();
+        let key = sweep.index.parameter.key();
+        let root = root.titled(TITLE, (FONT, 22))?;
+        let (top, bottom) = root.split_vertically(50.percent());
+        let x_fmt = |v: &SegmentValue<i32>| match v {
+            SegmentValue::CenterOf(i) | SegmentValue::Exact(i) => {
+                labels.get(*i as usize).cloned().unwrap_or_default()
+            }
+            SegmentValue::Last => String::new(),
+        };
+        let stat = |point: usize, name: &str| {
+            sweep.points[point]
+                .1
+                .stats
+                .iter()
+                .find(|s| s.strategy == name)
+        };
+
+        let mut chart = ChartBuilder::on(&top)
+            .margin(10)
+            .x_label_area_size(30)
+            .y_label_area_size(60)
+            .build_cartesian_2d(
+                (0..last_index(sweep.points.len())).into_segmented(),
+                0f64..1.05f64,
+            )?;
+        chart
+            .configure_mesh()
+            .disable_x_mesh()
+            .y_desc("trials with a misfire")
+            .y_label_formatter(&|y| format!("{:.0}%", y * 100.0))
+            .x_label_formatter(&x_fmt)
+            .label_style((FONT, 13))
+            .draw()?;
+        for (k, name) in names.iter().enumerate() {
+            let c = colour(k);
+            let points: Vec<(SegmentValue<i32>, f64)> = (0..sweep.points.len())
+                .filter_map(|i| {
+                    Some((
+                        SegmentValue::CenterOf(i as i32),
+                        stat(i, name)?.misfire_rate().0,
+                    ))
+                })
+                .collect();
+            chart
+                .draw_series(LineSeries::new(points.clone(), c.stroke_width(2)))?
+                .label(name.clone())
+                .legend(move |(x, y)| {
+                    PathElement::new(vec![(x, y), (x + 20, y)], c.stroke_width(2))
+                });
+            chart.draw_series((0..sweep.points.len()).filter_map(|i| {
+                let (r, lo, hi) = stat(i, name)?.misfire_rate();
+                Some(ErrorBar::new_vertical(
+                    SegmentValue::CenterOf(i as i32),
+                    lo,
+                    r,
+                    hi,
+                    c.stroke_width(1),
+                    8,
+                ))
+            }))?;
+        }
+        chart
+            .configure_series_labels()
+            .position(SeriesLabelPosition::UpperLeft)
+            .background_style(WHITE.mix(0.85))
+            .border_style(BLACK.mix(0.3))
+            .label_font((FONT, 13))
+            .draw()?;
+
+        let p99s: Vec<f64> = (0..sweep.points.len())
+            .flat_map(|i| {
+                names
+                    .iter()
+                    .filter_map(move |name| stat(i, name)?.latency_at(0.99))
+            })
+            .map(|d| d.as_secs_f64() * 1000.0)
+            .collect();
+        let (lo, hi) = p99s
+            .iter()
+            .fold((f64::INFINITY, 0f64), |(a, b), &v| (a.min(v), b.max(v)));
+        if p99s.is_empty() {
+            let style = TextStyle::from((FONT, 16).into_font());
+            let (w, h) = bottom.dim_in_pixel();
+            bottom.draw_text(
+                "p99 latency: no timed stops (every victim was already gone)",
+                &style,
+                (w as i32 / 6, h as i32 / 2),
+            )?;
+            return Ok(());
+        }
+        let mut chart = ChartBuilder::on(&bottom)
+            .margin(10)
+            .x_label_area_size(40)
+            .y_label_area_size(60)
+            .build_cartesian_2d(
+                (0..last_index(sweep.points.len())).into_segmented(),
+                (lo * 0.8).max(1e-3)..hi * 1.25,
+            )?;
+        chart
+            .configure_mesh()
+            .disable_x_mesh()
+            .x_desc(key)
+            .y_desc("p99 latency (ms)")
+            .x_label_formatter(&x_fmt)
+            .label_style((FONT, 13))
+            .draw()?;
+        for (k, name) in names.iter().enumerate() {
+            let c = colour(k);
+            let points: Vec<(SegmentValue<i32>, f64)> = (0..sweep.points.len())
+                .filter_map(|i| {
+                    Some((
+                        SegmentValue::CenterOf(i as i32),
+                        stat(i, name)?.latency_at(0.99)?.as_secs_f64() * 1000.0,
+                    ))
+                })
+                .collect();
+            chart.draw_series(LineSeries::new(points.clone(), c.stroke_width(2)))?;
+            chart.draw_series(points.into_iter().map(|p| Circle::new(p, 3, c.filled())))?;
+        }
+        Ok(())
+    }
+}
+
+pub fn plot(dir: &Path, sweep: &SweepResults) -> Result<Plot, String> {
+    render(dir, "sweep_trend", TITLE, &Trend(sweep))
+}

@@ -1,0 +1,244 @@
+//! The report of a sweep: each point is a whole run in its own directory;
+//! the sweep directory holds sweep.json (what was swept), and gets
+//! sweep.csv, the trend plot and a report linking to every point.
+
+use super::content::{duration, thousands};
+use super::document::{bold, text, Block, Document, Span};
+use super::{html, markdown, plot, recommend, write_file, ReportError};
+use crate::results::{LoadError, RunResults};
+use crate::scenario::SweepParameter;
+use serde::{Deserialize, Serialize};
+use std::path::Path;
+
+/// sweep.json.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SweepIndex {
+    pub scenario: String,
+    pub parameter: SweepParameter,
+    /// `(directory label, value as read)` in sweep order.
+    pub points: Vec<SweepIndexPoint>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SweepIndexPoint {
+    pub label: String,
+    pub value: String,
+}
+
+pub struct SweepResults {
+    pub index: SweepIndex,
+    /// Points that ran (a point whose directory is missing was not reached).
+    pub points: Vec<(SweepIndexPoint, RunResults)>,
+}
+
+impl SweepParameter {
+    pub fn key(self) -> &'static str {
+        match self {
+            SweepParameter::ChurnRate => "churn.rate",
+            SweepParameter::PidMax => "sandbox.pid_max",
+        }
+    }
+}
+
+impl SweepResults {
+    pub fn load(dir: &Path) -> Result<Self, ReportError> {
+        let path = dir.join("sweep.json");
+        let text = std::fs::read_to_string(&path).map_err(|source| LoadError::Read {
+            path: path.display().to_string(),
+            source,
+        })?;
+        let index: SweepIndex = serde_json::from_str(&text).map_err(|e| LoadError::Parse {
+            path: path.display().to_string(),
+            message: e.to_string(),
+        })?;
+        let mut points = Vec::new();
+        for point in &index.points {
+            let point_dir = dir.join(&point.label);
+            if point_dir.join("run.json").exists() {
+                points.push((point.clone(), RunResults::load(&point_dir)?));
+            }
+        }
+        Ok(Self { index, points })
+    }
+
+    /// Value label for plots: a `max` rate shows the rate it achieved.
+    pub fn axis_label(&self, i: usize) -> String {
+        let (point, results) = &self.points[i];
+        match (&results.meta.churn, self.index.parameter) {
+            (Some(c), SweepParameter::ChurnRate) if point.value == "max" => {
+                format!("max ({:.0}/s)", c.achieved_rate)
+            }
+            _ => point.value.clone(),
+        }
+    }
+
+    /// Strategy labels over all points, in first-seen order.
+    pub fn strategies(&self) -> Vec<String> {
+        let mut names: Vec<String> = Vec::new();
+        for (_, r) in &self.points {
+            for s in &r.stats {
+                if !names.contains(&s.strategy) {
+                    names.push(s.strategy.clone());
+                }
+            }
+        }
+        names
+    }
+}
+
+#[derive(Serialize)]
+struct SweepRow<'a> {
+    parameter: &'static str,
+    value: &'a str,
+    strategy: &'a str,
+    trials: u64,
+    misfired_trials: u64,
+    misfire_rate: f64,
+    misfire_rate_lo95: f64,
+    misfire_rate_hi95: f64,
+    survived: u64,
+    p50_ms: Option<f64>,
+    p99_ms: Option<f64>,
+    achieved_churn_rate: Option<f64>,
+    pid_max: Option<u32>,
+}
+
+fn write_csv(dir: &Path, sweep: &SweepResults) -> Result<(), ReportError> {
+    let path = dir.join("sweep.csv");
+    let io = |source| ReportError::Write {
+        path: path.display().to_string(),
+        source,
+    };
+    let mut w = csv::Writer::from_path(&path).map_err(|e| io(e.into()))?;
+    for (point, r) in &sweep.points {
+        for s in &r.stats {
+            let (rate, lo, hi) = s.misfire_rate();
+            let ms = |d: Option<std::time::Duration>| d.map(|d| d.as_micros() as f64 / 1000.0);
+            w.serialize(SweepRow {
+                parameter: sweep.index.parameter.key(),
+                value: &point.value,
+                strategy: &s.strategy,
+                trials: s.trials,
+                misfired_trials: s.misfired_trials,
+                misfire_rate: (rate * 1e6).round() / 1e6,
+                misfire_rate_lo95: (lo * 1e6).round() / 1e6,
+                misfire_rate_hi95: (hi * 1e6).round() / 1e6,
+                survived: s.survived,
+                p50_ms: ms(s.latency_at(0.5)),
+                p99_ms: ms(s.latency_at(0.99)),
+                achieved_churn_rate: r
+                    .meta
+                    .churn
+                    .as_ref()
+                    .map(|c| (c.achieved_rate * 10.0).round() / 10.0),
+                pid_max: r.meta.sandbox.as_ref().and_then(|s| s.pid_max),
+            })
+            .map_err(|e| io(e.into()))?;
+        }
+    }
+    w.flush().map_err(io)
+}
+
+fn document(sweep: &SweepResults, plots: Vec<plot::Plot>) -> Document {
+    let key = sweep.index.parameter.key();
+    let mut blocks = vec![Block::Paragraph(vec![text(format!(
+        "A sweep of `{key}` over {} values; every point is a full run with its own report.",
+        sweep.index.points.len()
+    ))])];
+    if sweep.points.len() < sweep.index.points.len() {
+        blocks.push(Block::Paragraph(vec![
+            bold("Incomplete sweep: "),
+            text(format!(
+                "{} of {} points ran.",
+                sweep.points.len(),
+                sweep.index.points.len()
+            )),
+        ]));
+    }
+    blocks.push(Block::Heading(2, "Trend".into()));
+    for p in plots {
+        blocks.push(Block::Plot(p));
+    }
+    blocks.push(Block::Heading(2, "Best strategy at each point".into()));
+    let mut items: Vec<Vec<Span>> = Vec::new();
+    for (i, (point, r)) in sweep.points.iter().enumerate() {
+        let mut line = vec![text(format!("{key} = {}: ", sweep.axis_label(i)))];
+        match recommend::rank(&r.stats).first() {
+            Some(&best) => {
+                let s = &r.stats[best];
+                line.push(bold(&s.strategy));
+                line.push(text(format!(
+                    " ({}, {} of {} trials misfired, p99 {}) — ",
+                    if recommend::is_clean(s) {
+                        "clean"
+                    } else {
+                        "no clean strategy"
+                    },
+                    thousands(s.misfired_trials),
+                    thousands(s.trials),
+                    s.latency_at(0.99)
+                        .map(duration)
+                        .unwrap_or_else(|| "–".into())
+                )));
+            }
+            None => line.push(text("no trials — ")),
+        }
+        line.push(Span::Link(
+            "report".into(),
+            format!("{}/index.html", point.label),
+        ));
+        items.push(line);
+    }
+    blocks.push(Block::List(items));
+    blocks.push(Block::Heading(2, "All points".into()));
+    let mut rows = Vec::new();
+    for (i, (_, r)) in sweep.points.iter().enumerate() {
+        for s in &r.stats {
+            let (rate, lo, hi) = s.misfire_rate();
+            rows.push(vec![
+                sweep.axis_label(i),
+                s.strategy.clone(),
+                thousands(s.trials),
+                format!("{:.1}%", rate * 100.0),
+                format!("{:.1}–{:.1}%", lo * 100.0, hi * 100.0),
+                thousands(s.survived),
+                s.latency_at(0.99)
+                    .map(duration)
+                    .unwrap_or_else(|| "–".into()),
+            ]);
+        }
+    }
+    blocks.push(Block::Table {
+        header: [
+            key,
+            "strategy",
+            "trials",
+            "misfire rate",
+            "95% interval",
+            "survived",
+            "p99",
+        ]
+        .map(String::from)
+        .to_vec(),
+        rows,
+        numeric: vec![false, false, true, true, true, true, true],
+    });
+    Document {
+        title: format!("stopbench sweep: {} over {key}", sweep.index.scenario),
+        blocks,
+    }
+}
+
+/// (Re)writes sweep.csv, the trend plot, report.md and index.html of a sweep directory.
+pub fn render_sweep_dir(dir: &Path) -> Result<SweepResults, ReportError> {
+    let sweep = SweepResults::load(dir)?;
+    write_csv(dir, &sweep)?;
+    let trend = plot::sweep::plot(dir, &sweep).map_err(|message| ReportError::Render {
+        path: dir.display().to_string(),
+        message,
+    })?;
+    let doc = document(&sweep, vec![trend]);
+    write_file(&dir.join("report.md"), markdown::render(&doc).as_bytes())?;
+    write_file(&dir.join("index.html"), html::render(&doc).as_bytes())?;
+    Ok(sweep)
+}
