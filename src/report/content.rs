@@ -80,6 +80,9 @@ pub fn misfire_rate_words(s: &StrategyStats) -> String {
 fn behaviour_words(s: &Scenario) -> String {
     let v = &s.victim;
     match v.behaviour {
+        Behaviour::ExitOnTerm if v.cleanup.0.is_zero() => {
+            "handles SIGTERM and exits at once".into()
+        }
         Behaviour::ExitOnTerm => format!(
             "handles SIGTERM and exits after a {} clean-up",
             duration(v.cleanup.0)
@@ -220,8 +223,12 @@ fn recommendation(results: &RunResults, blocks: &mut Vec<Block>) {
                 " — {:.2} processes hit per stop",
                 s.misfires as f64 / s.trials as f64
             )));
-            if let Some(top) = top_victims(&results.misfires, &s.strategy) {
-                line.push(text(format!(" (most often {top})")));
+            if let Some((cmd, n)) = most_hit(&results.misfires, &s.strategy) {
+                line.extend([
+                    text(" (most often "),
+                    code(cmd),
+                    text(format!(", {})", times(n))),
+                ]);
             }
         }
         if s.survived > 0 {
@@ -262,16 +269,24 @@ fn recommendation(results: &RunResults, blocks: &mut Vec<Block>) {
     }
 }
 
-/// The process a strategy hit most often, with the count.
-fn top_victims(misfires: &[MisfireRow], strategy: &str) -> Option<String> {
+/// The process a strategy hit most often, and how often.
+fn most_hit<'a>(misfires: &'a [MisfireRow], strategy: &str) -> Option<(&'a str, u64)> {
     let mut counts: BTreeMap<&str, u64> = BTreeMap::new();
     for m in misfires.iter().filter(|m| m.strategy == strategy) {
         *counts.entry(m.hit_cmdline.as_str()).or_default() += 1;
     }
-    let (cmd, n) = counts
+    counts
         .into_iter()
-        .max_by(|a, b| a.1.cmp(&b.1).then(b.0.cmp(a.0)))?;
-    Some(format!("`{cmd}`, {} times", thousands(n)))
+        .max_by(|a, b| a.1.cmp(&b.1).then(b.0.cmp(a.0)))
+}
+
+/// "once", "twice", "5 times".
+fn times(n: u64) -> String {
+    match n {
+        1 => "once".into(),
+        2 => "twice".into(),
+        n => format!("{} times", thousands(n)),
+    }
 }
 
 fn results_table(stats: &[StrategyStats]) -> Block {

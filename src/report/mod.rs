@@ -96,3 +96,6 @@ pub fn render_dir(dir: &Path) -> Result<RunResults, ReportError> {
     write_file(&dir.join("index.html"), html::render(&doc).as_bytes())?;
     Ok(results)
 }
+
+#[cfg(test)]
+mod tests;

@@ -40,7 +40,7 @@ impl Chart for Trend<'_> {
 
         let mut chart = ChartBuilder::on(&top)
             .margin(10)
-            .x_label_area_size(30)
+            .x_label_area_size(45)
             .y_label_area_size(60)
             .build_cartesian_2d(
                 (0..last_index(sweep.points.len())).into_segmented(),
@@ -49,6 +49,7 @@ impl Chart for Trend<'_> {
         chart
             .configure_mesh()
             .disable_x_mesh()
+            .x_desc(key)
             .y_desc("trials with a misfire")
             .y_label_formatter(&|y| format!("{:.0}%", y * 100.0))
             .x_label_formatter(&x_fmt)

@@ -1,77 +1,9 @@
-//! Integration tests: the real `stopbench` binary on shipped scenarios and
-//! fixtures. Each test bounds its own run; nextest adds a global deadline.
+//! Runs of shipped scenarios and fixtures: the oracle, safety, scenario errors.
 
+use super::helpers::*;
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
-
-const BIN: &str = env!("CARGO_BIN_EXE_stopbench");
-
-fn repo(path: &str) -> String {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join(path)
-        .display()
-        .to_string()
-}
-
-/// Runs `stopbench run SCENARIO --out DIR --quiet ARGS...` and returns the run directory.
-fn run(scenario: &str, args: &[&str]) -> (tempfile::TempDir, Output) {
-    let dir = tempfile::tempdir().unwrap();
-    let out = dir.path().join("run");
-    let output = Command::new(BIN)
-        .args(["run", scenario, "--quiet", "--out"])
-        .arg(&out)
-        .args(args)
-        .output()
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "stopbench failed: {}\n{}",
-        output.status,
-        String::from_utf8_lossy(&output.stderr)
-    );
-    (dir, output)
-}
-
-/// summary.csv as `strategy -> column -> value`.
-fn summary(dir: &Path) -> HashMap<String, HashMap<String, String>> {
-    let mut reader = csv::Reader::from_path(dir.join("run/summary.csv")).unwrap();
-    let headers = reader.headers().unwrap().clone();
-    reader
-        .records()
-        .map(|r| {
-            let r = r.unwrap();
-            let row: HashMap<String, String> = headers
-                .iter()
-                .zip(r.iter())
-                .map(|(h, v)| (h.to_string(), v.to_string()))
-                .collect();
-            (row["strategy"].clone(), row)
-        })
-        .collect()
-}
-
-fn num(row: &HashMap<String, String>, column: &str) -> f64 {
-    row[column]
-        .parse()
-        .unwrap_or_else(|_| panic!("{column} = {:?}", row[column]))
-}
-
-fn rows(path: &Path) -> Vec<HashMap<String, String>> {
-    let mut reader = csv::Reader::from_path(path).unwrap();
-    let headers = reader.headers().unwrap().clone();
-    reader
-        .records()
-        .map(|r| {
-            headers
-                .iter()
-                .zip(r.unwrap().iter())
-                .map(|(h, v)| (h.to_string(), v.to_string()))
-                .collect()
-        })
-        .collect()
-}
 
 #[test]
 fn summary_csv_has_the_contract_columns() {
@@ -248,74 +180,6 @@ fn pkill_never_reaches_the_host() {
     decoy.kill().unwrap(); // our own child, by handle
     decoy.wait().unwrap();
     assert!(alive, "the host decoy was killed");
-}
-
-/// Host processes whose command line contains `token`.
-fn host_processes_with(token: &str) -> Vec<String> {
-    std::fs::read_dir("/proc")
-        .unwrap()
-        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
-        .filter_map(|pid| {
-            let raw = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
-            let text = String::from_utf8_lossy(&raw).replace('\0', " ");
-            text.contains(token).then(|| format!("{pid}: {text}"))
-        })
-        .collect()
-}
-
-fn wait_for_rows(path: &Path, at_least: usize, limit: Duration) {
-    let start = Instant::now();
-    while start.elapsed() < limit {
-        let lines = std::fs::read_to_string(path)
-            .map(|t| t.lines().count())
-            .unwrap_or(0);
-        if lines > at_least {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    panic!(
-        "{} did not get {at_least} rows within {limit:?}",
-        path.display()
-    );
-}
-
-/// A long-running scenario whose every process carries a unique token.
-fn long_scenario(dir: &Path, token: &str) -> PathBuf {
-    let path = dir.join(format!("{token}.toml"));
-    let text = format!(
-        "name = \"{token}\"\ntrials = 100000\n[sandbox]\npid_max = 1024\n[churn]\nrate = 1000\nlifetime = \"50ms\"\n\
-         bystanders = [\"/usr/bin/{token}-helper\"]\nforced_reuse = true\nreuse_command = \"/usr/sbin/{token}-other\"\n\
-         [victim]\ncommand = \"/usr/bin/{token}\"\nbehaviour = \"fork-children\"\n\
-         [[strategy]]\nkind = \"plain-kill\"\ntimeout = \"50ms\"\n[[strategy]]\nkind = \"pidfd\"\ntimeout = \"50ms\"\n"
-    );
-    std::fs::write(&path, text).unwrap();
-    path
-}
-
-fn start(scenario: &Path, out: &Path) -> Child {
-    Command::new(BIN)
-        .args(["run", "--quiet", "--out"])
-        .arg(out)
-        .arg(scenario)
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap()
-}
-
-fn assert_whole_rows(path: &Path) {
-    let text = std::fs::read_to_string(path).unwrap();
-    assert!(
-        text.ends_with('\n'),
-        "a partial last row in {}",
-        path.display()
-    );
-    let mut reader = csv::Reader::from_path(path).unwrap();
-    let width = reader.headers().unwrap().len();
-    for row in reader.records() {
-        assert_eq!(row.unwrap().len(), width);
-    }
 }
 
 /// Acceptance 6: SIGKILL to stopbench mid-run leaves nothing it started

@@ -1,0 +1,6 @@
+//! Integration tests: the real `stopbench` binary on shipped scenarios and
+//! fixtures. Each test bounds its own run; nextest adds a global deadline.
+
+mod helpers;
+mod reports;
+mod run;

@@ -1,0 +1,305 @@
+//! Reports: the HTML page in a real browser, byte-for-byte re-rendering,
+//! comparisons, sweeps, and the machine-readable exports.
+
+use super::helpers::*;
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::process::Command;
+
+/// Every file of a directory tree, by relative path.
+fn snapshot_files(dir: &Path) -> BTreeMap<String, Vec<u8>> {
+    let mut files = BTreeMap::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for entry in std::fs::read_dir(&d).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                stack.push(path);
+            } else {
+                let rel = path.strip_prefix(dir).unwrap().display().to_string();
+                files.insert(rel, std::fs::read(&path).unwrap());
+            }
+        }
+    }
+    files
+}
+
+/// Acceptance 1: the page shows the table and every plot in headless
+/// Chromium; a screenshot goes in the run directory.
+#[test]
+fn html_report_renders_in_chromium() {
+    let (dir, _) = run("seed-pkill", &["--trials", "4"]);
+    let run_dir = dir.path().join("run");
+    for file in [
+        "report.md",
+        "index.html",
+        "latency_percentiles.png",
+        "latency_cdf.svg",
+        "misfire_rate.png",
+        "outcomes.svg",
+    ] {
+        assert!(run_dir.join(file).exists(), "{file} missing");
+    }
+    let chromium = ["chromium", "chromium-browser", "google-chrome"]
+        .into_iter()
+        .find(|c| {
+            Command::new(c)
+                .arg("--version")
+                .output()
+                .is_ok_and(|o| o.status.success())
+        })
+        .expect("headless Chromium is needed for this test: run `scripts/setup --tests`");
+    let page = format!("file://{}", run_dir.join("index.html").display());
+    let profile = tempfile::tempdir().unwrap();
+    let browser = |extra: &[&str]| {
+        Command::new(chromium)
+            .args([
+                "--headless",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-quic",
+                "--no-first-run",
+            ])
+            .args([
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                "--hide-scrollbars",
+            ])
+            .arg(format!("--user-data-dir={}", profile.path().display()))
+            .args(extra)
+            .arg(&page)
+            .output()
+            .unwrap()
+    };
+    let dom = browser(&["--dump-dom"]);
+    assert!(
+        dom.status.success(),
+        "{}",
+        String::from_utf8_lossy(&dom.stderr)
+    );
+    let dom = String::from_utf8_lossy(&dom.stdout);
+    assert!(
+        dom.contains("<table>") && dom.contains("<th class=\"n\">p99</th>"),
+        "no results table"
+    );
+    for strategy in ["plain-kill", "execstoppost-check", "pkill-f", "pidfd"] {
+        assert!(
+            dom.contains(&format!("<tr><td>{strategy}</td>")),
+            "no row for {strategy}"
+        );
+    }
+    for plot in [
+        "latency_percentiles",
+        "latency_cdf",
+        "misfire_rate",
+        "outcomes",
+    ] {
+        let start = dom
+            .find(&format!("<figure class=\"plot\" id=\"{plot}\">"))
+            .unwrap_or_else(|| panic!("no figure {plot}"));
+        let figure = &dom[start..start + dom[start..].find("</figure>").unwrap()];
+        assert!(
+            figure.contains("<svg") && figure.contains("<polyline") || figure.contains("<rect"),
+            "{plot} is empty"
+        );
+    }
+    let shot = run_dir.join("screenshot.png");
+    let out = browser(&[
+        "--window-size=1200,4000",
+        &format!("--screenshot={}", shot.display()),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        shot.metadata().unwrap().len() > 50_000,
+        "screenshot looks empty"
+    );
+}
+
+/// Acceptance 4: `stopbench report DIR` reproduces the report byte for byte.
+#[test]
+fn report_rerenders_byte_for_byte() {
+    let (dir, _) = run("default", &["--trials", "3"]);
+    let run_dir = dir.path().join("run");
+    let before = snapshot_files(&run_dir);
+    for derived in [
+        "summary.csv",
+        "summary.json",
+        "report.md",
+        "index.html",
+        "latency_percentiles.png",
+        "pidfd.hlog",
+        "pidfd.hgrm",
+    ] {
+        std::fs::remove_file(run_dir.join(derived)).unwrap();
+    }
+    let out = Command::new(BIN)
+        .arg("report")
+        .arg(&run_dir)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let after = snapshot_files(&run_dir);
+    assert_eq!(
+        before.keys().collect::<Vec<_>>(),
+        after.keys().collect::<Vec<_>>()
+    );
+    for (name, bytes) in &before {
+        assert!(after[name] == *bytes, "{name} differs after re-rendering");
+    }
+}
+
+/// Acceptance 6: summary.json carries what summary.csv does.
+#[test]
+fn summary_json_matches_summary_csv() {
+    let (dir, _) = run("stale-pidfile", &["--trials", "3"]);
+    let csv = summary(dir.path());
+    let json: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.path().join("run/summary.json")).unwrap(),
+    )
+    .unwrap();
+    let strategies = json["strategies"].as_array().unwrap();
+    assert_eq!(strategies.len(), csv.len());
+    for s in strategies {
+        let row = &csv[s["strategy"].as_str().unwrap()];
+        for (key, value) in s.as_object().unwrap() {
+            let from_csv = &row[key];
+            match value {
+                serde_json::Value::Null => assert_eq!(from_csv, "", "{key}"),
+                serde_json::Value::String(text) => assert_eq!(from_csv, text, "{key}"),
+                number => assert_eq!(
+                    from_csv.parse::<f64>().unwrap(),
+                    number.as_f64().unwrap(),
+                    "{key}"
+                ),
+            }
+        }
+    }
+}
+
+fn compare(old: &Path, new: &Path) -> String {
+    let out = Command::new(BIN)
+        .arg("compare")
+        .arg(old)
+        .arg(new)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(new.join("compare.md").exists());
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Acceptance 4: two runs of one configuration show no significant change; a
+/// longer timeout is flagged as a latency change.
+#[test]
+fn compare_flags_real_changes_only() {
+    let fixture = repo("tests/fixtures/short-timeout.toml");
+    let args = [
+        "--trials",
+        "6",
+        "--strategy",
+        "plain-kill",
+        "--strategy",
+        "pidfd",
+    ];
+    let (a, _) = run(&fixture, &args);
+    let (b, _) = run(&fixture, &args);
+    let same = compare(&a.path().join("run"), &b.path().join("run"));
+    assert!(
+        same.starts_with("short-timeout: no significant change"),
+        "{same}"
+    );
+
+    let slower = a.path().join("slower.toml");
+    std::fs::write(
+        &slower,
+        std::fs::read_to_string(&fixture)
+            .unwrap()
+            .replace("\"200ms\"", "\"400ms\""),
+    )
+    .unwrap();
+    let (c, _) = run(slower.to_str().unwrap(), &args);
+    let changed = compare(&a.path().join("run"), &c.path().join("run"));
+    assert!(
+        changed
+            .contains("significant change: plain-kill latency regressed; pidfd latency regressed"),
+        "{changed}"
+    );
+}
+
+#[test]
+fn compare_refuses_different_scenarios() {
+    let (a, _) = run("stale-pidfile", &["--trials", "1", "--strategy", "pidfd"]);
+    let (b, _) = run("default", &["--trials", "1", "--strategy", "pidfd"]);
+    let out = Command::new(BIN)
+        .arg("compare")
+        .arg(a.path().join("run"))
+        .arg(b.path().join("run"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("different scenarios"));
+}
+
+/// Acceptance 5: a sweep over four churn rates renders its trend plot.
+#[test]
+fn churn_rate_sweep_renders_the_trend() {
+    let (dir, _) = run("sweep-churn-rate", &["--trials", "2"]);
+    let run_dir = dir.path().join("run");
+    for file in [
+        "sweep.json",
+        "sweep.csv",
+        "sweep_trend.svg",
+        "sweep_trend.png",
+        "index.html",
+        "report.md",
+    ] {
+        assert!(run_dir.join(file).exists(), "{file} missing");
+    }
+    for point in ["rate-0", "rate-500", "rate-2000", "rate-max"] {
+        assert!(
+            run_dir.join(point).join("index.html").exists(),
+            "{point} has no report"
+        );
+    }
+    let sweep = rows(&run_dir.join("sweep.csv"));
+    assert_eq!(sweep.len(), 4 * 3, "4 rates x 3 strategies");
+    let svg = std::fs::read_to_string(run_dir.join("sweep_trend.svg")).unwrap();
+    for label in [
+        "churn.rate",
+        "trials with a misfire",
+        "0/s",
+        "500/s",
+        "2000/s",
+        "max (",
+    ] {
+        assert!(svg.contains(label), "trend plot has no `{label}`");
+    }
+    let before = snapshot_files(&run_dir);
+    let out = Command::new(BIN)
+        .arg("report")
+        .arg(&run_dir)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        before == snapshot_files(&run_dir),
+        "re-rendering a sweep changed it"
+    );
+}
