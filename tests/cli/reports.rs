@@ -303,3 +303,46 @@ fn churn_rate_sweep_renders_the_trend() {
         "re-rendering a sweep changed it"
     );
 }
+
+/// Acceptance 1: every shipped scenario runs and writes its report.
+#[test]
+fn every_shipped_scenario_writes_its_report() {
+    let list = Command::new(BIN).arg("list").output().unwrap();
+    let text = String::from_utf8_lossy(&list.stdout).into_owned();
+    let names: Vec<&str> = text
+        .lines()
+        .skip(1)
+        .take_while(|l| !l.trim().is_empty())
+        .filter_map(|l| l.split_whitespace().next())
+        .collect();
+    assert!(names.len() >= 8, "{names:?}");
+    for name in names {
+        let (dir, _) = run(name, &["--trials", "1"]);
+        let run_dir = dir.path().join("run");
+        for file in [
+            "report.md",
+            "index.html",
+            "latency_percentiles.svg",
+            "misfire_rate.png",
+        ] {
+            let path = if run_dir.join("sweep.json").exists()
+                && file != "report.md"
+                && file != "index.html"
+            {
+                run_dir
+                    .join(
+                        std::fs::read_dir(&run_dir)
+                            .unwrap()
+                            .filter_map(|e| e.ok())
+                            .find(|e| e.path().is_dir())
+                            .unwrap()
+                            .path(),
+                    )
+                    .join(file)
+            } else {
+                run_dir.join(file)
+            };
+            assert!(path.exists(), "{name}: {} missing", path.display());
+        }
+    }
+}

@@ -32,7 +32,11 @@ impl Chart for Cdf<'_> {
     {
         let results = self.0;
         let Some((lo, hi, log)) = latency_range(results) else {
-            return empty(root, TITLE, "no timed stops");
+            return empty(
+                root,
+                TITLE,
+                "no timed stops (victims already dead before the stop are not timed)",
+            );
         };
         let mut builder = ChartBuilder::on(root);
         builder

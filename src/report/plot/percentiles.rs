@@ -61,7 +61,11 @@ where
 {
     let title = TITLE;
     let Some((lo, hi, log)) = latency_range(results) else {
-        return empty(root, title, "no timed stops");
+        return empty(
+            root,
+            title,
+            "no timed stops (victims already dead before the stop are not timed)",
+        );
     };
     let x_end = x_max(results);
     let mut builder = ChartBuilder::on(root);
