@@ -165,6 +165,10 @@ pub fn unit_settings(c: &StrategyConfig, s: &Scenario) -> String {
             c.kill_signal.short_name(),
             c.final_signal.short_name()
         ),
+        StrategyKind::Cgroup => format!(
+            "[Service]\nKillMode={}\nKillSignal={sig}\nTimeoutStopSec={timeout}\nFinalKillSignal={fin}\nSendSIGKILL=yes",
+            c.kill_mode.name()
+        ),
         StrategyKind::PkillF => format!(
             "[Service]\nExecStopPost=/usr/bin/pkill -{} -f {}\nTimeoutStopSec={timeout}",
             c.final_signal.short_name(),
@@ -513,6 +517,19 @@ pub fn document(results: &RunResults, plots: Vec<Plot>) -> Document {
         "Latency runs from the stop request to the victim's death as the sandbox's reaper saw it; a survivor counts with the time the strategy gave up. A misfire is a signal that reached any process but the victim and its descendants; the rate is the share of trials with one, with a 95% Wilson interval.",
     )]));
     blocks.push(results_table(&results.stats));
+    if !results.meta.unavailable.is_empty() {
+        blocks.push(Block::Paragraph(vec![bold(
+            "Not measured on this machine:",
+        )]));
+        blocks.push(Block::List(
+            results
+                .meta
+                .unavailable
+                .iter()
+                .map(|u| vec![code(&u.strategy), text(format!(": {}.", u.reason))])
+                .collect(),
+        ));
+    }
     for plot in plots {
         blocks.push(Block::Plot(plot));
     }

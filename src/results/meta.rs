@@ -43,7 +43,17 @@ pub struct RunMeta {
     /// Why the run ended before all trials ran (interrupt, deadline, failure).
     pub incomplete: Option<String>,
     pub warnings: Vec<String>,
+    /// Strategies this machine could not run, and why.
+    #[serde(default)]
+    pub unavailable: Vec<Unavailable>,
     /// The summary, as in summary.csv (derived from trials.csv on every render).
     #[serde(default)]
     pub strategies: Vec<SummaryRow>,
+}
+
+/// A strategy left out of a run because the machine cannot support it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Unavailable {
+    pub strategy: String,
+    pub reason: String,
 }

@@ -4,7 +4,7 @@
 
 mod meta;
 
-pub use meta::{Machine, RunMeta};
+pub use meta::{Machine, RunMeta, Unavailable};
 
 use crate::measure::{Outcome, Recorder, StrategyStats, TrialTally};
 use serde::Deserialize;
@@ -81,7 +81,13 @@ impl RunResults {
         let meta: RunMeta =
             serde_json::from_str(&read(&meta_path)?).map_err(|e| parse_err(&meta_path, e))?;
         let scenario_toml = read(&dir.join("scenario.toml"))?;
-        let labels: Vec<String> = meta.scenario.strategies.iter().map(|s| s.label()).collect();
+        let labels: Vec<String> = meta
+            .scenario
+            .strategies
+            .iter()
+            .map(|s| s.label())
+            .filter(|l| !meta.unavailable.iter().any(|u| &u.strategy == l))
+            .collect();
         let mut recorder = Recorder::new(&labels);
         let trials_path = dir.join("trials.csv");
         let mut reader =

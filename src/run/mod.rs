@@ -12,9 +12,11 @@ pub use sweep::execute_sweep;
 
 use crate::measure::Recorder;
 use crate::report::{self, trials_csv::TrialsWriter, ReportError};
-use crate::results::{Machine, RunMeta, RunResults};
+use crate::results::{Machine, RunMeta, RunResults, Unavailable};
+use crate::sandbox::cgroup::CgroupTree;
 use crate::sandbox::{launch::LaunchError, Message, RunPlan, SandboxMode, SandboxProcess};
 use crate::scenario::Scenario;
+use crate::scenario::StrategyKind;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -73,15 +75,25 @@ pub fn execute(options: RunOptions) -> Result<RunResults, RunError> {
     std::fs::write(&scenario_path, text).map_err(write_err(&scenario_path))?;
     let mut writer =
         TrialsWriter::create(&out_dir, &scenario.name.0).map_err(write_err(&out_dir))?;
-    let labels: Vec<String> = scenario.strategies.iter().map(|s| s.label()).collect();
+    let (planned, cgroups, unavailable) = plan_strategies(&scenario);
+    for u in &unavailable {
+        if !quiet {
+            eprintln!(
+                "warning: strategy `{}` is unavailable here: {}",
+                u.strategy, u.reason
+            );
+        }
+    }
+    let labels: Vec<String> = planned.strategies.iter().map(|s| s.label()).collect();
     let mut recorder = Recorder::new(&labels);
     let total = scenario.trials.0 as u64 * labels.len() as u64;
     let progress = progress::Progress::new(total, quiet);
 
     let plan = RunPlan {
-        scenario: scenario.clone(),
+        scenario: planned,
         mode,
         exe,
+        cgroup: cgroups.as_ref().map(|t| t.base.clone()),
     };
     let mut sandbox = SandboxProcess::launch(&plan)?;
     ACTIVE_SANDBOX.store(sandbox.pid(), Ordering::SeqCst);
@@ -121,6 +133,9 @@ pub fn execute(options: RunOptions) -> Result<RunResults, RunError> {
     }
     ACTIVE_SANDBOX.store(0, Ordering::SeqCst);
     let exit = sandbox.wait();
+    if let Some(tree) = &cgroups {
+        tree.remove();
+    }
     progress.finish();
     if let Some(reason) = refused {
         if recorder.total_trials() == 0 {
@@ -151,6 +166,7 @@ pub fn execute(options: RunOptions) -> Result<RunResults, RunError> {
         finished_unix: unix_now(),
         incomplete,
         warnings,
+        unavailable,
         strategies: Vec::new(),
     };
     let meta_path = out_dir.join("run.json");
@@ -158,6 +174,44 @@ pub fn execute(options: RunOptions) -> Result<RunResults, RunError> {
     std::fs::write(&meta_path, text).map_err(write_err(&meta_path))?;
     let results = report::render_dir(&out_dir)?;
     Ok(results)
+}
+
+/// The scenario as the sandbox will run it: strategies this machine cannot
+/// support are left out and reported with the reason, never run as errors.
+fn plan_strategies(scenario: &Scenario) -> (Scenario, Option<CgroupTree>, Vec<Unavailable>) {
+    let mut planned = scenario.clone();
+    let mut unavailable = Vec::new();
+    let mut cgroups = None;
+    if scenario
+        .strategies
+        .iter()
+        .any(|s| s.kind == StrategyKind::Cgroup)
+    {
+        match CgroupTree::create(std::process::id()) {
+            Ok(tree) => cgroups = Some(tree),
+            Err(reason) => {
+                let hint = if nix::unistd::geteuid().is_root() {
+                    ""
+                } else {
+                    " (as an ordinary user stopbench cannot create cgroups; run as root)"
+                };
+                for s in scenario
+                    .strategies
+                    .iter()
+                    .filter(|s| s.kind == StrategyKind::Cgroup)
+                {
+                    unavailable.push(Unavailable {
+                        strategy: s.label(),
+                        reason: format!("{reason}{hint}"),
+                    });
+                }
+                planned
+                    .strategies
+                    .retain(|s| s.kind != StrategyKind::Cgroup);
+            }
+        }
+    }
+    (planned, cgroups, unavailable)
 }
 
 fn unix_now() -> u64 {

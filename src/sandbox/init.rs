@@ -147,7 +147,11 @@ fn init_main(plan: RunPlan) -> i32 {
         .collect();
     let mut order: Vec<usize> = (0..strategies.len()).collect();
     let mut rng = StdRng::seed_from_u64(scenario.seed);
-    let mut runner = match TrialRunner::new(&inside, &scenario) {
+    let cgroups = plan
+        .cgroup
+        .clone()
+        .map(|base| super::cgroup::CgroupTree { base });
+    let mut runner = match TrialRunner::new(&inside, &scenario, cgroups.as_ref()) {
         Ok(r) => r,
         Err(err) => return fail(format!("cannot set up the oracle pipe: {err}")),
     };

@@ -162,10 +162,11 @@ impl Inside {
         if super::procfs::alive(pid, start) {
             let mut table = self.shared.table.lock();
             // Entries that never reached our reaper (their parent reaped
-            // them) are dropped once that exact process is gone.
+            // them) are dropped once that exact process is gone; a zombie
+            // keeps its entry, since the reaper has yet to see it.
             table
                 .expected_exact
-                .retain(|&(p, s)| super::procfs::alive(p, s));
+                .retain(|&(p, s)| super::procfs::exists(p, s));
             table.expected_exact.push((pid, start));
             let _ = rustix::process::pidfd_send_signal(&fd, rustix::process::Signal::KILL);
         }

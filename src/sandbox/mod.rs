@@ -2,6 +2,7 @@
 //! a private /proc, so strategies that address processes by number or by
 //! name see only processes stopbench started (DESIGN.md section 4).
 
+pub mod cgroup;
 pub mod init;
 pub mod inside;
 pub mod launch;

@@ -72,6 +72,17 @@ pub fn alive(pid: i32, start: u64) -> bool {
     matches!(stat(pid), Some(st) if st.start == start && st.state != 'Z')
 }
 
+/// Whether `(pid, start)` still exists, as a live process or a zombie not yet reaped.
+pub fn exists(pid: i32, start: u64) -> bool {
+    matches!(stat(pid), Some(st) if st.start == start)
+}
+
+/// Whether a live process has SIGKILL pending: it will be gone in a moment,
+/// whatever it does, so it is no longer a survivor.
+pub fn dying(pid: i32) -> bool {
+    pending_signals(pid).contains(&libc::SIGKILL)
+}
+
 /// Signals pending for a (stopped) process: the union of `SigPnd` and `ShdPnd`.
 pub fn pending_signals(pid: i32) -> Vec<i32> {
     let Ok(text) = fs::read_to_string(format!("/proc/{pid}/status")) else {

@@ -102,6 +102,18 @@ pub fn spawn(
     set_tid: Option<libc::pid_t>,
     want_pidfd: bool,
 ) -> io::Result<Spawned> {
+    spawn_into(action, devnull, set_tid, want_pidfd, None)
+}
+
+/// [`spawn`], with the child born inside the cgroup whose directory is `cgroup`
+/// (`CLONE_INTO_CGROUP`, Linux 5.7+): no moment where it is elsewhere.
+pub fn spawn_into(
+    action: &ChildAction<'_>,
+    devnull: RawFd,
+    set_tid: Option<libc::pid_t>,
+    want_pidfd: bool,
+    cgroup: Option<RawFd>,
+) -> io::Result<Spawned> {
     let mut pidfd: libc::c_int = -1;
     let tid: [libc::pid_t; 1] = [set_tid.unwrap_or(0)];
     let mut args = CloneArgs {
@@ -115,6 +127,11 @@ pub fn spawn(
     if set_tid.is_some() {
         args.set_tid = tid.as_ptr() as u64;
         args.set_tid_size = 1;
+    }
+    if let Some(fd) = cgroup {
+        const CLONE_INTO_CGROUP: u64 = 0x2_0000_0000;
+        args.flags |= CLONE_INTO_CGROUP;
+        args.cgroup = fd as u64;
     }
     // SAFETY: clone3 without CLONE_VM duplicates the address space like fork;
     // the child only runs `child_main`, which is async-signal-safe.

@@ -6,6 +6,7 @@
 //! until the next trial's stop request (nothing else signals in between but
 //! init's own, marked, cleanup).
 
+use super::cgroup::{self, CgroupTree};
 use super::inside::Inside;
 use super::procfs;
 use super::spawn::{self, ChildAction, ExecSpec};
@@ -30,6 +31,7 @@ const QUIESCE_LIMIT: Duration = Duration::from_secs(2);
 
 pub struct TrialRunner<'a> {
     inside: &'a Inside,
+    cgroups: Option<&'a CgroupTree>,
     scenario: &'a Scenario,
     oracle_read: OwnedFd,
     oracle_write: OwnedFd,
@@ -54,7 +56,11 @@ struct Started {
 }
 
 impl<'a> TrialRunner<'a> {
-    pub fn new(inside: &'a Inside, scenario: &'a Scenario) -> std::io::Result<Self> {
+    pub fn new(
+        inside: &'a Inside,
+        scenario: &'a Scenario,
+        cgroups: Option<&'a CgroupTree>,
+    ) -> std::io::Result<Self> {
         let (oracle_read, oracle_write) = pipe2(OFlag::O_CLOEXEC | OFlag::O_NONBLOCK)?;
         let reuse = scenario.churn.forced_reuse.then(|| {
             Arc::new(bystander::reuse_holder_spec(
@@ -64,6 +70,7 @@ impl<'a> TrialRunner<'a> {
         });
         Ok(Self {
             inside,
+            cgroups,
             scenario,
             oracle_read,
             oracle_write,
@@ -97,11 +104,27 @@ impl<'a> TrialRunner<'a> {
             leaks: 0,
             error: None,
         };
-        let started = self.ensure_bystanders().and_then(|_| self.start_victim());
+        // A victim of a cgroup strategy is born in a cgroup of its own.
+        let victim_cgroup = match (strategy.needs_cgroup(), self.cgroups) {
+            (false, _) => Ok(None),
+            (true, Some(tree)) => tree.child(&format!("trial-{trial}")).map(Some),
+            (true, None) => Err("no cgroup tree for the cgroup strategy".to_string()),
+        };
+        let started = self.ensure_bystanders().and_then(|_| {
+            let fd = victim_cgroup
+                .as_ref()
+                .map_err(Clone::clone)?
+                .as_ref()
+                .map(|c| c.dir.as_raw_fd());
+            self.start_victim(fd)
+        });
         let victim = match started {
             Ok(v) => v,
             Err(err) => {
                 record.error = Some(err);
+                if let Ok(Some(c)) = &victim_cgroup {
+                    cgroup::remove(&c.path, QUIESCE_LIMIT);
+                }
                 let alive = self.finalize();
                 self.inside.shared.table.lock().victim = None;
                 self.pending = Some(Pending {
@@ -126,6 +149,11 @@ impl<'a> TrialRunner<'a> {
             pidfd: victim.pidfd.as_ref(),
             cmdline: &record.victim_cmdline,
             program: &self.scenario.victim.command.0[0],
+            cgroup: victim_cgroup
+                .as_ref()
+                .ok()
+                .and_then(|c| c.as_ref())
+                .map(|c| c.path.as_path()),
         };
         let requested = Instant::now();
         let report = strategy.stop(self.inside, &handle, requested);
@@ -163,7 +191,7 @@ impl<'a> TrialRunner<'a> {
         let leaked: Vec<(i32, u64)> = descendants
             .iter()
             .copied()
-            .filter(|&(p, s)| procfs::alive(p, s))
+            .filter(|&(p, s)| procfs::alive(p, s) && !procfs::dying(p))
             .collect();
         record.leaks = leaked.len() as u32;
 
@@ -177,6 +205,9 @@ impl<'a> TrialRunner<'a> {
             self.inside.kill_exact(pid, start);
         }
         self.inside.quiesce(&[], QUIESCE_LIMIT);
+        if let Ok(Some(c)) = &victim_cgroup {
+            cgroup::remove(&c.path, QUIESCE_LIMIT);
+        }
         let reuse_holder = {
             let mut table = self.inside.shared.table.lock();
             let watch = table.victim.take();
@@ -314,7 +345,7 @@ impl<'a> TrialRunner<'a> {
         Ok(())
     }
 
-    fn start_victim(&self) -> Result<Started, String> {
+    fn start_victim(&self, cgroup: Option<std::os::fd::RawFd>) -> Result<Started, String> {
         let config = &self.scenario.victim;
         let simulated = config.behaviour != Behaviour::Exec;
         let (ready_read, ready_write) =
@@ -326,11 +357,12 @@ impl<'a> TrialRunner<'a> {
         );
         let child = {
             let mut table = self.inside.shared.table.lock();
-            let child = spawn::spawn(
+            let child = spawn::spawn_into(
                 &ChildAction::Exec(&spec),
                 self.inside.devnull.as_raw_fd(),
                 None,
                 true,
+                cgroup,
             )
             .map_err(|e| format!("cannot start the victim `{}`: {e}", spec.cmdline()))?;
             table.procs.insert(

@@ -23,6 +23,9 @@ pub struct RunPlan {
     pub mode: SandboxMode,
     /// Our own binary, re-executed for victims and bystanders.
     pub exe: String,
+    /// stopbench's cgroup v2 tree for this run, made by the host (for the
+    /// `cgroup` strategy); `None` when no strategy needs one.
+    pub cgroup: Option<std::path::PathBuf>,
 }
 
 /// Facts about the sandbox as built.

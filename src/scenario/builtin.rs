@@ -29,6 +29,10 @@ pub const BUILTIN: &[(&str, &str)] = &[
         include_str!("../../scenarios/stale-pidfile.toml"),
     ),
     (
+        "seed-killmode",
+        include_str!("../../scenarios/seed-killmode.toml"),
+    ),
+    (
         "sweep-churn-rate",
         include_str!("../../scenarios/sweep-churn-rate.toml"),
     ),

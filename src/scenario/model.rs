@@ -481,6 +481,32 @@ pub struct StrategyConfig {
     /// `pkill-f`: the pattern; defaults to the victim's program (argv[0]).
     #[serde(default)]
     pub pattern: Option<String>,
+    /// `cgroup`: which processes get the signals, as systemd's `KillMode=`.
+    #[serde(default)]
+    pub kill_mode: KillMode,
+}
+
+/// systemd's `KillMode=` (man systemd.kill).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum KillMode {
+    /// Every process of the cgroup gets the first signal; the final one is `cgroup.kill`.
+    #[default]
+    ControlGroup,
+    /// The main process gets the first signal; then `cgroup.kill` takes the rest.
+    Mixed,
+    /// Only the main process is signalled: children are left running.
+    Process,
+}
+
+impl KillMode {
+    pub fn name(self) -> &'static str {
+        match self {
+            KillMode::ControlGroup => "control-group",
+            KillMode::Mixed => "mixed",
+            KillMode::Process => "process",
+        }
+    }
 }
 
 impl StrategyConfig {
@@ -512,14 +538,16 @@ pub enum StrategyKind {
     ExecstoppostCheck,
     PkillF,
     Pidfd,
+    Cgroup,
 }
 
 impl StrategyKind {
-    pub const ALL: [StrategyKind; 4] = [
+    pub const ALL: [StrategyKind; 5] = [
         StrategyKind::PlainKill,
         StrategyKind::ExecstoppostCheck,
         StrategyKind::PkillF,
         StrategyKind::Pidfd,
+        StrategyKind::Cgroup,
     ];
 
     pub fn name(self) -> &'static str {
@@ -528,6 +556,7 @@ impl StrategyKind {
             StrategyKind::ExecstoppostCheck => "execstoppost-check",
             StrategyKind::PkillF => "pkill-f",
             StrategyKind::Pidfd => "pidfd",
+            StrategyKind::Cgroup => "cgroup",
         }
     }
 
@@ -544,6 +573,9 @@ impl StrategyKind {
             }
             StrategyKind::Pidfd => {
                 "pidfd from spawn; pidfd_send_signal TERM; poll the pidfd until timeout; pidfd_send_signal KILL"
+            }
+            StrategyKind::Cgroup => {
+                "victim in a cgroup of its own; first signal per kill_mode; wait; final signal per kill_mode (cgroup.kill for mixed and control-group)"
             }
         }
     }

@@ -1,6 +1,7 @@
 //! Stop strategies: one file each, behind one trait. They run inside the
 //! sandbox init, against a victim that init started.
 
+mod cgroup;
 mod execstoppost;
 mod pidfd;
 mod pkill;
@@ -20,6 +21,8 @@ pub struct VictimHandle<'a> {
     pub cmdline: &'a str,
     /// argv[0]: the default `pkill -f` pattern.
     pub program: &'a str,
+    /// The victim's own cgroup, for strategies that need one.
+    pub cgroup: Option<&'a std::path::Path>,
 }
 
 /// What a strategy reports about its own run. Races and ESRCH are data here.
@@ -36,6 +39,10 @@ pub struct StopReport {
 
 pub trait StopStrategy: Send + Sync {
     fn kind(&self) -> StrategyKind;
+    /// Whether the victim must be born in a cgroup of its own.
+    fn needs_cgroup(&self) -> bool {
+        false
+    }
     /// Stops the victim, returning when the strategy considers itself done.
     /// `requested` is the stop request's instant: timeouts count from it.
     fn stop(&self, inside: &Inside, victim: &VictimHandle<'_>, requested: Instant) -> StopReport;
@@ -49,6 +56,7 @@ pub fn build(config: &StrategyConfig) -> Box<dyn StopStrategy> {
         StrategyKind::ExecstoppostCheck => Box::new(execstoppost::ExecStopPostCheck(config)),
         StrategyKind::PkillF => Box::new(pkill::PkillF(config)),
         StrategyKind::Pidfd => Box::new(pidfd::Pidfd(config)),
+        StrategyKind::Cgroup => Box::new(cgroup::CgroupKill(config)),
     }
 }
 

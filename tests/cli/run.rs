@@ -365,3 +365,102 @@ fn unknown_strategy_filter_is_a_usage_error() {
     assert_eq!(output.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&output.stderr).contains("`nuke`"));
 }
+
+/// Issue 4, acceptance 2 (cgroup side): KillMode=process leaves the forked
+/// children, mixed and control-group leave none; nobody else is ever hit.
+#[test]
+fn cgroup_kill_modes_leave_what_systemd_would() {
+    let trials = 8.0;
+    let (dir, _) = run("seed-killmode", &["--trials", "8"]);
+    let s = summary(dir.path());
+    assert_eq!(
+        num(&s["cgroup-process"], "leaks"),
+        2.0 * trials,
+        "two children per trial survive"
+    );
+    assert_eq!(num(&s["cgroup-mixed"], "leaks"), 0.0);
+    assert_eq!(num(&s["cgroup-control-group"], "leaks"), 0.0);
+    for row in s.values() {
+        assert_eq!(num(row, "misfires"), 0.0, "{}", row["strategy"]);
+        assert_eq!(num(row, "errors"), 0.0, "{}", row["strategy"]);
+    }
+    let mount = ["/sys/fs/cgroup/unified", "/sys/fs/cgroup"];
+    for m in mount {
+        let left: Vec<_> = std::fs::read_dir(m)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter(|e| {
+                e.file_name().to_string_lossy() == format!("stopbench-{}", std::process::id())
+            })
+            .collect();
+        assert!(left.is_empty(), "cgroup left behind in {m}");
+    }
+}
+
+/// Killing leaked children in cleanup is init's own doing, never a misfire,
+/// even when one of them is still a zombie while the next is killed.
+#[test]
+fn cleanup_of_leaked_children_is_not_a_misfire() {
+    let (dir, _) = run("seed-forked-children", &["--trials", "25"]);
+    let s = summary(dir.path());
+    for strategy in ["plain-kill", "execstoppost-check", "pidfd"] {
+        assert_eq!(num(&s[strategy], "misfires"), 0.0, "{strategy}");
+        assert_eq!(
+            num(&s[strategy], "leaks"),
+            50.0,
+            "{strategy}: two children per trial"
+        );
+    }
+    // pkill -f kills the children (same command line) and its own two shells.
+    assert_eq!(num(&s["pkill-f"], "leaks"), 0.0);
+    assert_eq!(num(&s["pkill-f"], "misfires"), 50.0);
+}
+
+/// Where the machine cannot support a strategy it is reported unavailable
+/// with the reason, not run and not silently skipped.
+#[test]
+fn cgroup_strategy_is_unavailable_to_an_ordinary_user() {
+    // Dropping to another user needs root; CI runs as root.
+    assert!(
+        nix::unistd::geteuid().is_root(),
+        "this test drops privileges with setpriv: run it as root"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let exe = dir.path().join("stopbench");
+    std::fs::copy(BIN, &exe).unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
+    std::fs::set_permissions(&exe, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let out = dir.path().join("run");
+    let output = Command::new("setpriv")
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+        .arg(&exe)
+        .args(["run", "seed-killmode", "--trials", "2", "--out"])
+        .arg(&out)
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("strategy `cgroup-mixed` is unavailable here"),
+        "{stderr}"
+    );
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("run.json")).unwrap()).unwrap();
+    let unavailable = json["unavailable"].as_array().unwrap();
+    assert_eq!(unavailable.len(), 3);
+    assert!(unavailable[0]["reason"]
+        .as_str()
+        .unwrap()
+        .contains("run as root"));
+    let s = summary(dir.path());
+    assert_eq!(s.keys().collect::<Vec<_>>(), ["pidfd"]);
+    let report = std::fs::read_to_string(out.join("report.md")).unwrap();
+    assert!(report.contains("Not measured on this machine"), "{report}");
+}
