@@ -13,4 +13,5 @@ pub mod run;
 pub mod sandbox;
 pub mod scenario;
 pub mod strategy;
+pub mod systemd;
 pub mod victim;

@@ -11,6 +11,7 @@ pub fn dispatch() -> Option<i32> {
         "sandbox" => Some(crate::sandbox::init::helper_main()),
         "victim" => crate::victim::daemon::main(),
         "bystander" => crate::churn::bystander::main(),
+        "systemd-guard" => Some(crate::systemd::guard::main()),
         _ => None,
     }
 }

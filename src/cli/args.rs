@@ -33,6 +33,8 @@ pub enum Command {
     List,
     /// Re-render a run directory's report (summary, histograms, plots, report.md, index.html) from its trials.
     Report(ReportArgs),
+    /// Print the systemd unit that implements a strategy of a scenario, checked with systemd-analyze verify.
+    Unit(UnitArgs),
     /// Compare two runs of one scenario: latency and misfire changes per strategy, and whether they are beyond noise.
     Compare(CompareArgs),
 }
@@ -41,6 +43,18 @@ pub enum Command {
 pub struct ReportArgs {
     /// A run directory (holds run.json, trials.csv, misfires.csv, scenario.toml).
     pub dir: PathBuf,
+}
+
+#[derive(Args)]
+pub struct UnitArgs {
+    /// Scenario file or built-in scenario name.
+    pub scenario: String,
+    /// The strategy (its label, or its kind).
+    #[arg(long)]
+    pub strategy: String,
+    /// Print without running `systemd-analyze verify`.
+    #[arg(long)]
+    pub no_verify: bool,
 }
 
 #[derive(Args)]

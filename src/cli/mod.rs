@@ -5,6 +5,7 @@ mod exit;
 mod list;
 mod report;
 mod run;
+mod unit;
 
 use clap::Parser;
 
@@ -18,6 +19,7 @@ pub fn main() -> i32 {
         args::Command::List => list::list(),
         args::Command::Report(a) => report::report(a),
         args::Command::Compare(a) => report::compare(a),
+        args::Command::Unit(a) => unit::unit(a),
     };
     match result {
         Ok(code) => code as i32,

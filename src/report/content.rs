@@ -6,9 +6,7 @@ use super::plot::Plot;
 use super::recommend;
 use crate::measure::StrategyStats;
 use crate::results::{MisfireRow, RunResults};
-use crate::scenario::{
-    Behaviour, BystanderBehaviour, Rate, Scenario, StrategyConfig, StrategyKind,
-};
+use crate::scenario::{Behaviour, BystanderBehaviour, Rate, Scenario, StrategyConfig};
 use std::collections::BTreeMap;
 use std::time::Duration;
 
@@ -147,34 +145,14 @@ fn strategy_words(c: &StrategyConfig) -> String {
     )
 }
 
-/// The systemd unit settings (or script) that implement a strategy.
+/// The systemd unit settings that implement a strategy.
 pub fn unit_settings(c: &StrategyConfig, s: &Scenario) -> String {
-    let timeout = c.timeout.to_string();
-    let (sig, fin) = (c.kill_signal.to_string(), c.final_signal.to_string());
-    match c.kind {
-        StrategyKind::Pidfd => format!(
-            "[Service]\n# systemd 255+ tracks the main process by pidfd; let it do the signalling.\nKillMode=control-group\nKillSignal={sig}\nTimeoutStopSec={timeout}\nFinalKillSignal={fin}\nSendSIGKILL=yes\n# No ExecStop=/ExecStopPost= line that kills $MAINPID or a pidfile's number."
-        ),
-        StrategyKind::PlainKill => format!(
-            "[Service]\nExecStop=/bin/sh -c 'kill -{} $MAINPID; while kill -0 $MAINPID; do sleep 0.01; done'\nTimeoutStopSec={timeout}\n# ...then kill -{} $MAINPID: the number may be someone else's by now.",
-            c.kill_signal.short_name(),
-            c.final_signal.short_name()
-        ),
-        StrategyKind::ExecstoppostCheck => format!(
-            "[Service]\nKillMode=process\nExecStop=/bin/kill -{} $MAINPID\nExecStopPost=/bin/sh -c \"if ps -p $MAINPID > /dev/null; then /bin/kill -{} $MAINPID; fi\"\nTimeoutStopSec={timeout}\nSuccessExitStatus=143 TERM",
-            c.kill_signal.short_name(),
-            c.final_signal.short_name()
-        ),
-        StrategyKind::Cgroup => format!(
-            "[Service]\nKillMode={}\nKillSignal={sig}\nTimeoutStopSec={timeout}\nFinalKillSignal={fin}\nSendSIGKILL=yes",
-            c.kill_mode.name()
-        ),
-        StrategyKind::PkillF => format!(
-            "[Service]\nExecStopPost=/usr/bin/pkill -{} -f {}\nTimeoutStopSec={timeout}",
-            c.final_signal.short_name(),
-            c.pattern.clone().unwrap_or_else(|| s.victim.command.0[0].clone())
-        ),
+    let mut text = String::from("[Service]");
+    for line in crate::systemd::unit::settings(c, s) {
+        text.push('\n');
+        text.push_str(&line);
     }
+    text
 }
 
 fn recommendation(results: &RunResults, blocks: &mut Vec<Block>) {

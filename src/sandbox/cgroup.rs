@@ -114,6 +114,25 @@ pub fn remove(path: &Path, limit: Duration) {
     }
 }
 
+/// Empties a cgroup tree with `cgroup.kill` and removes it, deepest first.
+pub fn remove_tree(path: &Path, limit: Duration) {
+    let deadline = Instant::now() + limit;
+    let _ = kill(path);
+    while populated(path) && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(5));
+        let _ = kill(path);
+    }
+    fn dirs(dir: &Path) {
+        if let Ok(entries) = fs::read_dir(dir) {
+            for e in entries.flatten().filter(|e| e.path().is_dir()) {
+                dirs(&e.path());
+            }
+        }
+        let _ = fs::remove_dir(dir);
+    }
+    dirs(path);
+}
+
 /// Removes `stopbench-<pid>` trees whose owner no longer runs.
 fn remove_stale(mount: &Path) {
     let Ok(entries) = fs::read_dir(mount) else {

@@ -481,9 +481,25 @@ pub struct StrategyConfig {
     /// `pkill-f`: the pattern; defaults to the victim's program (argv[0]).
     #[serde(default)]
     pub pattern: Option<String>,
-    /// `cgroup`: which processes get the signals, as systemd's `KillMode=`.
+    /// `cgroup`, `systemd`: which processes get the signals, as systemd's `KillMode=`.
     #[serde(default)]
     pub kill_mode: KillMode,
+    /// `systemd`: `SendSIGKILL=`.
+    #[serde(default = "yes")]
+    pub send_sigkill: bool,
+    /// `systemd`: an `ExecStop=` line, verbatim (e.g. `/bin/kill -TERM $MAINPID`).
+    #[serde(default)]
+    pub exec_stop: Option<String>,
+    /// `systemd`: an `ExecStopPost=` line, verbatim.
+    #[serde(default)]
+    pub exec_stop_post: Option<String>,
+    /// `systemd`: more `[Service]` lines, verbatim (e.g. `SuccessExitStatus=143 TERM`).
+    #[serde(default)]
+    pub service: Vec<String>,
+}
+
+fn yes() -> bool {
+    true
 }
 
 /// systemd's `KillMode=` (man systemd.kill).
@@ -539,15 +555,17 @@ pub enum StrategyKind {
     PkillF,
     Pidfd,
     Cgroup,
+    Systemd,
 }
 
 impl StrategyKind {
-    pub const ALL: [StrategyKind; 5] = [
+    pub const ALL: [StrategyKind; 6] = [
         StrategyKind::PlainKill,
         StrategyKind::ExecstoppostCheck,
         StrategyKind::PkillF,
         StrategyKind::Pidfd,
         StrategyKind::Cgroup,
+        StrategyKind::Systemd,
     ];
 
     pub fn name(self) -> &'static str {
@@ -557,6 +575,7 @@ impl StrategyKind {
             StrategyKind::PkillF => "pkill-f",
             StrategyKind::Pidfd => "pidfd",
             StrategyKind::Cgroup => "cgroup",
+            StrategyKind::Systemd => "systemd",
         }
     }
 
@@ -573,6 +592,9 @@ impl StrategyKind {
             }
             StrategyKind::Pidfd => {
                 "pidfd from spawn; pidfd_send_signal TERM; poll the pidfd until timeout; pidfd_send_signal KILL"
+            }
+            StrategyKind::Systemd => {
+                "the victim as a unit of a real systemd (sandboxed in systemd-nspawn); systemctl stop with the unit's KillMode=, signals, TimeoutStopSec=, ExecStop=/ExecStopPost="
             }
             StrategyKind::Cgroup => {
                 "victim in a cgroup of its own; first signal per kill_mode; wait; final signal per kill_mode (cgroup.kill for mixed and control-group)"

@@ -57,6 +57,25 @@ pub fn build(config: &StrategyConfig) -> Box<dyn StopStrategy> {
         StrategyKind::PkillF => Box::new(pkill::PkillF(config)),
         StrategyKind::Pidfd => Box::new(pidfd::Pidfd(config)),
         StrategyKind::Cgroup => Box::new(cgroup::CgroupKill(config)),
+        StrategyKind::Systemd => Box::new(SystemdUnit),
+    }
+}
+
+/// The `systemd` strategy: systemd starts and stops its victim, so its
+/// trials are run by the trial runner inside the sandboxed systemd, not
+/// through this trait; this only stands in its place.
+struct SystemdUnit;
+
+impl StopStrategy for SystemdUnit {
+    fn kind(&self) -> StrategyKind {
+        StrategyKind::Systemd
+    }
+
+    fn stop(&self, _: &Inside, _: &VictimHandle<'_>, _: Instant) -> StopReport {
+        StopReport {
+            error: Some("the systemd strategy runs only inside the sandboxed systemd".into()),
+            ..StopReport::default()
+        }
     }
 }
 

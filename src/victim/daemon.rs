@@ -29,9 +29,30 @@ fn set_handler(sig: libc::c_int, handler: libc::sighandler_t) {
 }
 
 fn signal_ready() {
+    if let Ok(socket) = std::env::var("NOTIFY_SOCKET") {
+        // Under systemd (Type=notify), readiness goes to the manager instead.
+        notify_ready(&socket);
+        return;
+    }
     unsafe {
         libc::write(env::READY_FD, b"r".as_ptr().cast(), 1);
         libc::close(env::READY_FD);
+    }
+}
+
+/// sd_notify("READY=1") without libsystemd: one datagram to $NOTIFY_SOCKET.
+fn notify_ready(socket: &str) {
+    use std::os::linux::net::SocketAddrExt;
+    use std::os::unix::net::{SocketAddr, UnixDatagram};
+    let Ok(sock) = UnixDatagram::unbound() else {
+        return;
+    };
+    let addr = match socket.strip_prefix('@') {
+        Some(name) => SocketAddr::from_abstract_name(name.as_bytes()),
+        None => SocketAddr::from_pathname(socket),
+    };
+    if let Ok(addr) = addr {
+        let _ = sock.send_to_addr(b"READY=1", &addr);
     }
 }
 

@@ -1,0 +1,272 @@
+//! The guard: the process that owns a sandboxed systemd's lifetime. It boots
+//! systemd-nspawn inside cgroups it creates, tells the host the container's
+//! leader PID, then waits for its stdin to close, which happens when
+//! stopbench finishes or dies (even by SIGKILL, which the guard, not being
+//! in the way of the kill, survives). Then it powers the container off and
+//! removes every process, cgroup and /run entry it made. If nspawn itself
+//! dies, the container's systemd keeps running, so the guard, not nspawn,
+//! must do this.
+
+use crate::sandbox::cgroup;
+use std::io::{BufRead, Read, Write};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+pub const ROOT: &str = "STOPBENCH_SD_ROOT";
+pub const NAME: &str = "STOPBENCH_SD_NAME";
+pub const EXE: &str = "STOPBENCH_SD_EXE";
+const NSPAWN_RUN: &str = "/run/systemd/nspawn";
+
+struct Cgroups {
+    unified: PathBuf,
+    named: Option<PathBuf>,
+}
+
+fn say(line: &str) {
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "{line}");
+    let _ = out.flush();
+}
+
+/// Entry point of the guard role; returns the exit code.
+pub fn main() -> i32 {
+    for sig in [libc::SIGINT, libc::SIGTERM, libc::SIGHUP, libc::SIGPIPE] {
+        unsafe { libc::signal(sig, libc::SIG_IGN) };
+    }
+    let (Some(root), Some(name), Some(exe)) = (
+        std::env::var_os(ROOT),
+        std::env::var(NAME).ok(),
+        std::env::var_os(EXE),
+    ) else {
+        say("error the guard was started without its settings");
+        return 2;
+    };
+    let run_existed = Path::new(NSPAWN_RUN).exists();
+    let cgroups = match make_cgroups(&name) {
+        Ok(c) => c,
+        Err(e) => {
+            say(&format!("error {e}"));
+            return 1;
+        }
+    };
+    let mut nspawn = None;
+    let leader = boot(&root, &name, &exe, &cgroups, &mut nspawn);
+    match &leader {
+        Ok((pid, _)) => say(&format!("leader {pid}")),
+        Err(e) => say(&format!("error {e}")),
+    }
+    if leader.is_ok() {
+        // Block until the host closes stdin: finished, or gone.
+        let mut sink = [0u8; 64];
+        let mut stdin = std::io::stdin().lock();
+        while matches!(stdin.read(&mut sink), Ok(n) if n > 0) {}
+    }
+    teardown(
+        leader.ok().map(|(_, fd)| fd),
+        nspawn,
+        &cgroups,
+        &name,
+        run_existed,
+    );
+    0
+}
+
+fn make_cgroups(name: &str) -> Result<Cgroups, String> {
+    let mount = cgroup::cgroup2_mount().ok_or("no cgroup2 file system is mounted")?;
+    let unified = mount.join(name);
+    std::fs::create_dir(&unified)
+        .map_err(|e| format!("cannot create cgroup `{}`: {e}", unified.display()))?;
+    // On a hybrid layout systemd also wants the v1 name=systemd hierarchy.
+    let named_mount = Path::new("/sys/fs/cgroup/systemd");
+    let named = (named_mount.join("cgroup.procs").exists()
+        && unified.parent() != Some(Path::new("/sys/fs/cgroup")))
+    .then(|| named_mount.join(name));
+    if let Some(n) = &named {
+        std::fs::create_dir(n)
+            .map_err(|e| format!("cannot create cgroup `{}`: {e}", n.display()))?;
+    }
+    Ok(Cgroups { unified, named })
+}
+
+fn boot(
+    root: &std::ffi::OsStr,
+    name: &str,
+    exe: &std::ffi::OsStr,
+    cgroups: &Cgroups,
+    nspawn: &mut Option<Child>,
+) -> Result<(i32, OwnedFd), String> {
+    let procs: Vec<PathBuf> = std::iter::once(cgroups.unified.join("cgroup.procs"))
+        .chain(cgroups.named.as_ref().map(|n| n.join("cgroup.procs")))
+        .collect();
+    let mut command = Command::new("systemd-nspawn");
+    command
+        .args([
+            "--boot",
+            "--register=no",
+            "--keep-unit",
+            "--private-network",
+            "--link-journal=no",
+        ])
+        .args(["--console=read-only", "--read-only", "--volatile=overlay"])
+        .arg("-D")
+        .arg(root)
+        .args(["-M", name])
+        .arg(format!(
+            "--bind-ro={}:/usr/local/bin/stopbench",
+            exe.to_string_lossy()
+        ))
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    unsafe {
+        // Join our cgroups before exec, so the container is born inside them.
+        command.pre_exec(move || {
+            let pid = std::process::id().to_string();
+            for p in &procs {
+                std::fs::write(p, &pid)?;
+            }
+            Ok(())
+        });
+    }
+    let child = command
+        .spawn()
+        .map_err(|e| format!("cannot start systemd-nspawn: {e}"))?;
+    let nspawn_pid = child.id() as i32;
+    *nspawn = Some(child);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let leader = loop {
+        let children =
+            std::fs::read_to_string(format!("/proc/{nspawn_pid}/task/{nspawn_pid}/children"))
+                .unwrap_or_default();
+        if let Some(pid) = children
+            .split_whitespace()
+            .next()
+            .and_then(|p| p.parse::<i32>().ok())
+        {
+            break pid;
+        }
+        if Instant::now() > deadline
+            || nspawn
+                .as_mut()
+                .is_some_and(|c| c.try_wait().ok().flatten().is_some())
+        {
+            return Err("systemd-nspawn did not start the container (is the root prepared? run scripts/setup-systemd)".into());
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    // A pidfd, checked against the parent, so teardown can never signal a recycled number.
+    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, leader, 0) };
+    if fd < 0 {
+        return Err(format!(
+            "pidfd_open of the container's leader failed: {}",
+            std::io::Error::last_os_error()
+        ));
+    }
+    let fd = unsafe { OwnedFd::from_raw_fd(fd as i32) };
+    if crate::sandbox::procfs::stat(leader).map(|s| s.ppid) != Some(nspawn_pid) {
+        return Err("the container's leader went away during boot".into());
+    }
+    let socket = format!("/proc/{leader}/root/run/systemd/private");
+    while !Path::new(&socket).exists() {
+        if Instant::now() > deadline {
+            return Err("the container's systemd did not come up within 20 s".into());
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let state = Command::new("timeout")
+        .args([
+            "30",
+            "nsenter",
+            "-t",
+            &leader.to_string(),
+            "-a",
+            "--",
+            "systemctl",
+            "is-system-running",
+            "--wait",
+        ])
+        .output()
+        .map_err(|e| format!("cannot run nsenter: {e}"))?;
+    let text = String::from_utf8_lossy(&state.stdout).trim().to_string();
+    if text != "running" && text != "degraded" {
+        return Err(format!("the container's systemd is `{text}`, not running"));
+    }
+    Ok((leader, fd))
+}
+
+fn teardown(
+    leader: Option<OwnedFd>,
+    nspawn: Option<Child>,
+    cgroups: &Cgroups,
+    name: &str,
+    run_existed: bool,
+) {
+    if let Some(fd) = &leader {
+        // SIGRTMIN+4: systemd's "power off" request.
+        let sig = libc::SIGRTMIN() + 4;
+        unsafe {
+            libc::syscall(
+                libc::SYS_pidfd_send_signal,
+                fd.as_raw_fd(),
+                sig,
+                std::ptr::null::<u8>(),
+                0,
+            )
+        };
+    }
+    if let Some(mut child) = nspawn {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while child.try_wait().ok().flatten().is_none() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = child.kill(); // our own child, by handle
+        let _ = child.wait();
+    }
+    // Whatever is left in our cgroup: one kernel operation, no PIDs.
+    cgroup::remove_tree(&cgroups.unified, Duration::from_secs(5));
+    if let Some(named) = &cgroups.named {
+        remove_dirs(named);
+    }
+    let _ = std::fs::remove_dir_all(Path::new(NSPAWN_RUN).join("propagate").join(name));
+    if !run_existed && !nspawn_running() {
+        let _ = std::fs::remove_dir_all(NSPAWN_RUN);
+    }
+}
+
+/// Removes a (v1) cgroup directory tree, deepest first.
+fn remove_dirs(dir: &Path) {
+    if let Ok(entries) = std::fs::read_dir(dir) {
+        for e in entries.flatten().filter(|e| e.path().is_dir()) {
+            remove_dirs(&e.path());
+        }
+    }
+    let _ = std::fs::remove_dir(dir);
+}
+
+/// Whether any systemd-nspawn runs on this machine (read-only look at /proc).
+fn nspawn_running() -> bool {
+    crate::sandbox::procfs::pids().into_iter().any(|p| {
+        std::fs::read_to_string(format!("/proc/{p}/comm"))
+            .is_ok_and(|c| c.trim() == "systemd-nspawn")
+    })
+}
+
+/// Reads the guard's first line: `leader PID` or `error MESSAGE`.
+pub fn read_leader(out: &mut impl BufRead) -> Result<i32, String> {
+    let mut line = String::new();
+    out.read_line(&mut line)
+        .map_err(|e| format!("the systemd guard said nothing: {e}"))?;
+    let line = line.trim();
+    if let Some(pid) = line.strip_prefix("leader ") {
+        return pid
+            .parse()
+            .map_err(|_| format!("the systemd guard said `{line}`"));
+    }
+    Err(line
+        .strip_prefix("error ")
+        .unwrap_or("the systemd guard ended before the container was up")
+        .to_string())
+}

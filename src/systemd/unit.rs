@@ -1,0 +1,234 @@
+//! The systemd unit that implements each strategy: what `stopbench unit`
+//! prints, what the report recommends, and, for the `systemd` strategy, what
+//! the sandboxed systemd runs.
+
+use crate::scenario::{Behaviour, Scenario, StrategyConfig, StrategyKind};
+use crate::victim::env;
+use std::fmt::Write;
+use std::path::Path;
+use std::process::Command;
+
+/// A word of an Exec*= line, quoted when systemd would split it.
+fn exec_word(word: &str) -> String {
+    if !word.is_empty()
+        && !word
+            .chars()
+            .any(|c| c.is_whitespace() || "\"'\\;".contains(c))
+    {
+        word.to_string()
+    } else {
+        format!("\"{}\"", word.replace('\\', "\\\\").replace('"', "\\\""))
+    }
+}
+
+fn exec_line(argv: &[String]) -> String {
+    argv.iter()
+        .map(|w| exec_word(w))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// How the unit starts the victim.
+pub enum Start<'a> {
+    /// The daemon as a team deploys it: `ExecStart=` the scenario's command.
+    Deployed,
+    /// stopbench's simulated daemon, from our binary at `exe`, under the
+    /// scenario's argv (`@` gives argv[0]), ready through sd_notify.
+    Simulated { exe: &'a str },
+}
+
+/// The `[Service]` lines that implement a strategy.
+pub fn settings(c: &StrategyConfig, s: &Scenario) -> Vec<String> {
+    let timeout = c.timeout.to_string();
+    let (sig, fin) = (c.kill_signal.to_string(), c.final_signal.to_string());
+    let (short, final_short) = (c.kill_signal.short_name(), c.final_signal.short_name());
+    match c.kind {
+        StrategyKind::Pidfd => vec![
+            "# systemd 255+ tracks the main process by pidfd; let it do the signalling.".into(),
+            "KillMode=control-group".into(),
+            format!("KillSignal={sig}"),
+            format!("TimeoutStopSec={timeout}"),
+            format!("FinalKillSignal={fin}"),
+            "SendSIGKILL=yes".into(),
+            "# No ExecStop=/ExecStopPost= line that kills $MAINPID or a pidfile's number.".into(),
+        ],
+        StrategyKind::PlainKill => vec![
+            format!("ExecStop=/bin/sh -c 'kill -{short} $MAINPID; while kill -0 $MAINPID; do sleep 0.01; done'"),
+            format!("TimeoutStopSec={timeout}"),
+            format!("# ...then kill -{final_short} $MAINPID: the number may be someone else's by now."),
+        ],
+        StrategyKind::ExecstoppostCheck => vec![
+            "KillMode=process".into(),
+            format!("ExecStop=/bin/kill -{short} $MAINPID"),
+            format!("ExecStopPost=/bin/sh -c \"if ps -p $MAINPID > /dev/null; then /bin/kill -{final_short} $MAINPID; fi\""),
+            format!("TimeoutStopSec={timeout}"),
+            "SuccessExitStatus=143 TERM".into(),
+        ],
+        StrategyKind::PkillF => vec![
+            format!(
+                "ExecStopPost=/usr/bin/pkill -{final_short} -f {}",
+                exec_word(&c.pattern.clone().unwrap_or_else(|| s.victim.command.0[0].clone()))
+            ),
+            format!("TimeoutStopSec={timeout}"),
+        ],
+        StrategyKind::Cgroup | StrategyKind::Systemd => {
+            let mut lines = vec![
+                format!("KillMode={}", c.kill_mode.name()),
+                format!("KillSignal={sig}"),
+                format!("FinalKillSignal={fin}"),
+                format!("SendSIGKILL={}", if c.send_sigkill { "yes" } else { "no" }),
+                format!("TimeoutStopSec={timeout}"),
+            ];
+            lines.extend(c.exec_stop.iter().map(|l| format!("ExecStop={l}")));
+            lines.extend(c.exec_stop_post.iter().map(|l| format!("ExecStopPost={l}")));
+            lines.extend(c.service.iter().cloned());
+            lines
+        }
+    }
+}
+
+/// A whole service unit for `c`.
+pub fn service(s: &Scenario, c: &StrategyConfig, start: Start<'_>) -> String {
+    let mut u = String::new();
+    let _ = writeln!(
+        u,
+        "[Unit]\nDescription=stopbench: {} stopped by {}\n\n[Service]",
+        s.victim.command.joined(),
+        c.label()
+    );
+    match start {
+        Start::Simulated { exe } if s.victim.behaviour != Behaviour::Exec => {
+            let v = &s.victim;
+            let _ = writeln!(u, "Type=notify\nNotifyAccess=all");
+            let _ = writeln!(u, "ExecStart=@{exe} {}", exec_line(&v.command.0));
+            let _ = writeln!(
+                u,
+                "Environment={}=victim {}={} {}={} {}={} {}={}",
+                env::ROLE,
+                env::BEHAVIOUR,
+                v.behaviour.name(),
+                env::CLEANUP,
+                v.cleanup.0.as_nanos(),
+                env::EXIT_AFTER,
+                v.exit_after.0.as_nanos(),
+                env::CHILDREN,
+                v.children.0
+            );
+            if c.exec_stop_post.is_some() {
+                // Records what $MAINPID holds when ExecStopPost= runs, exactly
+                // as the user's line will see it (sh expands it, not systemd).
+                let _ = writeln!(
+                    u,
+                    "ExecStopPost=/bin/sh -c 'echo \"[$MAINPID]\" > /run/stopbench/%n.mainpid'"
+                );
+            }
+        }
+        _ => {
+            let _ = writeln!(u, "ExecStart={}", exec_line(&s.victim.command.0));
+        }
+    }
+    for line in settings(c, s) {
+        let _ = writeln!(u, "{line}");
+    }
+    u
+}
+
+/// Checks a unit with `systemd-analyze verify`, in a scratch root holding
+/// the host's unit library and stub executables for the unit's commands, so
+/// only the unit's own faults show. Any output is a failure: systemd-analyze
+/// exits 0 on settings it could not parse.
+pub fn verify(unit_name: &str, text: &str) -> Result<(), String> {
+    let analyze = super::which("systemd-analyze")
+        .ok_or("systemd-analyze is not installed (Debian: systemd)")?;
+    let scratch = tempfile_dir()?;
+    let root = scratch.as_path();
+    let lib = Path::new("/usr/lib/systemd/system");
+    copy_dir(lib, &root.join("usr/lib/systemd/system"))
+        .map_err(|e| format!("cannot copy the unit library: {e}"))?;
+    for line in text.lines() {
+        let Some((key, value)) = line.split_once('=') else {
+            continue;
+        };
+        if !key.starts_with("Exec") {
+            continue;
+        }
+        let program = value
+            .trim_start_matches(['@', '-', '+', '!', ':'])
+            .split_whitespace()
+            .next()
+            .unwrap_or("");
+        if program.starts_with('/') {
+            let path = root.join(program.trim_start_matches('/'));
+            std::fs::create_dir_all(path.parent().expect("absolute path"))
+                .map_err(|e| e.to_string())?;
+            std::fs::write(&path, "#!/bin/sh\n").map_err(|e| e.to_string())?;
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755))
+                .map_err(|e| e.to_string())?;
+        }
+    }
+    let dir = root.join("etc/systemd/system");
+    std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
+    std::fs::write(dir.join(unit_name), text).map_err(|e| e.to_string())?;
+    let out = Command::new(analyze)
+        .arg("verify")
+        .arg(format!("--root={}", root.display()))
+        .arg(format!("/etc/systemd/system/{unit_name}"))
+        .current_dir(root)
+        .output()
+        .map_err(|e| format!("cannot run systemd-analyze: {e}"))?;
+    let _ = std::fs::remove_dir_all(root);
+    let said = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let said = said.replace(&format!("{}/", root.display()), "/");
+    if out.status.success() && said.trim().is_empty() {
+        Ok(())
+    } else {
+        Err(said.trim().to_string())
+    }
+}
+
+fn tempfile_dir() -> Result<std::path::PathBuf, String> {
+    let dir = std::env::temp_dir().join(format!(
+        "stopbench-verify-{}-{}",
+        std::process::id(),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.subsec_nanos())
+    ));
+    std::fs::create_dir_all(&dir).map_err(|e| format!("cannot create `{}`: {e}", dir.display()))?;
+    Ok(dir)
+}
+
+fn copy_dir(from: &Path, to: &Path) -> std::io::Result<()> {
+    std::fs::create_dir_all(to)?;
+    for entry in std::fs::read_dir(from)? {
+        let entry = entry?;
+        let target = to.join(entry.file_name());
+        let kind = entry.file_type()?;
+        if kind.is_dir() {
+            copy_dir(&entry.path(), &target)?;
+        } else if kind.is_symlink() {
+            let link = std::fs::read_link(entry.path())?;
+            let _ = std::os::unix::fs::symlink(link, target);
+        } else {
+            std::fs::copy(entry.path(), target)?;
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quotes_exec_words() {
+        assert_eq!(exec_word("/usr/bin/foo"), "/usr/bin/foo");
+        assert_eq!(exec_word("a b"), "\"a b\"");
+        assert_eq!(exec_word("say \"hi\""), "\"say \\\"hi\\\"\"");
+    }
+}
