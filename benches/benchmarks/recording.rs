@@ -23,6 +23,7 @@ fn record(i: u32) -> TrialRecord {
         misfires: Vec::new(),
         leaks: 0,
         error: None,
+        note: None,
     }
 }
 

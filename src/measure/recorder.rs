@@ -163,6 +163,7 @@ mod tests {
                 .collect(),
             leaks: 1,
             error: None,
+            note: None,
         }
     }
 

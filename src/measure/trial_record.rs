@@ -67,6 +67,10 @@ pub struct TrialRecord {
     /// Descendants of the victim alive after the stop.
     pub leaks: u32,
     pub error: Option<String>,
+    /// What a strategy observed beyond the numbers, e.g. systemd's `Result=`
+    /// and what `$MAINPID` held in `ExecStopPost=`.
+    #[serde(default)]
+    pub note: Option<String>,
 }
 
 impl TrialRecord {

@@ -449,6 +449,7 @@ fn machine_section(results: &RunResults, blocks: &mut Vec<Block>) {
         let mode = match sb.mode {
             crate::sandbox::SandboxMode::Root => "as root",
             crate::sandbox::SandboxMode::UserNamespace => "in a user namespace",
+            crate::sandbox::SandboxMode::SystemdMachine => "of a sandboxed systemd's container",
         };
         let pid_max = match (sb.pid_max, &sb.pid_max_note) {
             (Some(p), _) => format!("pid_max {p}"),

@@ -130,6 +130,7 @@ pub fn fixture(dir: &std::path::Path) -> RunResults {
             finished_unix: 1_795_000_010,
             incomplete: None,
             warnings: Vec::new(),
+            systemd: None,
             unavailable: Vec::new(),
             strategies: Vec::new(),
         },

@@ -23,6 +23,7 @@ pub const TRIAL_COLUMNS: &[&str] = &[
     "victim_end",
     "victim_gone_before_stop",
     "error",
+    "note",
 ];
 
 pub const MISFIRE_COLUMNS: &[&str] = &[
@@ -100,6 +101,7 @@ impl TrialsWriter {
                 "false"
             },
             r.error.as_deref().unwrap_or(""),
+            r.note.as_deref().unwrap_or(""),
         ])?;
         // One flush per row: csv buffers the row and hands it to one write().
         self.trials.flush()

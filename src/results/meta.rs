@@ -43,6 +43,10 @@ pub struct RunMeta {
     /// Why the run ended before all trials ran (interrupt, deadline, failure).
     pub incomplete: Option<String>,
     pub warnings: Vec<String>,
+    /// When `systemd` strategies ran beside others: the sandboxed systemd's
+    /// side of the run (`sandbox` and `churn` above are the other side's).
+    #[serde(default)]
+    pub systemd: Option<SystemdPart>,
     /// Strategies this machine could not run, and why.
     #[serde(default)]
     pub unavailable: Vec<Unavailable>,
@@ -56,4 +60,11 @@ pub struct RunMeta {
 pub struct Unavailable {
     pub strategy: String,
     pub reason: String,
+}
+
+/// The sandbox facts and churn of the part of a run inside a sandboxed systemd.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SystemdPart {
+    pub sandbox: Option<SandboxFacts>,
+    pub churn: Option<ChurnReport>,
 }

@@ -4,7 +4,7 @@
 
 mod meta;
 
-pub use meta::{Machine, RunMeta, Unavailable};
+pub use meta::{Machine, RunMeta, SystemdPart, Unavailable};
 
 use crate::measure::{Outcome, Recorder, StrategyStats, TrialTally};
 use serde::Deserialize;

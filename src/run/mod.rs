@@ -12,11 +12,12 @@ pub use sweep::execute_sweep;
 
 use crate::measure::Recorder;
 use crate::report::{self, trials_csv::TrialsWriter, ReportError};
-use crate::results::{Machine, RunMeta, RunResults, Unavailable};
+use crate::results::{Machine, RunMeta, RunResults, SystemdPart, Unavailable};
 use crate::sandbox::cgroup::CgroupTree;
 use crate::sandbox::{launch::LaunchError, Message, RunPlan, SandboxMode, SandboxProcess};
 use crate::scenario::Scenario;
 use crate::scenario::StrategyKind;
+use crate::systemd::SystemdMachine;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -89,79 +90,110 @@ pub fn execute(options: RunOptions) -> Result<RunResults, RunError> {
     let total = scenario.trials.0 as u64 * labels.len() as u64;
     let progress = progress::Progress::new(total, quiet);
 
-    let plan = RunPlan {
-        scenario: planned,
-        mode,
-        exe,
-        cgroup: cgroups.as_ref().map(|t| t.base.clone()),
+    // Strategies that a real systemd runs go to a sandboxed systemd machine;
+    // the rest to stopbench's own sandbox. Both stream into the same files.
+    let (mut sandboxed, mut in_systemd) = (planned.clone(), planned);
+    sandboxed
+        .strategies
+        .retain(|s| s.kind != StrategyKind::Systemd);
+    in_systemd
+        .strategies
+        .retain(|s| s.kind == StrategyKind::Systemd);
+    let mut unavailable = unavailable;
+    let mut session = Session {
+        writer: &mut writer,
+        recorder: &mut recorder,
+        progress: &progress,
+        warnings: Vec::new(),
+        offset: 0,
+        out_dir: &out_dir,
     };
-    let mut sandbox = SandboxProcess::launch(&plan)?;
-    ACTIVE_SANDBOX.store(sandbox.pid(), Ordering::SeqCst);
-    let (mut facts, mut churn, mut refused, mut stopped_early, mut finished) =
-        (None, None, None, None, false);
-    let mut warnings = Vec::new();
-    while let Some(message) = sandbox.next_message() {
-        match message {
-            Ok(Message::Started { facts: f }) => {
-                if let Some(note) = &f.pid_max_note {
-                    progress.warn(note);
-                    warnings.push(note.clone());
-                }
-                facts = Some(f);
-            }
-            Ok(Message::Trial { record }) => {
-                let trials_path = out_dir.join("trials.csv");
-                writer.write(&record).map_err(write_err(&trials_path))?;
-                recorder.record(&record.tally());
-                progress.advance(recorder.total_misfires());
-            }
-            Ok(Message::Warning { text }) => {
-                progress.warn(&text);
-                warnings.push(text);
-            }
-            Ok(Message::Finished {
-                churn: c,
-                stopped_early: s,
-            }) => {
-                churn = Some(c);
-                stopped_early = s;
-                finished = true;
-            }
-            Ok(Message::Failed { reason }) => refused = Some(reason),
-            Err(err) => warnings.push(err),
-        }
+    let mut parts = Vec::new();
+    if !sandboxed.strategies.is_empty() {
+        let plan = RunPlan {
+            scenario: sandboxed,
+            mode,
+            exe: exe.clone(),
+            cgroup: cgroups.as_ref().map(|t| t.base.clone()),
+        };
+        let sandbox = SandboxProcess::launch(&plan)?;
+        parts.push(stream(sandbox, &mut session)?);
     }
-    ACTIVE_SANDBOX.store(0, Ordering::SeqCst);
-    let exit = sandbox.wait();
     if let Some(tree) = &cgroups {
         tree.remove();
     }
+    let mut systemd_part = None;
+    if !in_systemd.strategies.is_empty() && !INTERRUPTED.load(Ordering::SeqCst) {
+        match SystemdMachine::boot(&exe) {
+            Ok(machine) => {
+                let plan = RunPlan {
+                    scenario: in_systemd,
+                    mode: SandboxMode::SystemdMachine,
+                    exe: INSIDE_EXE.into(),
+                    cgroup: None,
+                };
+                let sandbox = SandboxProcess::launch_in(&plan, machine.leader)?;
+                systemd_part = Some(stream(sandbox, &mut session)?);
+                drop(machine); // the guard tears the container down
+            }
+            Err(reason) => {
+                for s in &in_systemd.strategies {
+                    progress.warn(&format!(
+                        "strategy `{}` is unavailable here: {reason}",
+                        s.label()
+                    ));
+                    unavailable.push(Unavailable {
+                        strategy: s.label(),
+                        reason: reason.clone(),
+                    });
+                }
+            }
+        }
+    }
     progress.finish();
-    if let Some(reason) = refused {
-        if recorder.total_trials() == 0 {
+    let mut warnings = std::mem::take(&mut session.warnings);
+    let done = recorder.total_trials();
+    let all: Vec<&Part> = parts.iter().chain(systemd_part.as_ref()).collect();
+    if let Some(reason) = all.iter().find_map(|p| p.refused.clone()) {
+        if done == 0 {
             return Err(RunError::Refused(reason));
         }
         warnings.push(reason);
     }
+    let total = total
+        - unavailable
+            .iter()
+            .filter(|u| {
+                scenario
+                    .strategies
+                    .iter()
+                    .any(|s| s.label() == u.strategy && s.kind == StrategyKind::Systemd)
+            })
+            .count() as u64
+            * scenario.trials.0 as u64;
     let incomplete = if INTERRUPTED.load(Ordering::SeqCst) {
+        Some(format!("interrupted after {done} of {total} trials"))
+    } else if let Some(p) = all.iter().find(|p| !p.finished) {
         Some(format!(
-            "interrupted after {} of {total} trials",
-            recorder.total_trials()
-        ))
-    } else if !finished {
-        Some(format!(
-            "the sandbox ended early (exit status {exit:?}) after {} of {total} trials",
-            recorder.total_trials()
+            "the sandbox ended early (exit status {:?}) after {done} of {total} trials",
+            p.exit
         ))
     } else {
-        stopped_early
+        all.iter().find_map(|p| p.stopped_early.clone())
     };
+    let first = parts.first().or(systemd_part.as_ref());
     let meta = RunMeta {
         stopbench_version: env!("CARGO_PKG_VERSION").to_string(),
         scenario,
         machine: Machine::read(),
-        sandbox: facts,
-        churn,
+        sandbox: first.and_then(|p| p.facts.clone()),
+        churn: first.and_then(|p| p.churn.clone()),
+        systemd: systemd_part
+            .filter(|_| !parts.is_empty())
+            .map(|p| SystemdPart {
+                sandbox: p.facts,
+                churn: p.churn,
+            }),
         started_unix,
         finished_unix: unix_now(),
         incomplete,
@@ -174,6 +206,84 @@ pub fn execute(options: RunOptions) -> Result<RunResults, RunError> {
     std::fs::write(&meta_path, text).map_err(write_err(&meta_path))?;
     let results = report::render_dir(&out_dir)?;
     Ok(results)
+}
+
+/// Where our binary is bind-mounted inside a sandboxed systemd's container.
+const INSIDE_EXE: &str = "/usr/local/bin/stopbench";
+
+/// What streaming one sandbox's messages found.
+struct Part {
+    facts: Option<crate::sandbox::SandboxFacts>,
+    churn: Option<crate::churn::ChurnReport>,
+    refused: Option<String>,
+    stopped_early: Option<String>,
+    finished: bool,
+    exit: Option<i32>,
+}
+
+/// Where trials go as they arrive.
+struct Session<'a> {
+    writer: &'a mut TrialsWriter,
+    recorder: &'a mut Recorder,
+    progress: &'a progress::Progress,
+    warnings: Vec<String>,
+    /// Trials already written by an earlier part of the run.
+    offset: u32,
+    out_dir: &'a std::path::Path,
+}
+
+/// Writes each trial of a sandbox to disk as it arrives.
+fn stream(mut sandbox: SandboxProcess, session: &mut Session<'_>) -> Result<Part, RunError> {
+    ACTIVE_SANDBOX.store(sandbox.pid(), Ordering::SeqCst);
+    let mut part = Part {
+        facts: None,
+        churn: None,
+        refused: None,
+        stopped_early: None,
+        finished: false,
+        exit: None,
+    };
+    let mut last = session.offset;
+    while let Some(message) = sandbox.next_message() {
+        match message {
+            Ok(Message::Started { facts }) => {
+                if let Some(note) = &facts.pid_max_note {
+                    session.progress.warn(note);
+                    session.warnings.push(note.clone());
+                }
+                part.facts = Some(facts);
+            }
+            Ok(Message::Trial { mut record }) => {
+                record.trial += session.offset;
+                last = last.max(record.trial + 1);
+                let trials_path = session.out_dir.join("trials.csv");
+                session
+                    .writer
+                    .write(&record)
+                    .map_err(write_err(&trials_path))?;
+                session.recorder.record(&record.tally());
+                session.progress.advance(session.recorder.total_misfires());
+            }
+            Ok(Message::Warning { text }) => {
+                session.progress.warn(&text);
+                session.warnings.push(text);
+            }
+            Ok(Message::Finished {
+                churn,
+                stopped_early,
+            }) => {
+                part.churn = Some(churn);
+                part.stopped_early = stopped_early;
+                part.finished = true;
+            }
+            Ok(Message::Failed { reason }) => part.refused = Some(reason),
+            Err(err) => session.warnings.push(err),
+        }
+    }
+    ACTIVE_SANDBOX.store(0, Ordering::SeqCst);
+    part.exit = sandbox.wait();
+    session.offset = last;
+    Ok(part)
 }
 
 /// The scenario as the sandbox will run it: strategies this machine cannot

@@ -8,7 +8,7 @@ use super::inside::Inside;
 use super::namespace;
 use super::table::Shared;
 use super::trials::TrialRunner;
-use super::wire::{emit, Message, RunPlan, SandboxFacts};
+use super::wire::{emit, Message, RunPlan, SandboxFacts, SandboxMode};
 use crate::churn::generator;
 use crate::strategy;
 use rand::rngs::StdRng;
@@ -34,6 +34,9 @@ pub fn helper_main() -> i32 {
         Ok(plan) => plan,
         Err(err) => return fail(format!("bad run plan: {err}")),
     };
+    if plan.mode == SandboxMode::SystemdMachine {
+        return agent_main(plan);
+    }
     if let Err(reason) = namespace::enter(plan.mode) {
         return fail(reason);
     }
@@ -75,6 +78,31 @@ fn probe_set_tid(devnull: std::os::fd::RawFd) -> Result<(), String> {
     Ok(())
 }
 
+/// Inside a sandboxed systemd: not PID 1 (systemd is), but a subreaper, so
+/// the oracle still sees every death among the processes it starts. The
+/// units it stops are written into the container's /run/systemd/system.
+fn agent_main(plan: RunPlan) -> i32 {
+    unsafe {
+        libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+        libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1);
+    }
+    if let Err(reason) = super::trials::install_units(&plan.scenario, &plan.exe) {
+        return fail(reason);
+    }
+    // nspawn mounts /proc/sys read-only; a private mount namespace with a
+    // fresh /proc (still the container's PID namespace) lets us set its
+    // pid_max without touching what the container sees.
+    if let Err(e) = nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNS) {
+        return fail(format!(
+            "cannot make a private mount namespace in the systemd machine: {e}"
+        ));
+    }
+    if let Err(reason) = namespace::mount_private_proc() {
+        return fail(reason);
+    }
+    run_trials(plan)
+}
+
 /// PID 1 of the sandbox.
 fn init_main(plan: RunPlan) -> i32 {
     // If the helper (and so the host) dies, so do we, and with us the namespace.
@@ -82,6 +110,11 @@ fn init_main(plan: RunPlan) -> i32 {
     if let Err(reason) = namespace::mount_private_proc() {
         return fail(reason);
     }
+    run_trials(plan)
+}
+
+/// The run itself, as PID 1 of the sandbox or as the agent in a systemd machine.
+fn run_trials(plan: RunPlan) -> i32 {
     let scenario = plan.scenario;
     let requested = scenario.sandbox.pid_max.as_ref().map(|p| p.one().0);
     let (pid_max, pid_max_note) = match requested.map(namespace::set_pid_max) {
@@ -169,7 +202,12 @@ fn init_main(plan: RunPlan) -> i32 {
                 break 'rounds;
             }
             let (label, strategy) = &strategies[i];
-            if !runner.run(trial, round, strategy.as_ref(), label) {
+            let alive = if strategy.kind() == crate::scenario::StrategyKind::Systemd {
+                runner.run_unit(trial, round, &scenario.strategies[i], label)
+            } else {
+                runner.run(trial, round, strategy.as_ref(), label)
+            };
+            if !alive {
                 return 1; // the host is gone
             }
             trial += 1;

@@ -93,6 +93,59 @@ impl Inside {
         }
     }
 
+    /// Runs a helper and returns how it ended and what it wrote to stdout.
+    pub fn run_helper_output(
+        &self,
+        argv: &[String],
+        limit: Duration,
+    ) -> Result<(Cause, String), String> {
+        use std::io::Read;
+        let (read, write) =
+            nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(|e| format!("pipe: {e}"))?;
+        let env = vec![("PATH".to_string(), HELPER_PATH.to_string())];
+        let spec = ExecSpec::new(&argv[0], argv, &env, vec![(write.as_raw_fd(), 1)]);
+        let child = self
+            .spawn(
+                &ChildAction::Exec(&spec),
+                Role::Helper,
+                spec.cmdline().into(),
+                false,
+            )
+            .map_err(|e| format!("cannot start `{}`: {e}", argv[0]))?;
+        drop(write);
+        // Churners forked meanwhile hold copies of the write end until they
+        // exit, so read what the helper wrote, then stop at its exit.
+        let reader = std::thread::spawn(move || {
+            let mut text = String::new();
+            let _ = std::fs::File::from(read).read_to_string(&mut text);
+            text
+        });
+        let deadline = Instant::now() + limit;
+        let mut table = self.shared.table.lock();
+        let cause = loop {
+            if let Some(cause) = table.helper_exits.remove(&child.pid) {
+                break cause;
+            }
+            if self
+                .shared
+                .changed
+                .wait_until(&mut table, deadline)
+                .timed_out()
+            {
+                if table.procs.contains_key(&child.pid) {
+                    table.expected.insert(child.pid);
+                    unsafe { libc::kill(child.pid, libc::SIGKILL) };
+                }
+                return Err(format!(
+                    "`{}` did not finish within {limit:?}",
+                    spec.cmdline()
+                ));
+            }
+        };
+        drop(table);
+        Ok((cause, reader.join().unwrap_or_default()))
+    }
+
     /// Waits until the victim is dead (as the reaper saw it) or `until`.
     pub fn wait_victim_death(&self, until: Instant) -> Option<(Cause, Instant)> {
         let mut table = self.shared.table.lock();
@@ -178,16 +231,16 @@ impl Inside {
     pub fn quiesce(&self, keep: &[(i32, u64)], limit: Duration) -> usize {
         let deadline = Instant::now() + limit;
         loop {
+            // Only our own descendants: beside a real systemd, the machine's
+            // other processes are none of our business.
             let strays: Vec<(i32, u64)> = {
+                let mine = super::procfs::descendants(std::process::id() as i32);
                 let table = self.shared.table.lock();
-                super::procfs::pids()
-                    .into_iter()
-                    .filter(|p| *p != 1 && !table.procs.contains_key(p))
-                    .filter_map(|p| Some((p, super::procfs::stat(p)?)))
-                    .filter(|(p, st)| {
-                        st.state != 'Z' && !keep.iter().any(|(k, s)| k == p && *s == st.start)
+                mine.into_iter()
+                    .filter(|(p, s)| {
+                        !table.procs.contains_key(p)
+                            && !keep.iter().any(|(k, ks)| k == p && ks == s)
                     })
-                    .map(|(p, st)| (p, st.start))
                     .collect()
             };
             if strays.is_empty() {

@@ -27,7 +27,18 @@ pub struct SandboxProcess {
 
 impl SandboxProcess {
     pub fn launch(plan: &RunPlan) -> Result<Self, LaunchError> {
-        let mut command = Command::new(&plan.exe);
+        Self::launch_with(plan, Command::new(&plan.exe))
+    }
+
+    /// Launches inside a sandboxed systemd's container: nsenter into its PID
+    /// and mount namespaces, running our binary as bind-mounted there.
+    pub fn launch_in(plan: &RunPlan, leader: i32) -> Result<Self, LaunchError> {
+        let mut command = Command::new("nsenter");
+        command.args(["-t", &leader.to_string(), "-m", "-p", "--", &plan.exe]);
+        Self::launch_with(plan, command)
+    }
+
+    fn launch_with(plan: &RunPlan, mut command: Command) -> Result<Self, LaunchError> {
         command
             .arg0("stopbench-sandbox")
             .arg(&plan.scenario.name.0)

@@ -13,6 +13,9 @@ use nix::sched::{unshare, CloneFlags};
 pub fn enter(mode: SandboxMode) -> Result<(), String> {
     let base = CloneFlags::CLONE_NEWPID | CloneFlags::CLONE_NEWNS;
     match mode {
+        SandboxMode::SystemdMachine => {
+            Err("a systemd machine's namespaces are entered with nsenter, not unshared".into())
+        }
         SandboxMode::Root => unshare(base).map_err(|e| {
             format!("cannot create PID and mount namespaces as root: unshare failed: {e}")
         }),

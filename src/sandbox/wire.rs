@@ -15,6 +15,9 @@ pub enum SandboxMode {
     Root,
     /// An ordinary user: a user namespace maps them to root inside.
     UserNamespace,
+    /// Inside a sandboxed systemd's container (its PID and mount
+    /// namespaces), as a subreaper beside systemd, which owns the victims.
+    SystemdMachine,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -114,14 +114,13 @@ pub fn service(s: &Scenario, c: &StrategyConfig, start: Start<'_>) -> String {
                 env::CHILDREN,
                 v.children.0
             );
-            if c.exec_stop_post.is_some() {
-                // Records what $MAINPID holds when ExecStopPost= runs, exactly
-                // as the user's line will see it (sh expands it, not systemd).
-                let _ = writeln!(
-                    u,
-                    "ExecStopPost=/bin/sh -c 'echo \"[$MAINPID]\" > /run/stopbench/%n.mainpid'"
-                );
-            }
+            // Records how the main process ended (systemd hands ExecStopPost=
+            // $SERVICE_RESULT, $EXIT_CODE, $EXIT_STATUS) and what $MAINPID
+            // holds there, exactly as a user's line sees it (sh expands it).
+            let _ = writeln!(
+                u,
+                "ExecStopPost=/bin/sh -c 'echo \"$SERVICE_RESULT $EXIT_CODE $EXIT_STATUS [$MAINPID]\" > /run/stopbench/%n.post'"
+            );
         }
         _ => {
             let _ = writeln!(u, "ExecStart={}", exec_line(&s.victim.command.0));

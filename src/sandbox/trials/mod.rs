@@ -6,6 +6,10 @@
 //! until the next trial's stop request (nothing else signals in between but
 //! init's own, marked, cleanup).
 
+mod unit;
+
+pub use unit::install_units;
+
 use super::cgroup::{self, CgroupTree};
 use super::inside::Inside;
 use super::procfs;
@@ -88,22 +92,7 @@ impl<'a> TrialRunner<'a> {
         strategy: &dyn StopStrategy,
         label: &str,
     ) -> bool {
-        let mut record = TrialRecord {
-            trial,
-            round,
-            strategy: label.to_string(),
-            victim_pid: 0,
-            victim_cmdline: self.scenario.victim.command.joined(),
-            outcome: Outcome::Error,
-            latency: Duration::ZERO,
-            strategy_time: Duration::ZERO,
-            victim_end: None,
-            victim_gone_before_stop: false,
-            pid_reused: None,
-            misfires: Vec::new(),
-            leaks: 0,
-            error: None,
-        };
+        let mut record = self.blank_record(trial, round, label);
         // A victim of a cgroup strategy is born in a cgroup of its own.
         let victim_cgroup = match (strategy.needs_cgroup(), self.cgroups) {
             (false, _) => Ok(None),
@@ -224,6 +213,26 @@ impl<'a> TrialRunner<'a> {
             reuse_holder,
         });
         host_alive
+    }
+
+    fn blank_record(&self, trial: u32, round: u32, label: &str) -> TrialRecord {
+        TrialRecord {
+            trial,
+            round,
+            strategy: label.to_string(),
+            victim_pid: 0,
+            victim_cmdline: self.scenario.victim.command.joined(),
+            outcome: Outcome::Error,
+            latency: Duration::ZERO,
+            strategy_time: Duration::ZERO,
+            victim_end: None,
+            victim_gone_before_stop: false,
+            pid_reused: None,
+            misfires: Vec::new(),
+            leaks: 0,
+            error: None,
+            note: None,
+        }
     }
 
     /// Finalizes the last trial after a short settle time.

@@ -1,0 +1,325 @@
+//! Trials of the `systemd` strategy, run by the agent inside a sandboxed
+//! systemd: systemd starts the victim as a unit and stops it with
+//! `systemctl stop`; stopbench watches, measures from systemd's own
+//! timestamps, and keeps the oracle over its churners and bystanders.
+
+use super::{Pending, TrialRunner, QUIESCE_LIMIT, READY_LIMIT};
+use crate::measure::Outcome;
+use crate::oracle::Cause;
+use crate::sandbox::inside::Inside;
+use crate::sandbox::procfs;
+use crate::sandbox::spawn::{self, ChildAction, ExecSpec};
+use crate::sandbox::table::{Entry, Role};
+use crate::scenario::{Behaviour, Scenario, StrategyConfig, StrategyKind};
+use crate::systemd::unit::{self, Start};
+use rustix::process::{pidfd_open, pidfd_send_signal, Pid, PidfdFlags, Signal};
+use std::collections::HashMap;
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+pub fn unit_name(label: &str) -> String {
+    format!("stopbench-{label}.service")
+}
+
+const SYSTEMCTL: &str = "/bin/systemctl";
+
+/// Writes the unit of every `systemd` strategy into the container's
+/// /run/systemd/system and reloads systemd.
+pub fn install_units(scenario: &Scenario, exe: &str) -> Result<(), String> {
+    std::fs::create_dir_all("/run/stopbench")
+        .map_err(|e| format!("cannot create /run/stopbench: {e}"))?;
+    std::fs::create_dir_all("/run/systemd/system")
+        .map_err(|e| format!("cannot create /run/systemd/system: {e}"))?;
+    for c in scenario
+        .strategies
+        .iter()
+        .filter(|c| c.kind == StrategyKind::Systemd)
+    {
+        let path = format!("/run/systemd/system/{}", unit_name(&c.label()));
+        std::fs::write(&path, unit::service(scenario, c, Start::Simulated { exe }))
+            .map_err(|e| format!("cannot write `{path}`: {e}"))?;
+    }
+    let out = std::process::Command::new(SYSTEMCTL)
+        .arg("daemon-reload")
+        .output()
+        .map_err(|e| format!("cannot run systemctl: {e}"))?;
+    if !out.status.success() {
+        return Err(format!(
+            "systemctl daemon-reload failed: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        ));
+    }
+    Ok(())
+}
+
+fn argv(words: &[&str]) -> Vec<String> {
+    words.iter().map(|w| w.to_string()).collect()
+}
+
+/// `systemctl show` as a map.
+fn show(inside: &Inside, unit: &str, properties: &str) -> Result<HashMap<String, String>, String> {
+    let (cause, text) = inside.run_helper_output(
+        &argv(&[SYSTEMCTL, "show", unit, "-p", properties]),
+        Duration::from_secs(30),
+    )?;
+    if cause != Cause::Exited(0) {
+        return Err(format!("systemctl show {unit} ended with {cause}"));
+    }
+    Ok(text
+        .lines()
+        .filter_map(|l| l.split_once('='))
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect())
+}
+
+/// Waits for the main process's exit (its pidfd turns readable) until
+/// `done` is set; then, with forced reuse, takes its number for a fresh
+/// bystander as soon as systemd has reaped it (set_tid fails with EEXIST
+/// until then). Returns when it died and the reuse holder.
+fn watch(
+    inside: &Inside,
+    pidfd: &OwnedFd,
+    pid: i32,
+    reuse: Option<&ExecSpec>,
+    done: &AtomicBool,
+) -> (Option<Instant>, Option<i32>) {
+    use rustix::event::{poll, PollFd, PollFlags, Timespec};
+    let slice = Timespec {
+        tv_sec: 0,
+        tv_nsec: 5_000_000,
+    };
+    let died = loop {
+        match poll(&mut [PollFd::new(pidfd, PollFlags::IN)], Some(&slice)) {
+            Ok(n) if n > 0 => break Instant::now(),
+            Err(rustix::io::Errno::INTR) => continue,
+            Err(_) => return (None, None),
+            Ok(_) if done.load(Ordering::SeqCst) => return (None, None),
+            Ok(_) => {}
+        }
+    };
+    let Some(spec) = reuse else {
+        return (Some(died), None);
+    };
+    let limit = Instant::now() + Duration::from_secs(5);
+    while Instant::now() < limit {
+        let mut table = inside.shared.table.lock();
+        match spawn::spawn(
+            &ChildAction::Exec(spec),
+            inside.devnull.as_raw_fd(),
+            Some(pid),
+            false,
+        ) {
+            Ok(child) => {
+                table.procs.insert(
+                    child.pid,
+                    Entry {
+                        role: Role::ReuseHolder,
+                        cmdline: spec.cmdline().into(),
+                    },
+                );
+                return (Some(died), Some(child.pid));
+            }
+            Err(e) if e.raw_os_error() == Some(libc::EEXIST) => {
+                drop(table);
+                std::thread::sleep(Duration::from_micros(50));
+            }
+            Err(_) => break,
+        }
+    }
+    (Some(died), None)
+}
+
+/// What the recorder line in ExecStopPost= wrote: `RESULT CODE STATUS [MAINPID]`.
+struct PostRecord {
+    result: String,
+    code: String,
+    status: String,
+    mainpid: String,
+}
+
+fn read_post(path: &str) -> Option<PostRecord> {
+    let text = std::fs::read_to_string(path).ok()?;
+    let (head, mainpid) = text.trim().split_once('[')?;
+    let mut words = head.split_whitespace();
+    Some(PostRecord {
+        result: words.next().unwrap_or_default().to_string(),
+        code: words.next().unwrap_or_default().to_string(),
+        status: words.next().unwrap_or_default().to_string(),
+        mainpid: mainpid.trim_end_matches(']').to_string(),
+    })
+}
+
+impl TrialRunner<'_> {
+    /// One trial of a `systemd` strategy; its record is emitted with the next.
+    pub fn run_unit(
+        &mut self,
+        trial: u32,
+        round: u32,
+        config: &StrategyConfig,
+        label: &str,
+    ) -> bool {
+        let unit = unit_name(label);
+        let mut record = self.blank_record(trial, round, label);
+        let limit = config.timeout.0 * 4 + Duration::from_secs(30);
+        let started = self
+            .ensure_bystanders()
+            .and_then(|_| self.start_unit(&unit, limit));
+        let (mainpid, pidfd) = match started {
+            Ok(v) => v,
+            Err(err) => {
+                record.error = Some(err);
+                let alive = self.finalize();
+                self.reset_unit(&unit);
+                self.pending = Some(Pending {
+                    record,
+                    descendants: Vec::new(),
+                    reuse_holder: None,
+                });
+                return alive;
+            }
+        };
+        record.victim_pid = mainpid;
+        let descendants = procfs::descendants(mainpid);
+        let host_alive = self.finalize();
+        let post_file = format!("/run/stopbench/{unit}.post");
+        let _ = std::fs::remove_file(&post_file);
+
+        let inside = self.inside;
+        let reuse_spec = self.reuse.clone();
+        let done = AtomicBool::new(false);
+        let (stop, requested, died, reuse_holder) = std::thread::scope(|scope| {
+            let (pidfd, done) = (&pidfd, &done);
+            let spec = reuse_spec.as_deref();
+            let watcher = scope.spawn(move || watch(inside, pidfd, mainpid, spec, done));
+            let requested = Instant::now();
+            let stop = inside.run_helper(&argv(&[SYSTEMCTL, "stop", &unit]), &[], limit);
+            // A main process still alive a moment after the stop returned survived it.
+            std::thread::sleep(Duration::from_millis(20));
+            done.store(true, Ordering::SeqCst);
+            let (died, holder) = watcher.join().unwrap_or((None, None));
+            (stop, requested, died, holder)
+        });
+        record.strategy_time = requested.elapsed();
+        let post = read_post(&post_file);
+        match stop {
+            Err(e) => record.error = Some(e),
+            Ok(_) => {
+                record.victim_end = post.as_ref().and_then(|p| match p.code.as_str() {
+                    "exited" => p.status.parse().ok().map(Cause::Exited),
+                    "killed" | "dumped" => format!("SIG{}", p.status)
+                        .parse::<nix::sys::signal::Signal>()
+                        .ok()
+                        .map(|s| Cause::Signaled(s as i32)),
+                    _ => None,
+                });
+                (record.outcome, record.latency) = match died {
+                    None => (Outcome::Survived, record.strategy_time),
+                    Some(at) => {
+                        let killed = config.final_signal != config.kill_signal
+                            && record.victim_end
+                                == Some(Cause::Signaled(config.final_signal.number()));
+                        (
+                            if killed {
+                                Outcome::Killed
+                            } else {
+                                Outcome::Exited
+                            },
+                            at.saturating_duration_since(requested),
+                        )
+                    }
+                };
+                if let Some(p) = &post {
+                    let mut note = format!("Result={}", p.result);
+                    if config.exec_stop_post.is_some() {
+                        let m = &p.mainpid;
+                        note.push_str(&format!(
+                            "; $MAINPID in ExecStopPost={}",
+                            if m.is_empty() { "(empty)" } else { m }
+                        ));
+                        record.pid_reused = (!m.is_empty())
+                            .then_some(reuse_holder.is_some() && m == &mainpid.to_string());
+                    }
+                    record.note = Some(note);
+                } else {
+                    record.note = Some("ExecStopPost= did not run".into());
+                }
+            }
+        }
+        let leaked: Vec<(i32, u64)> = descendants
+            .iter()
+            .copied()
+            .filter(|&(p, s)| procfs::alive(p, s) && !procfs::dying(p))
+            .collect();
+        record.leaks = leaked.len() as u32;
+        // Cleanup: systemd's own kill for the unit, then exact kills of what we saw leak.
+        let _ = self.inside.run_helper(
+            &argv(&[SYSTEMCTL, "kill", "--signal=SIGKILL", &unit]),
+            &[],
+            Duration::from_secs(10),
+        );
+        for &(pid, start) in &leaked {
+            self.inside.kill_exact(pid, start);
+        }
+        let deadline = Instant::now() + QUIESCE_LIMIT;
+        while leaked.iter().any(|&(p, s)| procfs::alive(p, s)) && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        self.reset_unit(&unit);
+        self.inside.quiesce(&[], QUIESCE_LIMIT);
+        self.pending = Some(Pending {
+            record,
+            descendants,
+            reuse_holder,
+        });
+        host_alive
+    }
+
+    /// `systemctl start` (Type=notify: returns once the victim is ready), then its main PID.
+    fn start_unit(&self, unit: &str, limit: Duration) -> Result<(i32, OwnedFd), String> {
+        match self
+            .inside
+            .run_helper(&argv(&[SYSTEMCTL, "start", unit]), &[], limit)?
+        {
+            Cause::Exited(0) => {}
+            other => return Err(format!("systemctl start {unit} ended with {other}")),
+        }
+        if self.scenario.victim.behaviour == Behaviour::Exec {
+            std::thread::sleep(self.scenario.victim.startup.0);
+        }
+        let props = show(self.inside, unit, "MainPID")?;
+        let pid: i32 = props
+            .get("MainPID")
+            .and_then(|p| p.parse().ok())
+            .unwrap_or(0);
+        let fd = Pid::from_raw(pid)
+            .ok_or_else(|| format!("{unit} has no main process after start"))
+            .and_then(|p| {
+                pidfd_open(p, PidfdFlags::empty()).map_err(|e| format!("pidfd_open({pid}): {e}"))
+            })?;
+        // The pidfd names the process systemd reported, unless it was already replaced.
+        if show(self.inside, unit, "MainPID")?
+            .get("MainPID")
+            .map(String::as_str)
+            != Some(&pid.to_string())
+        {
+            return Err(format!("{unit} changed its main process during start"));
+        }
+        if self.scenario.victim.behaviour == Behaviour::Stopped {
+            let _ = pidfd_send_signal(&fd, Signal::STOP);
+            let deadline = Instant::now() + READY_LIMIT;
+            while procfs::stat(pid).is_some_and(|s| s.state != 'T') && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_micros(200));
+            }
+        }
+        Ok((pid, fd))
+    }
+
+    fn reset_unit(&self, unit: &str) {
+        let _ = self.inside.run_helper(
+            &argv(&[SYSTEMCTL, "reset-failed", unit]),
+            &[],
+            Duration::from_secs(10),
+        );
+    }
+}
