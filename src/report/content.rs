@@ -319,6 +319,51 @@ fn results_table(stats: &[StrategyStats]) -> Block {
     }
 }
 
+/// What strategies observed beyond the numbers, counted over trials.
+fn notes_section(results: &RunResults, blocks: &mut Vec<Block>) {
+    if results.notes.is_empty() {
+        return;
+    }
+    blocks.push(Block::Heading(2, "What the strategies saw".into()));
+    let rows = results
+        .notes
+        .iter()
+        .flat_map(|(strategy, notes)| {
+            notes
+                .iter()
+                .map(move |(note, n)| vec![strategy.clone(), note.clone(), thousands(*n)])
+        })
+        .collect();
+    blocks.push(Block::Table {
+        header: ["strategy", "observation", "trials"]
+            .map(String::from)
+            .to_vec(),
+        rows,
+        numeric: vec![false, false, true],
+    });
+    let mainpid = |needle: &str| {
+        results
+            .notes
+            .values()
+            .flat_map(|n| n.keys())
+            .any(|k| k.contains(needle))
+    };
+    if mainpid("$MAINPID in ExecStopPost=") {
+        let mut explain = String::from(
+            "systemd exports $MAINPID to ExecStopPost= only while it still tracks the main process. \"(empty)\" means the `ps -p $MAINPID` check had no number to check, so its kill never ran, whatever held the old number.",
+        );
+        if results
+            .notes
+            .values()
+            .flat_map(|n| n.keys())
+            .any(|k| k.contains("ExecStopPost=") && !k.contains("(empty)"))
+        {
+            explain.push_str(" A number means the check ran against it; by then the daemon was gone, so whoever held that number (with forced reuse, a bystander) was what `ps -p` found and `kill` signalled: see the misfires below.");
+        }
+        blocks.push(Block::Paragraph(vec![text(explain)]));
+    }
+}
+
 /// Most misfire rows shown individually; the rest are in misfires.csv.
 const MISFIRE_ROWS: usize = 30;
 
@@ -512,6 +557,7 @@ pub fn document(results: &RunResults, plots: Vec<Plot>) -> Document {
     for plot in plots {
         blocks.push(Block::Plot(plot));
     }
+    notes_section(results, &mut blocks);
     misfire_section(results, &mut blocks);
     scenario_section(results, &mut blocks);
     machine_section(results, &mut blocks);

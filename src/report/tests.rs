@@ -137,6 +137,7 @@ pub fn fixture(dir: &std::path::Path) -> RunResults {
         scenario_toml: SCENARIO.trim().to_string(),
         stats: recorder.strategies,
         misfires,
+        notes: Default::default(),
     }
 }
 

@@ -36,6 +36,8 @@ struct TrialRow {
     leaks: u64,
     pid_reused: String,
     victim_gone_before_stop: bool,
+    #[serde(default)]
+    note: Option<String>,
 }
 
 pub struct RunResults {
@@ -46,6 +48,8 @@ pub struct RunResults {
     /// Per strategy, in the scenario's order.
     pub stats: Vec<StrategyStats>,
     pub misfires: Vec<MisfireRow>,
+    /// Per strategy, each distinct note (e.g. systemd's `Result=`) and how many trials had it.
+    pub notes: BTreeMap<String, BTreeMap<String, u64>>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -92,6 +96,7 @@ impl RunResults {
         let trials_path = dir.join("trials.csv");
         let mut reader =
             csv::Reader::from_path(&trials_path).map_err(|e| parse_err(&trials_path, e))?;
+        let mut notes: BTreeMap<String, BTreeMap<String, u64>> = BTreeMap::new();
         for (line, row) in reader.deserialize::<TrialRow>().enumerate() {
             let row = row.map_err(|e| parse_err(&trials_path, format!("row {}: {e}", line + 2)))?;
             let outcome = Outcome::parse(&row.outcome).ok_or_else(|| {
@@ -100,6 +105,13 @@ impl RunResults {
                     format!("row {}: outcome `{}`", line + 2, row.outcome),
                 )
             })?;
+            if let Some(note) = row.note.as_ref().filter(|n| !n.is_empty()) {
+                *notes
+                    .entry(row.strategy.clone())
+                    .or_default()
+                    .entry(note.clone())
+                    .or_default() += 1;
+            }
             recorder.record(&TrialTally {
                 strategy: &row.strategy,
                 outcome,
@@ -122,6 +134,7 @@ impl RunResults {
             scenario_toml,
             stats: recorder.strategies,
             misfires,
+            notes,
         })
     }
 

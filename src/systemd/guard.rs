@@ -44,7 +44,6 @@ pub fn main() -> i32 {
         say("error the guard was started without its settings");
         return 2;
     };
-    let run_existed = Path::new(NSPAWN_RUN).exists();
     let cgroups = match make_cgroups(&name) {
         Ok(c) => c,
         Err(e) => {
@@ -69,7 +68,7 @@ pub fn main() -> i32 {
         nspawn,
         &cgroups,
         &name,
-        run_existed,
+        &root,
     );
     0
 }
@@ -202,7 +201,7 @@ fn teardown(
     nspawn: Option<Child>,
     cgroups: &Cgroups,
     name: &str,
-    run_existed: bool,
+    root: &std::ffi::OsStr,
 ) {
     if let Some(fd) = &leader {
         // SIGRTMIN+4: systemd's "power off" request.
@@ -230,9 +229,23 @@ fn teardown(
     if let Some(named) = &cgroups.named {
         remove_dirs(named);
     }
-    let _ = std::fs::remove_dir_all(Path::new(NSPAWN_RUN).join("propagate").join(name));
-    if !run_existed && !nspawn_running() {
-        let _ = std::fs::remove_dir_all(NSPAWN_RUN);
+    // nspawn's /run state: ours only. The image's lock file once no nspawn
+    // runs (another stopbench container may share the image), then each
+    // directory only if that left it empty, so nobody else's state is touched.
+    let run = Path::new(NSPAWN_RUN);
+    let _ = std::fs::remove_dir_all(run.join("propagate").join(name));
+    if !nspawn_running() {
+        if let Ok(meta) = std::fs::metadata(root) {
+            use std::os::unix::fs::MetadataExt;
+            let _ = std::fs::remove_file(run.join("locks").join(format!(
+                "inode-{}:{}",
+                meta.dev(),
+                meta.ino()
+            )));
+        }
+    }
+    for dir in [run.join("propagate"), run.join("locks"), run.to_path_buf()] {
+        let _ = std::fs::remove_dir(dir);
     }
 }
 

@@ -4,3 +4,4 @@
 mod helpers;
 mod reports;
 mod run;
+mod systemd;

@@ -122,20 +122,47 @@ fn pkill_hits_exactly_the_matching_processes() {
     let (dir, _) = run(&scenario_path, &["--trials", &trials.to_string()]);
     let s = summary(dir.path());
     assert_eq!(num(&s["pkill-f"], "misfires") as usize, trials * per_trial);
-    for other in ["plain-kill", "execstoppost-check", "pidfd"] {
+    for other in ["plain-kill", "execstoppost-check", "pidfd", "cgroup"] {
         assert_eq!(num(&s[other], "misfires"), 0.0, "{other}");
     }
-    let mut by_trial: HashMap<String, HashMap<String, usize>> = HashMap::new();
-    for m in rows(&dir.path().join("run/misfires.csv")) {
-        *by_trial
-            .entry(m["trial"].clone())
-            .or_default()
-            .entry(m["hit_cmdline"].clone())
-            .or_default() += 1;
-    }
-    assert_eq!(by_trial.len(), trials);
-    for (trial, hits) in by_trial {
+    let by_trial = |strategy: &str| {
+        let mut by_trial: HashMap<String, HashMap<String, usize>> = HashMap::new();
+        for m in rows(&dir.path().join("run/misfires.csv"))
+            .into_iter()
+            .filter(|m| m["strategy"] == strategy)
+        {
+            *by_trial
+                .entry(m["trial"].clone())
+                .or_default()
+                .entry(m["hit_cmdline"].clone())
+                .or_default() += 1;
+        }
+        by_trial
+    };
+    let hits = by_trial("pkill-f");
+    assert_eq!(hits.len(), trials);
+    for (trial, hits) in hits {
         assert_eq!(hits, expected, "trial {trial}");
+    }
+    // The seed's ExecStopPost=pkill -9 -f under real systemd (when this
+    // machine has it): systemd execs pkill with no shell, and SIGKILL cannot
+    // be caught, so each matching bystander is hit exactly once.
+    let json = std::fs::read_to_string(dir.path().join("run/run.json")).unwrap();
+    assert!(
+        s.contains_key("systemd-pkill") || json.contains("\"strategy\": \"systemd-pkill\""),
+        "systemd-pkill neither ran nor was reported unavailable"
+    );
+    if s.contains_key("systemd-pkill") {
+        let once: HashMap<String, usize> = expected
+            .keys()
+            .filter(|k| !k.starts_with("/bin/sh"))
+            .map(|k| (k.clone(), 1))
+            .collect();
+        let hits = by_trial("systemd-pkill");
+        assert_eq!(hits.len(), trials);
+        for (trial, hits) in hits {
+            assert_eq!(hits, once, "systemd-pkill trial {trial}");
+        }
     }
 }
 
@@ -453,12 +480,12 @@ fn cgroup_strategy_is_unavailable_to_an_ordinary_user() {
     );
     let json: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(out.join("run.json")).unwrap()).unwrap();
+    // Three cgroup and three systemd strategies, each with its reason.
     let unavailable = json["unavailable"].as_array().unwrap();
-    assert_eq!(unavailable.len(), 3);
-    assert!(unavailable[0]["reason"]
-        .as_str()
-        .unwrap()
-        .contains("run as root"));
+    assert_eq!(unavailable.len(), 6);
+    for u in unavailable {
+        assert!(u["reason"].as_str().unwrap().contains("root"), "{u}");
+    }
     let s = summary(dir.path());
     assert_eq!(s.keys().collect::<Vec<_>>(), ["pidfd"]);
     let report = std::fs::read_to_string(out.join("report.md")).unwrap();

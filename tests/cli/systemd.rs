@@ -1,0 +1,288 @@
+//! Real systemd (sandboxed in systemd-nspawn, prepared by
+//! scripts/setup-systemd, which `scripts/setup --tests` runs) and the
+//! teardown of everything it takes.
+
+use super::helpers::*;
+use std::path::Path;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+/// What a sandboxed systemd of stopbench process `pid` would leave behind.
+fn leftovers(pid: u32) -> Vec<String> {
+    let name = format!("stopbench-sd-{pid}");
+    let mut left = host_processes_with(&name);
+    for dir in [
+        "/sys/fs/cgroup/unified",
+        "/sys/fs/cgroup/systemd",
+        "/sys/fs/cgroup",
+    ] {
+        let path = Path::new(dir).join(&name);
+        if path.exists() {
+            left.push(path.display().to_string());
+        }
+    }
+    let propagate = Path::new("/run/systemd/nspawn/propagate").join(&name);
+    if propagate.exists() {
+        left.push(propagate.display().to_string());
+    }
+    let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    left.extend(
+        mounts
+            .lines()
+            .filter(|l| l.contains(&name))
+            .map(String::from),
+    );
+    left
+}
+
+fn wait_clean(pid: u32, limit: Duration) -> Vec<String> {
+    let start = Instant::now();
+    loop {
+        let left = leftovers(pid);
+        if left.is_empty() || start.elapsed() > limit {
+            return left;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+fn run_as_child(args: &[&str], out: &Path) -> std::process::Output {
+    Command::new(BIN)
+        .args(["run", "--quiet", "--out"])
+        .arg(out)
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+/// Acceptance 1: TERM-ignoring victim, TimeoutStopSec=2s, through a real
+/// systemd: killed after 2 s (plus systemd's timer slack). Acceptance 4: and
+/// afterwards no container process, cgroup, mount or /run state is left.
+#[test]
+fn real_systemd_kills_after_timeoutstopsec_and_leaves_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("run");
+    let mut child = Command::new(BIN)
+        .args([
+            "run",
+            "seed-timeoutstopsec",
+            "--quiet",
+            "--trials",
+            "2",
+            "--strategy",
+            "systemd",
+            "--out",
+        ])
+        .arg(&out)
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid = child.id();
+    let status = child.wait().unwrap();
+    assert!(status.success());
+    let json = std::fs::read_to_string(out.join("run.json")).unwrap();
+    assert!(
+        !json.contains("\"unavailable\": [\n    {"),
+        "systemd was unavailable: {json}"
+    );
+    let trials = rows(&out.join("trials.csv"));
+    assert_eq!(trials.len(), 2);
+    for row in trials {
+        assert_eq!(row["strategy"], "systemd");
+        assert_eq!(row["outcome"], "killed", "{row:?}");
+        assert_eq!(row["victim_end"], "signal:SIGKILL", "{row:?}");
+        assert!(row["note"].starts_with("Result=timeout"), "{row:?}");
+        let ms: f64 = row["latency_ms"].parse().unwrap();
+        assert!((2000.0..3000.0).contains(&ms), "latency {ms} ms");
+    }
+    let left = wait_clean(pid, Duration::from_secs(10));
+    assert!(left.is_empty(), "left behind: {left:?}");
+}
+
+/// Acceptance 2: real systemd's kill modes leave the forked children exactly
+/// as the cgroup strategy does: process leaves them, mixed and control-group none.
+#[test]
+fn killmode_leaks_match_between_real_systemd_and_cgroup() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("run");
+    let output = run_as_child(&["seed-killmode", "--trials", "3"], &out);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let s = summary(dir.path());
+    for mode in ["process", "mixed", "control-group"] {
+        let (real, cgroup) = (
+            &s[&format!("systemd-{mode}")],
+            &s[&format!("cgroup-{mode}")],
+        );
+        assert_eq!(num(real, "trials"), 3.0, "{mode}");
+        assert_eq!(num(real, "leaks"), num(cgroup, "leaks"), "{mode}");
+        assert_eq!(num(real, "errors"), 0.0, "{mode}");
+    }
+    assert_eq!(
+        num(&s["systemd-process"], "leaks"),
+        6.0,
+        "two children per trial stay with KillMode=process"
+    );
+    assert_eq!(num(&s["systemd-mixed"], "leaks"), 0.0);
+}
+
+/// Acceptance 3: unit B under real systemd with forced reuse: the report
+/// says what $MAINPID held in ExecStopPost= and whether anyone was hit.
+#[test]
+fn unit_b_under_real_systemd_reports_what_mainpid_held() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("run");
+    let output = run_as_child(
+        &[
+            "seed-execstoppost",
+            "--trials",
+            "3",
+            "--strategy",
+            "systemd-unit-b",
+        ],
+        &out,
+    );
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let scenario = std::fs::read_to_string(out.join("scenario.toml")).unwrap();
+    assert!(scenario.contains("forced_reuse = true"));
+    for row in rows(&out.join("trials.csv")) {
+        assert!(row["note"].contains("$MAINPID in ExecStopPost="), "{row:?}");
+        assert_eq!(row["error"], "");
+    }
+    let report = std::fs::read_to_string(out.join("report.md")).unwrap();
+    assert!(report.contains("## What the strategies saw"), "{report}");
+    assert!(
+        report.contains("systemd exports $MAINPID to ExecStopPost= only while"),
+        "{report}"
+    );
+    // Whether a bystander was hit is counted, not assumed: misfires agree with misfires.csv.
+    let s = summary(dir.path());
+    let hits = rows(&out.join("misfires.csv")).len() as f64;
+    assert_eq!(num(&s["systemd-unit-b"], "misfires"), hits);
+}
+
+/// Acceptance 4: SIGKILL to stopbench mid-run still tears the container down.
+#[test]
+fn sigkill_mid_run_tears_the_systemd_container_down() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("long-systemd.toml");
+    std::fs::write(
+        &path,
+        "name = \"long-systemd\"\ntrials = 1000\n[churn]\nrate = 200\n[victim]\ncommand = \"/usr/bin/sbkill_sd\"\n\
+         [[strategy]]\nkind = \"systemd\"\ntimeout = \"100ms\"\n",
+    )
+    .unwrap();
+    let out = dir.path().join("run");
+    let mut child = start(&path, &out);
+    let pid = child.id();
+    wait_for_rows(&out.join("trials.csv"), 3, Duration::from_secs(90));
+    assert!(
+        !leftovers(pid).is_empty(),
+        "the container should be up while the run goes on"
+    );
+    child.kill().unwrap(); // SIGKILL, to our own child by handle
+    child.wait().unwrap();
+    let left = wait_clean(pid, Duration::from_secs(30));
+    assert!(left.is_empty(), "left behind after SIGKILL: {left:?}");
+    assert!(host_processes_with("/usr/bin/sbkill_sd").is_empty());
+}
+
+/// Acceptance 5: every strategy's unit passes systemd-analyze verify with no
+/// warnings, and a unit with a bad setting fails.
+#[test]
+fn units_verify_and_a_bad_setting_fails() {
+    for (scenario, strategies) in [
+        (
+            "seed-pkill",
+            &[
+                "plain-kill",
+                "execstoppost-check",
+                "pkill-f",
+                "pidfd",
+                "cgroup",
+                "systemd-pkill",
+            ][..],
+        ),
+        (
+            "seed-killmode",
+            &["cgroup-process", "systemd-mixed", "systemd-control-group"][..],
+        ),
+        ("seed-execstoppost", &["systemd-unit-b"][..]),
+    ] {
+        for strategy in strategies {
+            let out = Command::new(BIN)
+                .args(["unit", scenario, "--strategy", strategy])
+                .output()
+                .unwrap();
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            assert!(out.status.success(), "{scenario}/{strategy}: {stderr}");
+            assert!(
+                stderr.contains("no warnings"),
+                "{scenario}/{strategy}: {stderr}"
+            );
+            assert!(String::from_utf8_lossy(&out.stdout).contains("[Service]"));
+        }
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("bad-unit.toml");
+    std::fs::write(
+        &bad,
+        "name = \"bad-unit\"\n[victim]\ncommand = \"/usr/bin/foo_daemon\"\n[[strategy]]\nkind = \"systemd\"\nservice = [\"KillMode=bogus\"]\n",
+    )
+    .unwrap();
+    let out = Command::new(BIN)
+        .arg("unit")
+        .arg(&bad)
+        .args(["--strategy", "systemd"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("Failed to parse kill mode"), "{stderr}");
+}
+
+/// Acceptance 6: where systemd cannot be had, the strategy is reported
+/// unavailable with the reason, never silently skipped.
+#[test]
+fn systemd_unavailable_is_reported_with_the_reason() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("run");
+    let output = Command::new(BIN)
+        .env("STOPBENCH_SYSTEMD_ROOT", dir.path().join("no-such-root"))
+        .args([
+            "run",
+            "seed-sigstop",
+            "--trials",
+            "1",
+            "--strategy",
+            "systemd",
+            "--strategy",
+            "pidfd",
+            "--out",
+        ])
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(
+        String::from_utf8_lossy(&output.stderr).contains("strategy `systemd` is unavailable here")
+    );
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("run.json")).unwrap()).unwrap();
+    let reason = json["unavailable"][0]["reason"].as_str().unwrap();
+    assert!(reason.contains("scripts/setup-systemd"), "{reason}");
+    assert!(std::fs::read_to_string(out.join("report.md"))
+        .unwrap()
+        .contains("Not measured on this machine"));
+}
