@@ -24,6 +24,7 @@ fn record(i: u32) -> TrialRecord {
         leaks: 0,
         error: None,
         note: None,
+        systemd_exit: None,
     }
 }
 

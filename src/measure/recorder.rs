@@ -164,6 +164,7 @@ mod tests {
             leaks: 1,
             error: None,
             note: None,
+            systemd_exit: None,
         }
     }
 

@@ -71,6 +71,10 @@ pub struct TrialRecord {
     /// and what `$MAINPID` held in `ExecStopPost=`.
     #[serde(default)]
     pub note: Option<String>,
+    /// `systemd` only: stop request to the main process's exit as systemd
+    /// itself recorded it (`ExecMainExitTimestampMonotonic`).
+    #[serde(default, with = "opt_nanos")]
+    pub systemd_exit: Option<Duration>,
 }
 
 impl TrialRecord {
@@ -84,6 +88,22 @@ impl TrialRecord {
             pid_reused: self.pid_reused == Some(true),
             gone_before_stop: self.victim_gone_before_stop,
         }
+    }
+}
+
+mod opt_nanos {
+    use serde::{Deserialize, Deserializer, Serializer};
+    use std::time::Duration;
+
+    pub fn serialize<S: Serializer>(d: &Option<Duration>, s: S) -> Result<S::Ok, S::Error> {
+        match d {
+            Some(d) => s.serialize_some(&(d.as_nanos() as u64)),
+            None => s.serialize_none(),
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
+        Ok(Option::<u64>::deserialize(d)?.map(Duration::from_nanos))
     }
 }
 

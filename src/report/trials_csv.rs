@@ -24,6 +24,7 @@ pub const TRIAL_COLUMNS: &[&str] = &[
     "victim_gone_before_stop",
     "error",
     "note",
+    "systemd_exit_ms",
 ];
 
 pub const MISFIRE_COLUMNS: &[&str] = &[
@@ -102,6 +103,7 @@ impl TrialsWriter {
             },
             r.error.as_deref().unwrap_or(""),
             r.note.as_deref().unwrap_or(""),
+            &r.systemd_exit.map(ms).unwrap_or_default(),
         ])?;
         // One flush per row: csv buffers the row and hands it to one write().
         self.trials.flush()

@@ -115,11 +115,13 @@ pub fn service(s: &Scenario, c: &StrategyConfig, start: Start<'_>) -> String {
                 v.children.0
             );
             // Records how the main process ended (systemd hands ExecStopPost=
-            // $SERVICE_RESULT, $EXIT_CODE, $EXIT_STATUS) and what $MAINPID
-            // holds there, exactly as a user's line sees it (sh expands it).
+            // $SERVICE_RESULT, $EXIT_CODE, $EXIT_STATUS), when systemd saw it
+            // end (the unit is still loaded here; once inactive it may be
+            // garbage-collected), and what $MAINPID holds there, exactly as a
+            // user's line sees it (sh expands it).
             let _ = writeln!(
                 u,
-                "ExecStopPost=/bin/sh -c 'echo \"$SERVICE_RESULT $EXIT_CODE $EXIT_STATUS [$MAINPID]\" > /run/stopbench/%n.post'"
+                "ExecStopPost=/bin/sh -c 'echo \"$SERVICE_RESULT $EXIT_CODE $EXIT_STATUS $(systemctl show -p ExecMainExitTimestampMonotonic --value %n) [$MAINPID]\" > /run/stopbench/%n.post'"
             );
         }
         _ => {

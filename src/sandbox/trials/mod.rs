@@ -232,6 +232,7 @@ impl<'a> TrialRunner<'a> {
             leaks: 0,
             error: None,
             note: None,
+            systemd_exit: None,
         }
     }
 

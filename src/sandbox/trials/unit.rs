@@ -130,12 +130,24 @@ fn watch(
     (Some(died), None)
 }
 
-/// What the recorder line in ExecStopPost= wrote: `RESULT CODE STATUS [MAINPID]`.
+/// What the recorder line in ExecStopPost= wrote:
+/// `RESULT CODE STATUS EXIT_MONOTONIC_US [MAINPID]`.
 struct PostRecord {
     result: String,
     code: String,
     status: String,
+    /// systemd's `ExecMainExitTimestampMonotonic` (µs, CLOCK_MONOTONIC).
+    exit_us: Option<u64>,
     mainpid: String,
+}
+
+fn monotonic_us() -> u64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
+    ts.tv_sec as u64 * 1_000_000 + ts.tv_nsec as u64 / 1_000
 }
 
 fn read_post(path: &str) -> Option<PostRecord> {
@@ -146,6 +158,10 @@ fn read_post(path: &str) -> Option<PostRecord> {
         result: words.next().unwrap_or_default().to_string(),
         code: words.next().unwrap_or_default().to_string(),
         status: words.next().unwrap_or_default().to_string(),
+        exit_us: words
+            .next()
+            .and_then(|w| w.parse().ok())
+            .filter(|&us| us > 0),
         mainpid: mainpid.trim_end_matches(']').to_string(),
     })
 }
@@ -188,17 +204,19 @@ impl TrialRunner<'_> {
         let inside = self.inside;
         let reuse_spec = self.reuse.clone();
         let done = AtomicBool::new(false);
-        let (stop, requested, died, reuse_holder) = std::thread::scope(|scope| {
+        let (stop, t0, requested, died, reuse_holder) = std::thread::scope(|scope| {
             let (pidfd, done) = (&pidfd, &done);
             let spec = reuse_spec.as_deref();
             let watcher = scope.spawn(move || watch(inside, pidfd, mainpid, spec, done));
+            // The container shares the host's CLOCK_MONOTONIC (no time namespace).
+            let t0 = monotonic_us();
             let requested = Instant::now();
             let stop = inside.run_helper(&argv(&[SYSTEMCTL, "stop", &unit]), &[], limit);
             // A main process still alive a moment after the stop returned survived it.
             std::thread::sleep(Duration::from_millis(20));
             done.store(true, Ordering::SeqCst);
             let (died, holder) = watcher.join().unwrap_or((None, None));
-            (stop, requested, died, holder)
+            (stop, t0, requested, died, holder)
         });
         record.strategy_time = requested.elapsed();
         let post = read_post(&post_file);
@@ -231,6 +249,9 @@ impl TrialRunner<'_> {
                 };
                 if let Some(p) = &post {
                     let mut note = format!("Result={}", p.result);
+                    record.systemd_exit = p
+                        .exit_us
+                        .map(|us| Duration::from_micros(us.saturating_sub(t0)));
                     if config.exec_stop_post.is_some() {
                         let m = &p.mainpid;
                         note.push_str(&format!(
