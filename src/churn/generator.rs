@@ -2,9 +2,10 @@
 //! the PID allocator moves on (and, with a small pid_max, wraps) while stops
 //! run. Bounded by rate, by `max_live` and by the run's deadline.
 
+use super::light;
 use crate::sandbox::inside::Inside;
 use crate::sandbox::spawn::ChildAction;
-use crate::sandbox::table::Role;
+use crate::sandbox::table::{Entry, Role};
 use crate::scenario::{ChurnConfig, Rate};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -25,6 +26,44 @@ pub struct ChurnReport {
     pub throttled_by_max_live: u64,
 }
 
+/// Starts one churner: a light one (shared memory, own small stack) where
+/// the platform allows, else a fork. Registered under the table lock, so the
+/// reaper always knows it.
+fn spawn_churner(inside: &Inside, lifetime: Duration, cmdline: &Arc<str>) -> std::io::Result<i32> {
+    let mut table = inside.shared.table.lock();
+    if let Some(slot) = table.stacks.as_mut().and_then(|s| s.take()) {
+        match light::spawn(table.stacks.as_ref().expect("slab"), slot, lifetime) {
+            Ok(pid) => {
+                table.procs.insert(
+                    pid,
+                    Entry {
+                        role: Role::Churner,
+                        cmdline: cmdline.clone(),
+                    },
+                );
+                table.live_churners += 1;
+                table.churner_stacks.insert(pid, slot);
+                return Ok(pid);
+            }
+            Err(e) => {
+                table.stacks.as_mut().expect("slab").give_back(slot);
+                if e.kind() != std::io::ErrorKind::Unsupported {
+                    return Err(e);
+                }
+            }
+        }
+    }
+    drop(table);
+    inside
+        .spawn(
+            &ChildAction::Sleep(lifetime),
+            Role::Churner,
+            cmdline.clone(),
+            false,
+        )
+        .map(|c| c.pid)
+}
+
 /// Runs the generator until `stop` is set or `deadline` passes.
 pub fn run(
     inside: Arc<Inside>,
@@ -43,6 +82,8 @@ pub fn run(
         Rate::Max => None,
     };
     let mut rng = StdRng::seed_from_u64(seed ^ 0xC4_u64);
+    // One stack per churner that may be alive at once.
+    inside.shared.table.lock().stacks = Some(light::StackSlab::new(config.max_live.0 as usize));
     // Churners are forks of init: this is what `pkill -f` sees of them.
     let cmdline: Arc<str> = crate::sandbox::procfs::cmdline(std::process::id() as i32).into();
     let start = Instant::now();
@@ -73,12 +114,7 @@ pub fn run(
         } else {
             rng.random_range(config.lifetime.min.0..=config.lifetime.max.0)
         };
-        match inside.spawn(
-            &ChildAction::Sleep(lifetime),
-            Role::Churner,
-            cmdline.clone(),
-            false,
-        ) {
+        match spawn_churner(&inside, lifetime, &cmdline) {
             Ok(_) => report.spawned += 1,
             Err(_) => {
                 report.failed_spawns += 1;

@@ -2,5 +2,6 @@
 
 pub mod bystander;
 pub mod generator;
+pub mod light;
 
 pub use generator::ChurnReport;

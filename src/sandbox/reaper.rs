@@ -60,6 +60,12 @@ pub fn run(shared: Arc<Shared>, devnull: RawFd) {
                 cmdline,
             }) => {
                 table.live_churners -= 1;
+                // Reaped: the churner is off its stack, which can serve again.
+                if let Some(slot) = table.churner_stacks.remove(&pid) {
+                    if let Some(slab) = table.stacks.as_mut() {
+                        slab.give_back(slot);
+                    }
+                }
                 if signaled {
                     table.deaths.push(Death {
                         pid,

@@ -69,6 +69,9 @@ pub struct VictimWatch {
 pub struct Table {
     pub procs: HashMap<i32, Entry>,
     pub live_churners: u32,
+    /// Stacks of light churners, and which churner holds which slot.
+    pub stacks: Option<crate::churn::light::StackSlab>,
+    pub churner_stacks: HashMap<i32, usize>,
     /// PID of the live bystander for each configured bystander, if any.
     pub bystanders: Vec<Option<i32>>,
     /// Possible misfires since the last trial was finalized.

@@ -1,0 +1,107 @@
+//! Light churners: `clone(CLONE_VM)` children that share the sandbox init's
+//! memory, so creating one copies no page tables (the cost that limits a
+//! fork-based generator). Each runs on a small stack of its own, sleeps its
+//! lifetime with a raw `nanosleep` syscall and exits. It must touch nothing
+//! else: it shares the parent's memory and even its thread-local storage
+//! (errno included), so no libc call and no allocation.
+//!
+//! Stacks come from a slab that is never freed: a churner may still be
+//! sleeping on its stack when the generator ends, and only its reaping (by
+//! the reaper, which returns the slot) proves it is off it.
+
+use std::io;
+use std::time::Duration;
+
+/// Stack per churner: the child runs one small function.
+const STACK: usize = 16 * 1024;
+
+/// Fixed-size stacks handed out by index and returned on reap.
+pub struct StackSlab {
+    base: *mut u8,
+    slots: usize,
+    free: Vec<usize>,
+}
+
+// The slab's memory is only touched by the children (each on its own slot);
+// the free list lives under the process table's lock.
+unsafe impl Send for StackSlab {}
+unsafe impl Sync for StackSlab {}
+
+impl StackSlab {
+    /// Reserves `slots` stacks (leaked on purpose; see the module doc).
+    pub fn new(slots: usize) -> Self {
+        let memory: &'static mut [u8] = Box::leak(vec![0u8; slots * STACK].into_boxed_slice());
+        Self {
+            base: memory.as_mut_ptr(),
+            slots,
+            free: (0..slots).rev().collect(),
+        }
+    }
+
+    pub fn take(&mut self) -> Option<usize> {
+        self.free.pop()
+    }
+
+    pub fn give_back(&mut self, slot: usize) {
+        debug_assert!(slot < self.slots);
+        self.free.push(slot);
+    }
+
+    /// Top of a slot's stack, 16-byte aligned.
+    fn top(&self, slot: usize) -> *mut libc::c_void {
+        let top = unsafe { self.base.add((slot + 1) * STACK) } as usize;
+        (top & !15) as *mut libc::c_void
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+unsafe fn raw_nanosleep(ts: *const libc::timespec) {
+    // No libc: its errno is the parent's thread-local.
+    std::arch::asm!(
+        "syscall",
+        inlateout("rax") libc::SYS_nanosleep => _,
+        in("rdi") ts,
+        in("rsi") 0usize,
+        lateout("rcx") _,
+        lateout("r11") _,
+        options(nostack)
+    );
+}
+
+/// The child: sleep `lifetime` (nanoseconds, passed as the argument), return
+/// 0, which glibc's clone trampoline turns into a raw `exit(0)`.
+#[cfg(target_arch = "x86_64")]
+extern "C" fn churner(arg: *mut libc::c_void) -> libc::c_int {
+    let nanos = arg as u64;
+    let ts = libc::timespec {
+        tv_sec: (nanos / 1_000_000_000) as libc::time_t,
+        tv_nsec: (nanos % 1_000_000_000) as libc::c_long,
+    };
+    unsafe { raw_nanosleep(&ts) };
+    0
+}
+
+/// Starts a light churner on `slot` of `slab`; returns its PID.
+#[cfg(target_arch = "x86_64")]
+pub fn spawn(slab: &StackSlab, slot: usize, lifetime: Duration) -> io::Result<libc::pid_t> {
+    let nanos = lifetime.as_nanos().min(u64::MAX as u128) as usize;
+    let pid = unsafe {
+        libc::clone(
+            churner,
+            slab.top(slot),
+            libc::CLONE_VM | libc::SIGCHLD,
+            nanos as *mut libc::c_void,
+        )
+    };
+    if pid < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(pid)
+    }
+}
+
+/// Elsewhere light churners are not available; the generator forks instead.
+#[cfg(not(target_arch = "x86_64"))]
+pub fn spawn(_: &StackSlab, _: usize, _: Duration) -> io::Result<libc::pid_t> {
+    Err(io::Error::from(io::ErrorKind::Unsupported))
+}
