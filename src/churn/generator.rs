@@ -24,6 +24,17 @@ pub struct ChurnReport {
     pub achieved_rate: f64,
     /// Times the generator waited because `max_live` churners were alive.
     pub throttled_by_max_live: u64,
+    /// Time between the first two wraps of the PID allocator (seen as a
+    /// churner PID lower than the one before): how long a number takes to
+    /// come back under this churn.
+    #[serde(default)]
+    pub first_reuse_after_ms: Option<f64>,
+    /// Forced reuse: from the victim's reaping to its number's new holder
+    /// existing, median and count (filled in by the sandbox init).
+    #[serde(default)]
+    pub forced_reuse_p50_us: Option<f64>,
+    #[serde(default)]
+    pub forced_reuses: u64,
 }
 
 /// Starts one churner: a light one (shared memory, own small stack) where
@@ -87,6 +98,7 @@ pub fn run(
     // Churners are forks of init: this is what `pkill -f` sees of them.
     let cmdline: Arc<str> = crate::sandbox::procfs::cmdline(std::process::id() as i32).into();
     let start = Instant::now();
+    let (mut last_pid, mut first_wrap): (Option<i32>, Option<Instant>) = (None, None);
     let mut next = start;
     while !stop.load(Ordering::Relaxed) && Instant::now() < deadline {
         if let Some(interval) = interval {
@@ -115,7 +127,21 @@ pub fn run(
             rng.random_range(config.lifetime.min.0..=config.lifetime.max.0)
         };
         match spawn_churner(&inside, lifetime, &cmdline) {
-            Ok(_) => report.spawned += 1,
+            Ok(pid) => {
+                report.spawned += 1;
+                // The allocator wrapped when a PID is lower than the last;
+                // the time between the first two wraps is the PID space's cycle.
+                if last_pid.is_some_and(|l| pid < l) {
+                    match first_wrap {
+                        None => first_wrap = Some(Instant::now()),
+                        Some(at) if report.first_reuse_after_ms.is_none() => {
+                            report.first_reuse_after_ms = Some(at.elapsed().as_secs_f64() * 1000.0);
+                        }
+                        _ => {}
+                    }
+                }
+                last_pid = Some(pid);
+            }
             Err(_) => {
                 report.failed_spawns += 1;
                 std::thread::sleep(Duration::from_millis(1));

@@ -28,11 +28,28 @@ unsafe impl Send for StackSlab {}
 unsafe impl Sync for StackSlab {}
 
 impl StackSlab {
-    /// Reserves `slots` stacks (leaked on purpose; see the module doc).
+    /// Reserves `slots` stacks (never unmapped; see the module doc).
     pub fn new(slots: usize) -> Self {
-        let memory: &'static mut [u8] = Box::leak(vec![0u8; slots * STACK].into_boxed_slice());
+        // Never copied into forked children (victims, bystanders, reuse
+        // holders), so fork need not copy the page tables of used stacks.
+        let len = slots * STACK;
+        let base = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                len,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+                -1,
+                0,
+            )
+        };
+        assert!(
+            base != libc::MAP_FAILED,
+            "cannot map {len} bytes of churner stacks"
+        );
+        unsafe { libc::madvise(base, len, libc::MADV_DONTFORK) };
         Self {
-            base: memory.as_mut_ptr(),
+            base: base.cast(),
             slots,
             free: (0..slots).rev().collect(),
         }

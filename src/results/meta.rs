@@ -47,6 +47,10 @@ pub struct RunMeta {
     /// side of the run (`sandbox` and `churn` above are the other side's).
     #[serde(default)]
     pub systemd: Option<SystemdPart>,
+    /// The machine's floors (scripts/floors.sh) this run was measured
+    /// against, when a calibration exists: reports/floors.json or $STOPBENCH_FLOORS.
+    #[serde(default)]
+    pub floors: Option<serde_json::Value>,
     /// Strategies this machine could not run, and why.
     #[serde(default)]
     pub unavailable: Vec<Unavailable>,

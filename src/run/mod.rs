@@ -199,6 +199,7 @@ pub fn execute(options: RunOptions) -> Result<RunResults, RunError> {
         incomplete,
         warnings,
         unavailable,
+        floors: read_floors(),
         strategies: Vec::new(),
     };
     let meta_path = out_dir.join("run.json");
@@ -322,6 +323,14 @@ fn plan_strategies(scenario: &Scenario) -> (Scenario, Option<CgroupTree>, Vec<Un
         }
     }
     (planned, cgroups, unavailable)
+}
+
+/// The calibration of scripts/floors.sh, if one was made.
+fn read_floors() -> Option<serde_json::Value> {
+    let path = std::env::var_os("STOPBENCH_FLOORS")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| "reports/floors.json".into());
+    serde_json::from_str(&std::fs::read_to_string(path).ok()?).ok()
 }
 
 fn unix_now() -> u64 {

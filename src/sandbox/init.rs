@@ -215,7 +215,15 @@ fn run_trials(plan: RunPlan) -> i32 {
     }
     runner.finish();
     stop_churn.store(true, Ordering::Relaxed);
-    let churn = churn.join().unwrap_or_default();
+    let mut churn = churn.join().unwrap_or_default();
+    {
+        let mut reuse = std::mem::take(&mut inside.shared.table.lock().reuse_us);
+        churn.forced_reuses = reuse.len() as u64;
+        if !reuse.is_empty() {
+            reuse.sort_unstable();
+            churn.forced_reuse_p50_us = Some(f64::from(reuse[reuse.len() / 2]));
+        }
+    }
     emit(&Message::Finished {
         churn,
         stopped_early,

@@ -61,36 +61,8 @@ impl Inside {
         let mut full_env = vec![("PATH".to_string(), HELPER_PATH.to_string())];
         full_env.extend(env.iter().cloned());
         let spec = ExecSpec::new(&argv[0], argv, &full_env, Vec::new());
-        let child = self
-            .spawn(
-                &ChildAction::Exec(&spec),
-                Role::Helper,
-                spec.cmdline().into(),
-                false,
-            )
-            .map_err(|e| format!("cannot start `{}`: {e}", argv[0]))?;
-        let deadline = Instant::now() + limit;
-        let mut table = self.shared.table.lock();
-        loop {
-            if let Some(cause) = table.helper_exits.remove(&child.pid) {
-                return Ok(cause);
-            }
-            if self
-                .shared
-                .changed
-                .wait_until(&mut table, deadline)
-                .timed_out()
-            {
-                if table.procs.contains_key(&child.pid) {
-                    table.expected.insert(child.pid);
-                    unsafe { libc::kill(child.pid, libc::SIGKILL) };
-                }
-                return Err(format!(
-                    "`{}` did not finish within {limit:?}",
-                    spec.cmdline()
-                ));
-            }
-        }
+        let pid = self.start_helper(&spec)?;
+        self.wait_helper(pid, &spec, limit)
     }
 
     /// Runs a helper and returns how it ended and what it wrote to stdout.
@@ -104,27 +76,37 @@ impl Inside {
             nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(|e| format!("pipe: {e}"))?;
         let env = vec![("PATH".to_string(), HELPER_PATH.to_string())];
         let spec = ExecSpec::new(&argv[0], argv, &env, vec![(write.as_raw_fd(), 1)]);
-        let child = self
-            .spawn(
-                &ChildAction::Exec(&spec),
-                Role::Helper,
-                spec.cmdline().into(),
-                false,
-            )
-            .map_err(|e| format!("cannot start `{}`: {e}", argv[0]))?;
+        let pid = self.start_helper(&spec)?;
         drop(write);
-        // Churners forked meanwhile hold copies of the write end until they
+        // Churners started meanwhile hold copies of the write end until they
         // exit, so read what the helper wrote, then stop at its exit.
         let reader = std::thread::spawn(move || {
             let mut text = String::new();
             let _ = std::fs::File::from(read).read_to_string(&mut text);
             text
         });
+        let cause = self.wait_helper(pid, &spec, limit)?;
+        Ok((cause, reader.join().unwrap_or_default()))
+    }
+
+    fn start_helper(&self, spec: &ExecSpec) -> Result<i32, String> {
+        self.spawn(
+            &ChildAction::Exec(spec),
+            Role::Helper,
+            spec.cmdline().into(),
+            false,
+        )
+        .map(|c| c.pid)
+        .map_err(|e| format!("cannot start `{}`: {e}", spec.cmdline()))
+    }
+
+    /// Waits for a helper's exit as the reaper saw it; kills it after `limit`.
+    fn wait_helper(&self, pid: i32, spec: &ExecSpec, limit: Duration) -> Result<Cause, String> {
         let deadline = Instant::now() + limit;
         let mut table = self.shared.table.lock();
-        let cause = loop {
-            if let Some(cause) = table.helper_exits.remove(&child.pid) {
-                break cause;
+        loop {
+            if let Some(cause) = table.helper_exits.remove(&pid) {
+                return Ok(cause);
             }
             if self
                 .shared
@@ -132,18 +114,16 @@ impl Inside {
                 .wait_until(&mut table, deadline)
                 .timed_out()
             {
-                if table.procs.contains_key(&child.pid) {
-                    table.expected.insert(child.pid);
-                    unsafe { libc::kill(child.pid, libc::SIGKILL) };
+                if table.procs.contains_key(&pid) {
+                    table.expected.insert(pid);
+                    unsafe { libc::kill(pid, libc::SIGKILL) };
                 }
                 return Err(format!(
                     "`{}` did not finish within {limit:?}",
                     spec.cmdline()
                 ));
             }
-        };
-        drop(table);
-        Ok((cause, reader.join().unwrap_or_default()))
+        }
     }
 
     /// Waits until the victim is dead (as the reaper saw it) or `until`.

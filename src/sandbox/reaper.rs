@@ -146,9 +146,12 @@ fn on_victim_death(
     let Some(spec) = watch.reuse.clone() else {
         return;
     };
+    let started = Instant::now();
     match spawn::spawn(&ChildAction::Exec(&spec), devnull, Some(pid), false) {
         Ok(child) => {
+            let us = started.elapsed().as_micros().min(u32::MAX as u128) as u32;
             watch.reuse_holder = Some(child.pid);
+            table.reuse_us.push(us);
             let cmdline = spec_cmdline(&spec);
             table.procs.insert(
                 child.pid,

@@ -87,6 +87,8 @@ pub struct Table {
     /// their parent may reap them, so only the start time makes the match exact.
     pub expected_exact: Vec<(i32, u64)>,
     pub shutting_down: bool,
+    /// Forced reuse: microseconds from the victim's reaping to the holder's spawn.
+    pub reuse_us: Vec<u32>,
 }
 
 #[derive(Default)]

@@ -1,7 +1,7 @@
 //! Latency distribution per strategy as a CDF: the share of stops done by
 //! each latency, so modes (e.g. "exits at once" vs "waits out the timeout") show.
 
-use super::{colour, empty, latency_range, render, Chart, DrawResult, Plot, FONT};
+use super::{colour, empty, latency_range, legend, render, Chart, DrawResult, Plot, FONT};
 use crate::results::RunResults;
 use plotters::coord::Shift;
 use plotters::prelude::*;
@@ -69,13 +69,7 @@ impl Chart for Cdf<'_> {
                             PathElement::new(vec![(x, y), (x + 20, y)], c.stroke_width(2))
                         });
                 }
-                chart
-                    .configure_series_labels()
-                    .position(SeriesLabelPosition::LowerRight)
-                    .background_style(WHITE.mix(0.85))
-                    .border_style(BLACK.mix(0.3))
-                    .label_font((FONT, 14))
-                    .draw()?;
+                legend(&mut chart, SeriesLabelPosition::LowerRight)?;
             }};
         }
         if log {

@@ -131,6 +131,26 @@ pub fn latency_range(results: &RunResults) -> Option<(f64, f64, bool)> {
     })
 }
 
+/// The legend every chart draws, in the given corner.
+pub fn legend<'a, DB, CT>(
+    chart: &mut ChartContext<'a, DB, CT>,
+    position: SeriesLabelPosition,
+) -> DrawResult
+where
+    DB: DrawingBackend + 'a,
+    DB::ErrorType: 'static,
+    CT: plotters::coord::CoordTranslate,
+{
+    chart
+        .configure_series_labels()
+        .position(position)
+        .background_style(WHITE.mix(0.85))
+        .border_style(BLACK.mix(0.3))
+        .label_font((FONT, 14))
+        .draw()?;
+    Ok(())
+}
+
 /// Last index of `len` categories, for a segmented axis (plotters' discrete
 /// range includes its end, so `0..len` would add an empty slot).
 pub fn last_index(len: usize) -> i32 {

@@ -1,7 +1,7 @@
 //! How stops ended, per strategy, as stacked shares: exited, killed,
 //! survived, error.
 
-use super::{last_index, render, Chart, DrawResult, Plot, BAR_GAP, FONT};
+use super::{last_index, legend, render, Chart, DrawResult, Plot, BAR_GAP, FONT};
 use crate::results::RunResults;
 use plotters::coord::Shift;
 use plotters::prelude::*;
@@ -75,13 +75,7 @@ impl Chart for Outcomes<'_> {
                 .label(*name)
                 .legend(move |(x, y)| Rectangle::new([(x, y - 6), (x + 14, y + 6)], c.filled()));
         }
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::UpperRight)
-            .background_style(WHITE.mix(0.9))
-            .border_style(BLACK.mix(0.3))
-            .label_font((FONT, 14))
-            .draw()?;
+        legend(&mut chart, SeriesLabelPosition::UpperRight)?;
         Ok(())
     }
 }

@@ -1,7 +1,7 @@
 //! Latency by percentile, HdrHistogram style: x is 1/(1-p) on a log axis
 //! (drawn as log10(1/(1-p)), "nines", for clean ticks) up to 99.99%, so the tail is as visible as the median; all strategies on one chart.
 
-use super::{colour, empty, latency_range, render, Chart, DrawResult, Plot, FONT};
+use super::{colour, empty, latency_range, legend, render, Chart, DrawResult, Plot, FONT};
 use crate::results::RunResults;
 use plotters::coord::Shift;
 use plotters::prelude::*;
@@ -103,13 +103,7 @@ where
                         PathElement::new(vec![(x, y), (x + 20, y)], c.stroke_width(2))
                     });
             }
-            chart
-                .configure_series_labels()
-                .position(SeriesLabelPosition::UpperLeft)
-                .background_style(WHITE.mix(0.85))
-                .border_style(BLACK.mix(0.3))
-                .label_font((FONT, 14))
-                .draw()?;
+            legend(&mut chart, SeriesLabelPosition::UpperLeft)?;
         }};
     }
     if log {

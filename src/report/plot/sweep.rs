@@ -1,7 +1,7 @@
 //! A sweep's trend: misfire rate (with its 95% interval) and p99 latency of
 //! each strategy against the swept parameter, in two panels.
 
-use super::{colour, last_index, render, Chart, DrawResult, Plot, FONT};
+use super::{colour, last_index, legend, render, Chart, DrawResult, Plot, FONT};
 use crate::report::sweep::SweepResults;
 use plotters::coord::Shift;
 use plotters::prelude::*;
@@ -83,13 +83,7 @@ impl Chart for Trend<'_> {
                 ))
             }))?;
         }
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::UpperLeft)
-            .background_style(WHITE.mix(0.85))
-            .border_style(BLACK.mix(0.3))
-            .label_font((FONT, 13))
-            .draw()?;
+        legend(&mut chart, SeriesLabelPosition::UpperLeft)?;
 
         let p99s: Vec<f64> = (0..sweep.points.len())
             .flat_map(|i| {

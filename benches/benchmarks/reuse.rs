@@ -1,0 +1,32 @@
+//! Forced reuse of a chosen PID: a child exits and is reaped, then clone3
+//! with set_tid = its number (timed) gives the number to a new process.
+
+use criterion::Criterion;
+use std::time::{Duration, Instant};
+use stopbench::sandbox::spawn::{spawn, ChildAction};
+
+fn reap(pid: i32) {
+    let mut status = 0;
+    unsafe { libc::waitpid(pid, &mut status, 0) };
+}
+
+pub fn benches(c: &mut Criterion) {
+    let devnull = std::fs::File::open("/dev/null").expect("/dev/null");
+    let fd = std::os::fd::AsRawFd::as_raw_fd(&devnull);
+    let exit_now = ChildAction::Sleep(Duration::ZERO);
+    c.bench_function("reuse/set-tid-of-a-reaped-pid", |b| {
+        b.iter_custom(|iters| {
+            let mut total = Duration::ZERO;
+            for _ in 0..iters {
+                let first = spawn(&exit_now, fd, None, false).expect("clone3").pid;
+                reap(first);
+                let start = Instant::now();
+                let again = spawn(&exit_now, fd, Some(first), false).expect("clone3 set_tid");
+                total += start.elapsed();
+                assert_eq!(again.pid, first);
+                reap(again.pid);
+            }
+            total
+        })
+    });
+}
