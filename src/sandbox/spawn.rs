@@ -156,14 +156,29 @@ pub fn spawn_into(
     })
 }
 
+/// Every signal a scenario may name as a stop signal (see scenario::signal),
+/// but SIGKILL, whose disposition cannot change.
+const STOP_SIGNALS: [libc::c_int; 8] = [
+    libc::SIGTERM,
+    libc::SIGINT,
+    libc::SIGQUIT,
+    libc::SIGHUP,
+    libc::SIGUSR1,
+    libc::SIGUSR2,
+    libc::SIGABRT,
+    libc::SIGALRM,
+];
+
 /// Runs in the new child. Only async-signal-safe libc calls from here on.
 unsafe fn child_main(action: &ChildAction<'_>, devnull: RawFd) -> ! {
-    // The init's dispositions (Rust ignores SIGPIPE) must not leak into the
-    // children: a churner that ignored a stray signal would hide a misfire.
-    for sig in 1..=64 {
-        if sig != libc::SIGKILL && sig != libc::SIGSTOP {
-            libc::signal(sig, libc::SIG_DFL);
-        }
+    // Ignored dispositions survive execve (handlers do not), and init may
+    // have inherited some (Rust ignores SIGPIPE; `nohup` ignores SIGHUP): a
+    // bystander ignoring a stray signal would hide a misfire. So every signal
+    // a strategy may send goes back to its default, and SIGPIPE. Few
+    // syscalls: this runs between clone and exec on every spawn.
+    libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    for sig in STOP_SIGNALS {
+        libc::signal(sig, libc::SIG_DFL);
     }
     let mut empty: libc::sigset_t = std::mem::zeroed();
     libc::sigemptyset(&mut empty);

@@ -491,3 +491,34 @@ fn cgroup_strategy_is_unavailable_to_an_ordinary_user() {
     let report = std::fs::read_to_string(out.join("report.md")).unwrap();
     assert!(report.contains("Not measured on this machine"), "{report}");
 }
+
+/// A signal ignored by whoever started stopbench (`nohup` ignores SIGHUP)
+/// must not be ignored by bystanders too: the hit would go unseen.
+#[test]
+fn inherited_ignored_signals_do_not_hide_misfires() {
+    let dir = tempfile::tempdir().unwrap();
+    let scenario = dir.path().join("hup.toml");
+    std::fs::write(
+        &scenario,
+        "name = \"hup\"\ntrials = 4\n[churn]\nbystanders = [\"/usr/bin/foo_daemon-helper\"]\n[victim]\ncommand = \"/usr/bin/foo_daemon\"\n\
+         [[strategy]]\nkind = \"pkill-f\"\nkill_signal = \"SIGHUP\"\nfinal_signal = \"SIGHUP\"\ntimeout = \"100ms\"\n",
+    )
+    .unwrap();
+    let out = dir.path().join("run");
+    let status = Command::new("nohup")
+        .arg(BIN)
+        .args(["run", "--quiet", "--out"])
+        .arg(&out)
+        .arg(&scenario)
+        .current_dir(dir.path())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let hits = rows(&out.join("misfires.csv"))
+        .into_iter()
+        .filter(|m| m["hit_cmdline"] == "/usr/bin/foo_daemon-helper")
+        .count();
+    assert_eq!(hits, 4, "the bystander is hit by SIGHUP once per trial");
+}
