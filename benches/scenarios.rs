@@ -8,16 +8,11 @@ fn main() {
     let exe = env!("CARGO_BIN_EXE_stopbench");
     let root = env!("CARGO_MANIFEST_DIR");
     let list = Command::new(exe)
-        .arg("list")
+        .args(["list", "--names"])
         .output()
-        .expect("stopbench list");
+        .expect("stopbench list --names");
     let text = String::from_utf8_lossy(&list.stdout).into_owned();
-    let names: Vec<&str> = text
-        .lines()
-        .skip(1)
-        .take_while(|l| !l.trim().is_empty())
-        .filter_map(|l| l.split_whitespace().next())
-        .collect();
+    let names: Vec<&str> = text.lines().collect();
     let mut failed = 0;
     for name in names {
         let out = format!("{root}/reports/bench-{name}");

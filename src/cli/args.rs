@@ -30,13 +30,20 @@ pub enum Command {
     #[command(long_about = RUN_ABOUT)]
     Run(RunArgs),
     /// List the built-in scenarios and the stop strategies.
-    List,
+    List(ListArgs),
     /// Re-render a run directory's report (summary, histograms, plots, report.md, index.html) from its trials.
     Report(ReportArgs),
     /// Print the systemd unit that implements a strategy of a scenario, checked with systemd-analyze verify.
     Unit(UnitArgs),
     /// Compare two runs of one scenario: latency and misfire changes per strategy, and whether they are beyond noise.
     Compare(CompareArgs),
+}
+
+#[derive(Args)]
+pub struct ListArgs {
+    /// Only the built-in scenarios' names, one per line (for scripts).
+    #[arg(long)]
+    pub names: bool,
 }
 
 #[derive(Args)]

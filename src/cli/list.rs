@@ -3,7 +3,13 @@
 use super::ExitCode;
 use stopbench::scenario::{builtin::BUILTIN, parse, StrategyKind};
 
-pub fn list() -> anyhow::Result<ExitCode> {
+pub fn list(args: super::args::ListArgs) -> anyhow::Result<ExitCode> {
+    if args.names {
+        for (name, _) in BUILTIN {
+            println!("{name}");
+        }
+        return Ok(ExitCode::Success);
+    }
     println!("Built-in scenarios (stopbench run NAME):");
     for (name, text) in BUILTIN {
         let description = parse(name, text).map(|s| s.description).unwrap_or_default();

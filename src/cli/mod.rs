@@ -16,7 +16,7 @@ pub fn main() -> i32 {
     let cli = args::Cli::parse();
     let result = match cli.command {
         args::Command::Run(run_args) => run::run(run_args),
-        args::Command::List => list::list(),
+        args::Command::List(a) => list::list(a),
         args::Command::Report(a) => report::report(a),
         args::Command::Compare(a) => report::compare(a),
         args::Command::Unit(a) => unit::unit(a),

@@ -307,14 +307,12 @@ fn churn_rate_sweep_renders_the_trend() {
 /// Acceptance 1: every shipped scenario runs and writes its report.
 #[test]
 fn every_shipped_scenario_writes_its_report() {
-    let list = Command::new(BIN).arg("list").output().unwrap();
+    let list = Command::new(BIN)
+        .args(["list", "--names"])
+        .output()
+        .unwrap();
     let text = String::from_utf8_lossy(&list.stdout).into_owned();
-    let names: Vec<&str> = text
-        .lines()
-        .skip(1)
-        .take_while(|l| !l.trim().is_empty())
-        .filter_map(|l| l.split_whitespace().next())
-        .collect();
+    let names: Vec<&str> = text.lines().collect();
     assert!(names.len() >= 8, "{names:?}");
     for name in names {
         let (dir, _) = run(name, &["--trials", "1"]);

@@ -2,7 +2,7 @@
 //! its 95% Wilson interval as an error bar: a bar of zero still shows how
 //! high the true rate could be.
 
-use super::{colour, last_index, render, Chart, DrawResult, Plot, BAR_GAP, FONT};
+use super::{colour, render, strategy_chart, Chart, DrawResult, Plot, BAR_GAP, FONT};
 use crate::results::RunResults;
 use plotters::coord::Shift;
 use plotters::prelude::*;
@@ -25,26 +25,7 @@ impl Chart for MisfireRate<'_> {
             .fold(0.05, f64::max)
             .min(1.0)
             * 1.1;
-        let mut chart = ChartBuilder::on(root)
-            .caption(TITLE, (FONT, 22))
-            .margin(15)
-            .x_label_area_size(45)
-            .y_label_area_size(60)
-            .build_cartesian_2d((0..last_index(names.len())).into_segmented(), 0f64..top)?;
-        chart
-            .configure_mesh()
-            .disable_x_mesh()
-            .x_desc("strategy")
-            .y_desc("trials with a misfire")
-            .y_label_formatter(&|y| format!("{:.0}%", y * 100.0))
-            .x_label_formatter(&|v| match v {
-                SegmentValue::CenterOf(i) | SegmentValue::Exact(i) => {
-                    names.get(*i as usize).cloned().unwrap_or_default()
-                }
-                SegmentValue::Last => String::new(),
-            })
-            .label_style((FONT, 14))
-            .draw()?;
+        let mut chart = strategy_chart(root, TITLE, &names, top, "trials with a misfire")?;
         for (i, s) in stats.iter().enumerate() {
             let (rate, lo, hi) = s.misfire_rate();
             let c = colour(i);

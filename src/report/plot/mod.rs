@@ -131,6 +131,52 @@ pub fn latency_range(results: &RunResults) -> Option<(f64, f64, bool)> {
     })
 }
 
+/// A chart with one slot per strategy on x and a share (0..top) on y.
+pub type StrategyChart<'a, DB> = ChartContext<
+    'a,
+    DB,
+    plotters::coord::cartesian::Cartesian2d<
+        plotters::coord::ranged1d::SegmentedCoord<plotters::coord::types::RangedCoordi32>,
+        plotters::coord::types::RangedCoordf64,
+    >,
+>;
+
+/// Builds a [`StrategyChart`] with its axes drawn: strategy names under the
+/// slots, percentages up the side.
+pub fn strategy_chart<'a, DB>(
+    root: &'a DrawingArea<DB, Shift>,
+    title: &str,
+    names: &[String],
+    top: f64,
+    y_desc: &str,
+) -> Result<StrategyChart<'a, DB>, Box<dyn std::error::Error>>
+where
+    DB: DrawingBackend,
+    DB::ErrorType: 'static,
+{
+    let mut chart = ChartBuilder::on(root)
+        .caption(title, (FONT, 22))
+        .margin(15)
+        .x_label_area_size(45)
+        .y_label_area_size(60)
+        .build_cartesian_2d((0..last_index(names.len())).into_segmented(), 0f64..top)?;
+    chart
+        .configure_mesh()
+        .disable_x_mesh()
+        .x_desc("strategy")
+        .y_desc(y_desc)
+        .y_label_formatter(&|y| format!("{:.0}%", y * 100.0))
+        .x_label_formatter(&|v| match v {
+            SegmentValue::CenterOf(i) | SegmentValue::Exact(i) => {
+                names.get(*i as usize).cloned().unwrap_or_default()
+            }
+            SegmentValue::Last => String::new(),
+        })
+        .label_style((FONT, 14))
+        .draw()?;
+    Ok(chart)
+}
+
 /// The legend every chart draws, in the given corner.
 pub fn legend<'a, DB, CT>(
     chart: &mut ChartContext<'a, DB, CT>,

@@ -1,7 +1,7 @@
 //! How stops ended, per strategy, as stacked shares: exited, killed,
 //! survived, error.
 
-use super::{last_index, legend, render, Chart, DrawResult, Plot, BAR_GAP, FONT};
+use super::{legend, render, strategy_chart, Chart, DrawResult, Plot, BAR_GAP};
 use crate::results::RunResults;
 use plotters::coord::Shift;
 use plotters::prelude::*;
@@ -25,26 +25,7 @@ impl Chart for Outcomes<'_> {
     {
         let stats = &self.0.stats;
         let names: Vec<String> = stats.iter().map(|s| s.strategy.clone()).collect();
-        let mut chart = ChartBuilder::on(root)
-            .caption(TITLE, (FONT, 22))
-            .margin(15)
-            .x_label_area_size(45)
-            .y_label_area_size(60)
-            .build_cartesian_2d((0..last_index(names.len())).into_segmented(), 0f64..1.0f64)?;
-        chart
-            .configure_mesh()
-            .disable_x_mesh()
-            .x_desc("strategy")
-            .y_desc("share of trials")
-            .y_label_formatter(&|y| format!("{:.0}%", y * 100.0))
-            .x_label_formatter(&|v| match v {
-                SegmentValue::CenterOf(i) | SegmentValue::Exact(i) => {
-                    names.get(*i as usize).cloned().unwrap_or_default()
-                }
-                SegmentValue::Last => String::new(),
-            })
-            .label_style((FONT, 14))
-            .draw()?;
+        let mut chart = strategy_chart(root, TITLE, &names, 1.0, "share of trials")?;
         for (k, (name, c)) in OUTCOME_COLOURS.iter().enumerate() {
             let bars: Vec<_> = stats
                 .iter()
