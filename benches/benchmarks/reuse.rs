@@ -1,9 +1,13 @@
 //! Forced reuse of a chosen PID: a child exits and is reaped, then clone3
-//! with set_tid = its number (timed) gives the number to a new process.
+//! with set_tid = its number (timed) gives the number to a new process:
+//! the holder path the reaper takes (`CLONE_VM` + exec, see
+//! sandbox::vm_spawn) beside the fork-like clone3 it falls back to.
 
 use criterion::Criterion;
 use std::time::{Duration, Instant};
-use stopbench::sandbox::spawn::{spawn, ChildAction};
+use stopbench::churn::light::StackSlab;
+use stopbench::sandbox::spawn::{spawn, ChildAction, ExecSpec};
+use stopbench::sandbox::vm_spawn::spawn_holder;
 
 fn reap(pid: i32) {
     let mut status = 0;
@@ -25,6 +29,24 @@ pub fn benches(c: &mut Criterion) {
                 total += start.elapsed();
                 assert_eq!(again.pid, first);
                 reap(again.pid);
+            }
+            total
+        })
+    });
+    let holder = ExecSpec::new("/bin/true", &["true".to_string()], &[], Vec::new());
+    let mut slab = StackSlab::new(1);
+    c.bench_function("reuse/holder-clone-vm-set-tid", |b| {
+        b.iter_custom(|iters| {
+            let mut total = Duration::ZERO;
+            for _ in 0..iters {
+                let first = spawn(&exit_now, fd, None, false).expect("clone3").pid;
+                reap(first);
+                let start = Instant::now();
+                let (again, slot) = spawn_holder(&holder, fd, first, &mut slab).expect("clone3 vm");
+                total += start.elapsed();
+                assert_eq!(again.pid, first);
+                reap(again.pid);
+                slab.give_back(slot);
             }
             total
         })

@@ -64,6 +64,12 @@ impl StackSlab {
         self.free.push(slot);
     }
 
+    /// A slot's lowest address and its size (both 16-byte aligned).
+    pub fn slot(&self, slot: usize) -> (*mut u8, usize) {
+        debug_assert!(slot < self.slots);
+        (unsafe { self.base.add(slot * STACK) }, STACK)
+    }
+
     /// Top of a slot's stack, 16-byte aligned.
     fn top(&self, slot: usize) -> *mut libc::c_void {
         let top = unsafe { self.base.add((slot + 1) * STACK) } as usize;

@@ -12,6 +12,7 @@ mod reaper;
 pub mod spawn;
 pub mod table;
 mod trials;
+pub mod vm_spawn;
 pub mod wire;
 
 pub use launch::SandboxProcess;

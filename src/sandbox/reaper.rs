@@ -5,6 +5,8 @@
 use super::procfs;
 use super::spawn::{self, ChildAction};
 use super::table::{Death, Entry, Role, Shared};
+use super::vm_spawn;
+use crate::churn::light::StackSlab;
 use crate::oracle::Cause;
 use std::os::fd::RawFd;
 use std::sync::Arc;
@@ -54,6 +56,13 @@ pub fn run(shared: Arc<Shared>, devnull: RawFd) {
             }
         };
         let signaled = matches!(cause, Cause::Signaled(_)) && !expected;
+        // A reaped holder is off its stack (it exec'd or exited), so the
+        // stack can serve again.
+        if let Some((slot, _spec)) = table.holder_slots.remove(&pid) {
+            if let Some(slab) = table.holder_stacks.as_mut() {
+                slab.give_back(slot);
+            }
+        }
         match entry {
             Some(Entry {
                 role: Role::Churner,
@@ -130,6 +139,10 @@ pub fn run(shared: Arc<Shared>, devnull: RawFd) {
     }
 }
 
+/// Reuse holders alive at once (a trial's holder lives until its cleanup,
+/// which the lagged finalize may leave for one more trial).
+const HOLDER_STACKS: usize = 8;
+
 /// Records the victim's death and, with forced reuse, gives its number to a
 /// fresh bystander before anyone else can see the number free.
 fn on_victim_death(
@@ -147,7 +160,20 @@ fn on_victim_death(
         return;
     };
     let started = Instant::now();
-    match spawn::spawn(&ChildAction::Exec(&spec), devnull, Some(pid), false) {
+    let holder_stacks = table
+        .holder_stacks
+        .get_or_insert_with(|| StackSlab::new(HOLDER_STACKS));
+    // Without copying init's page tables when a stack is free and the
+    // architecture allows; otherwise a fork-like clone3 does the same job.
+    let spawned = match vm_spawn::spawn_holder(&spec, devnull, pid, holder_stacks) {
+        Ok((child, slot)) => {
+            table.holder_slots.insert(child.pid, (slot, spec.clone()));
+            Ok(child)
+        }
+        Err(err) if err.raw_os_error().is_some() => Err(err),
+        Err(_) => spawn::spawn(&ChildAction::Exec(&spec), devnull, Some(pid), false),
+    };
+    match spawned {
         Ok(child) => {
             let us = started.elapsed().as_micros().min(u32::MAX as u128) as u32;
             watch.reuse_holder = Some(child.pid);

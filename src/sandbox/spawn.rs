@@ -12,13 +12,13 @@ use std::time::Duration;
 
 /// An exec prepared before the clone, so the child allocates nothing.
 pub struct ExecSpec {
-    exe: CString,
+    pub(super) exe: CString,
     _argv: Vec<CString>,
     _envp: Vec<CString>,
-    argv_ptrs: Vec<*const libc::c_char>,
-    envp_ptrs: Vec<*const libc::c_char>,
+    pub(super) argv_ptrs: Vec<*const libc::c_char>,
+    pub(super) envp_ptrs: Vec<*const libc::c_char>,
     /// `(source, target)`: each source fd is made the child's fd `target`.
-    fds: Vec<(RawFd, RawFd)>,
+    pub(super) fds: Vec<(RawFd, RawFd)>,
 }
 
 // The raw pointers point into the CStrings owned by the same struct.
@@ -78,18 +78,18 @@ pub struct Spawned {
 
 #[repr(C)]
 #[derive(Default)]
-struct CloneArgs {
-    flags: u64,
-    pidfd: u64,
-    child_tid: u64,
-    parent_tid: u64,
-    exit_signal: u64,
-    stack: u64,
-    stack_size: u64,
-    tls: u64,
-    set_tid: u64,
-    set_tid_size: u64,
-    cgroup: u64,
+pub(super) struct CloneArgs {
+    pub(super) flags: u64,
+    pub(super) pidfd: u64,
+    pub(super) child_tid: u64,
+    pub(super) parent_tid: u64,
+    pub(super) exit_signal: u64,
+    pub(super) stack: u64,
+    pub(super) stack_size: u64,
+    pub(super) tls: u64,
+    pub(super) set_tid: u64,
+    pub(super) set_tid_size: u64,
+    pub(super) cgroup: u64,
 }
 
 /// Creates a child that performs `action`, with stdio on `devnull`.
@@ -158,7 +158,7 @@ pub fn spawn_into(
 
 /// Every signal a scenario may name as a stop signal (see scenario::signal),
 /// but SIGKILL, whose disposition cannot change.
-const STOP_SIGNALS: [libc::c_int; 8] = [
+pub(super) const STOP_SIGNALS: [libc::c_int; 8] = [
     libc::SIGTERM,
     libc::SIGINT,
     libc::SIGQUIT,

@@ -72,6 +72,10 @@ pub struct Table {
     /// Stacks of light churners, and which churner holds which slot.
     pub stacks: Option<crate::churn::light::StackSlab>,
     pub churner_stacks: HashMap<i32, usize>,
+    /// Stacks of reuse holders made with `CLONE_VM` (see vm_spawn), and
+    /// which holder holds which, with the spec it reads until its exec.
+    pub holder_stacks: Option<crate::churn::light::StackSlab>,
+    pub holder_slots: HashMap<i32, (usize, Arc<ExecSpec>)>,
     /// PID of the live bystander for each configured bystander, if any.
     pub bystanders: Vec<Option<i32>>,
     /// Possible misfires since the last trial was finalized.
