@@ -5,6 +5,7 @@
 pub mod churn;
 pub mod compare;
 pub mod measure;
+pub mod model;
 pub mod oracle;
 pub mod report;
 pub mod results;

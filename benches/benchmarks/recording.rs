@@ -25,6 +25,7 @@ fn record(i: u32) -> TrialRecord {
         error: None,
         note: None,
         systemd_exit: None,
+        race_window: Some(Duration::from_micros(1500)),
     }
 }
 

@@ -29,6 +29,14 @@ pub struct ChurnReport {
     /// come back under this churn.
     #[serde(default)]
     pub first_reuse_after_ms: Option<f64>,
+    /// With a replayed host recording: the spawns per second the recording
+    /// asked for over this run's length (compare with `achieved_rate`).
+    #[serde(default)]
+    pub replay_target_rate: Option<f64>,
+    /// Mean PIDs in use in the sandbox's allocator cycle (churners, init's
+    /// threads, bystanders), sampled at each trial's start.
+    #[serde(default)]
+    pub held_pids: Option<f64>,
     /// Forced reuse: from the victim's reaping to its number's new holder
     /// existing, median and count (filled in by the sandbox init).
     #[serde(default)]
@@ -87,10 +95,12 @@ pub fn run(
         target: config.rate.one().to_string(),
         ..Default::default()
     };
-    let interval = match config.rate.one() {
-        Rate::Off => return report,
-        Rate::PerSecond(rate) => Some(Duration::from_secs_f64(1.0 / rate)),
-        Rate::Max => None,
+    let replay = config.replay.as_ref().filter(|r| !r.rates.is_empty());
+    let mut interval = match (replay, config.rate.one()) {
+        (Some(_), _) => Some(Duration::ZERO),
+        (None, Rate::Off) => return report,
+        (None, Rate::PerSecond(rate)) => Some(Duration::from_secs_f64(1.0 / rate)),
+        (None, Rate::Max) => None,
     };
     let mut rng = StdRng::seed_from_u64(seed ^ 0xC4_u64);
     // One stack per churner that may be alive at once.
@@ -101,6 +111,17 @@ pub fn run(
     let (mut last_pid, mut first_wrap): (Option<i32>, Option<Instant>) = (None, None);
     let mut next = start;
     while !stop.load(Ordering::Relaxed) && Instant::now() < deadline {
+        if let Some(replay) = replay {
+            // Follow the recording: the spacing is the rate of the current
+            // interval; an interval with no forks recorded spawns nothing.
+            let rate = replay.rate_at(next.saturating_duration_since(start));
+            if rate <= 0.0 {
+                next += Duration::from_millis(1);
+                std::thread::sleep(next.saturating_duration_since(Instant::now()));
+                continue;
+            }
+            interval = Some(Duration::from_secs_f64(1.0 / rate));
+        }
         if let Some(interval) = interval {
             let now = Instant::now();
             if next > now {
@@ -149,6 +170,11 @@ pub fn run(
         }
     }
     report.seconds = start.elapsed().as_secs_f64();
+    if let Some(replay) = replay {
+        let asked = replay.expected_spawns(start.elapsed());
+        report.replay_target_rate = Some(asked / report.seconds.max(1e-9));
+        report.target = format!("replay ({})", replay.source);
+    }
     report.achieved_rate = if report.seconds > 0.0 {
         report.spawned as f64 / report.seconds
     } else {

@@ -37,6 +37,93 @@ pub enum Command {
     Unit(UnitArgs),
     /// Compare two runs of one scenario: latency and misfire changes per strategy, and whether they are beyond noise.
     Compare(CompareArgs),
+    /// Predict how often each strategy misfires on a real host: per stop and per fleet-year.
+    #[command(long_about = MODEL_ABOUT)]
+    Model(ModelArgs),
+    /// Read this host's pid_max, live PIDs and fork rate over a period, touching no process.
+    #[command(long_about = OBSERVE_ABOUT)]
+    Observe(ObserveArgs),
+}
+
+const MODEL_ABOUT: &str = "\
+Predict how often each strategy of a scenario misfires on a real host.
+
+A recycled PID number can only hit a strategy's signal within its race window (from the
+last moment it knew the number was its daemon's to its signal landing). Linux allocates
+numbers cyclically, so a freed number comes back after the allocator wraps:
+  wrap time T = (pid_max - 300 - live PIDs) / fork rate
+and for a daemon that has run for many wraps, the chance a window w misfires is
+  P = min(w, T) / T
+(less when the processes that take numbers die young: see --lifetime). The README derives it.
+
+Windows come from a short sandboxed run of SCENARIO (forced reuse off, so no strategy is
+fooled into a longer window), from a finished run (--from-run), or from --window.
+pidfd and cgroup hold the process, not a number: zero by construction.
+
+Example:
+  stopbench model --pid-max 4194304 --fork-rate 2000 --hosts 10000 --stops-per-day 24";
+
+#[derive(Args)]
+pub struct ModelArgs {
+    /// Scenario whose strategies are modelled (file or built-in name).
+    #[arg(default_value = "default")]
+    pub scenario: String,
+    /// Take the windows from this finished run directory instead of running.
+    #[arg(long, value_name = "DIR", conflicts_with = "windows")]
+    pub from_run: Option<PathBuf>,
+    /// A strategy's window, e.g. `execstoppost-check=1.5ms` (repeatable); no run is made.
+    #[arg(long = "window", value_name = "NAME=DURATION")]
+    pub windows: Vec<String>,
+    /// Trials per strategy of the run that measures the windows.
+    #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    pub trials: u32,
+    /// The host's pid_max [default: this machine's].
+    #[arg(long, value_parser = clap::value_parser!(u32).range(301..=4_194_304))]
+    pub pid_max: Option<u32>,
+    /// PIDs in use, threads included (numbers of 300 and up) [default: this machine's].
+    #[arg(long)]
+    pub live: Option<u32>,
+    /// Forks per second on the host [default: this machine's average since boot].
+    #[arg(long, conflicts_with = "churn_from")]
+    pub fork_rate: Option<f64>,
+    /// A `stopbench observe` file: its pid_max, live PIDs and measured rate series.
+    #[arg(long, value_name = "FILE")]
+    pub churn_from: Option<PathBuf>,
+    /// Lifetime of the processes that take recycled numbers, e.g. `50ms` [default: outlive any window].
+    #[arg(long, value_name = "DURATION")]
+    pub lifetime: Option<String>,
+    /// Hosts in the fleet.
+    #[arg(long, default_value_t = 1)]
+    pub hosts: u64,
+    /// Stops of the service per host per day.
+    #[arg(long, default_value_t = 1.0)]
+    pub stops_per_day: f64,
+    /// Build the sandbox in a user namespace even when running as root.
+    #[arg(long)]
+    pub user_namespace: bool,
+}
+
+const OBSERVE_ABOUT: &str = "\
+Read this host's own churn without touching any process: pid_max, the PIDs in use
+(threads hold numbers too) and the fork rate, from the kernel's fork counter (`processes`
+in /proc/stat) sampled every --interval for --for. Writes the observation as JSON, which
+`stopbench model --churn-from` and `stopbench run --churn-from` (replays the rate series
+in the sandbox) read.";
+
+#[derive(Args)]
+pub struct ObserveArgs {
+    /// How long to observe, e.g. `10s`, `5min`.
+    #[arg(long = "for", value_name = "DURATION", default_value = "10s")]
+    pub period: String,
+    /// Sampling interval.
+    #[arg(long, value_name = "DURATION", default_value = "100ms")]
+    pub interval: String,
+    /// Where to write the observation [default: reports/host-churn-<UTC timestamp>.json].
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
+    /// No progress bar.
+    #[arg(long, short)]
+    pub quiet: bool,
 }
 
 #[derive(Args)]
@@ -90,6 +177,7 @@ Files written to the output directory, as the run goes:
 and at the end (also after an interrupt):
   summary.csv     one row per strategy: outcomes, misfire rate with 95% interval, latency percentiles
   <strategy>.hgrm HdrHistogram percentile distribution of stop latency (ms)
+  race-window-<strategy>.hgrm  the same for race windows (strategies that have them)
   run.json        scenario, machine, sandbox, achieved churn rate, summary";
 
 #[derive(Args)]
@@ -115,4 +203,9 @@ pub struct RunArgs {
     /// Build the sandbox in a user namespace even when running as root.
     #[arg(long)]
     pub user_namespace: bool,
+    /// Replay a host's recorded fork rate (a `stopbench observe` file) as
+    /// the sandbox's churn, instead of the scenario's churn.rate; the report
+    /// then states production risk for that host.
+    #[arg(long, value_name = "FILE")]
+    pub churn_from: Option<PathBuf>,
 }

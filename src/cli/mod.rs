@@ -3,6 +3,7 @@
 mod args;
 mod exit;
 mod list;
+mod model;
 mod report;
 mod run;
 mod unit;
@@ -20,6 +21,8 @@ pub fn main() -> i32 {
         args::Command::Report(a) => report::report(a),
         args::Command::Compare(a) => report::compare(a),
         args::Command::Unit(a) => unit::unit(a),
+        args::Command::Model(a) => model::model(a),
+        args::Command::Observe(a) => model::observe(a),
     };
     match result {
         Ok(code) => code as i32,

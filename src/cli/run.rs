@@ -4,6 +4,7 @@ use super::args::RunArgs;
 use super::exit::{ExitCode, Failure};
 use anyhow::Context;
 use std::sync::atomic::Ordering;
+use stopbench::model::HostChurn;
 use stopbench::report::terminal;
 use stopbench::run::{self, RunOptions, ACTIVE_SANDBOX, INTERRUPTED};
 use stopbench::sandbox::SandboxMode;
@@ -16,6 +17,22 @@ extern "C" fn on_interrupt(_: libc::c_int) {
         // Our own child, not yet reaped: the number is still its own. Killing
         // it ends the sandbox; the host then writes what was measured.
         unsafe { libc::kill(helper, libc::SIGKILL) };
+    }
+}
+
+/// An interrupt ends the sandbox; what was measured is written.
+pub(super) fn catch_interrupts() {
+    for sig in [libc::SIGINT, libc::SIGTERM, libc::SIGHUP] {
+        unsafe { libc::signal(sig, on_interrupt as *const () as libc::sighandler_t) };
+    }
+}
+
+/// Root builds the namespaces directly; anyone else through a user namespace.
+pub(super) fn sandbox_mode(user_namespace: bool) -> SandboxMode {
+    if nix::unistd::geteuid().is_root() && !user_namespace {
+        SandboxMode::Root
+    } else {
+        SandboxMode::UserNamespace
     }
 }
 
@@ -45,18 +62,26 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     if let Some(seed) = args.seed {
         scenario.seed = seed;
     }
-    let mode = if nix::unistd::geteuid().is_root() && !args.user_namespace {
-        SandboxMode::Root
-    } else {
-        SandboxMode::UserNamespace
-    };
+    if let Some(path) = &args.churn_from {
+        let host = HostChurn::load(path).map_err(|e| Failure(ExitCode::Usage, e.to_string()))?;
+        if scenario.churn.rate.is_sweep() {
+            return Err(Failure(
+                ExitCode::Usage,
+                format!(
+                    "--churn-from replaces churn.rate, which scenario `{}` sweeps",
+                    scenario.name
+                ),
+            )
+            .into());
+        }
+        scenario.churn.replay = Some(host);
+    }
+    let mode = sandbox_mode(args.user_namespace);
     let exe = std::env::current_exe().context("cannot find stopbench's own binary")?;
     let out_dir = args
         .out
         .unwrap_or_else(|| run::default_out_dir(&scenario.name.0));
-    for sig in [libc::SIGINT, libc::SIGTERM, libc::SIGHUP] {
-        unsafe { libc::signal(sig, on_interrupt as *const () as libc::sighandler_t) };
-    }
+    catch_interrupts();
     let quiet = args.quiet;
     if !quiet {
         eprintln!(
@@ -114,6 +139,13 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
                 "churn: target {}, achieved {:.0}/s ({} spawned)",
                 churn.target, churn.achieved_rate, churn.spawned
             );
+            if let Some(asked) = churn.replay_target_rate {
+                println!(
+                    "replay: the recording asked for {asked:.1}/s over this run; achieved {:.1}/s ({:+.1}%)",
+                    churn.achieved_rate,
+                    (churn.achieved_rate / asked.max(1e-9) - 1.0) * 100.0
+                );
+            }
         }
         if let Some(facts) = &outcome.meta.sandbox {
             let pid_max = facts

@@ -23,6 +23,8 @@ pub struct StrategyStats {
     pub leaks: u64,
     pub pid_reused: u64,
     pub latency_us: Histogram<u64>,
+    /// Race windows (µs; 0 is recorded as 1), one per trial that had one.
+    pub race_window_us: Histogram<u64>,
 }
 
 impl StrategyStats {
@@ -39,6 +41,8 @@ impl StrategyStats {
             leaks: 0,
             pid_reused: 0,
             latency_us: Histogram::new_with_bounds(1, HIGHEST_US, 3)
+                .expect("valid histogram bounds"),
+            race_window_us: Histogram::new_with_bounds(1, HIGHEST_US, 3)
                 .expect("valid histogram bounds"),
         }
     }
@@ -60,6 +64,20 @@ impl StrategyStats {
             .then(|| Duration::from_micros(self.latency_us.value_at_quantile(q)))
     }
 
+    /// Race window at quantile `q`; `None` when no trial had one.
+    pub fn window_at(&self, q: f64) -> Option<Duration> {
+        (!self.race_window_us.is_empty())
+            .then(|| Duration::from_micros(self.race_window_us.value_at_quantile(q)))
+    }
+
+    /// Race windows as `(seconds, trials)`, for the risk model.
+    pub fn windows(&self) -> Vec<(f64, u64)> {
+        self.race_window_us
+            .iter_recorded()
+            .map(|v| (v.value_iterated_to() as f64 / 1e6, v.count_at_value()))
+            .collect()
+    }
+
     pub fn latency_max(&self) -> Option<Duration> {
         (!self.latency_us.is_empty()).then(|| Duration::from_micros(self.latency_us.max()))
     }
@@ -78,6 +96,8 @@ pub struct TrialTally<'a> {
     pub leaks: u64,
     pub pid_reused: bool,
     pub gone_before_stop: bool,
+    /// Whole microseconds, as trials.csv stores them.
+    pub race_window_us: Option<u64>,
 }
 
 /// All strategies of a run, in the scenario's order.
@@ -122,6 +142,10 @@ impl Recorder {
             let us = t.latency_us.clamp(1, HIGHEST_US);
             stats.latency_us.record(us).expect("value within bounds");
         }
+        if let Some(w) = t.race_window_us {
+            let w = w.clamp(1, HIGHEST_US);
+            stats.race_window_us.record(w).expect("value within bounds");
+        }
     }
 
     pub fn total_trials(&self) -> u64 {
@@ -165,6 +189,7 @@ mod tests {
             error: None,
             note: None,
             systemd_exit: None,
+            race_window: (misfires > 0).then(|| Duration::from_millis(3)),
         }
     }
 
@@ -190,5 +215,9 @@ mod tests {
         assert!(s.latency_at(0.0).unwrap() >= Duration::from_millis(5));
         assert!(s.latency_max().unwrap() >= Duration::from_millis(2000));
         assert_eq!(s.misfire_rate().0, 0.5);
+        // Two trials had a window of 3 ms.
+        assert_eq!(s.race_window_us.len(), 2);
+        let w = s.window_at(0.5).unwrap();
+        assert!(w >= Duration::from_millis(3) && w < Duration::from_micros(3010));
     }
 }

@@ -3,10 +3,14 @@
 /// 95% Wilson score interval for `k` successes in `n` trials. With `k = 0` the
 /// upper bound is about 3.84/n: "0 in N" is never reported as "impossible".
 pub fn wilson95(k: u64, n: u64) -> (f64, f64) {
+    wilson(k, n, 1.959_963_984_540_054)
+}
+
+/// Wilson score interval of `k` in `n` for a normal quantile `z` (3.29 for 99.9%).
+pub fn wilson(k: u64, n: u64, z: f64) -> (f64, f64) {
     if n == 0 {
         return (0.0, 1.0);
     }
-    let z = 1.959_963_984_540_054_f64;
     let (k, n) = (k as f64, n as f64);
     let p = k / n;
     let denom = 1.0 + z * z / n;

@@ -75,6 +75,11 @@ pub struct TrialRecord {
     /// itself recorded it (`ExecMainExitTimestampMonotonic`).
     #[serde(default, with = "opt_nanos")]
     pub systemd_exit: Option<Duration>,
+    /// The longest race window of the trial's signals by number (see
+    /// strategy::race_window); `None` where the strategy has none or it was
+    /// not measured.
+    #[serde(default, with = "opt_nanos")]
+    pub race_window: Option<Duration>,
 }
 
 impl TrialRecord {
@@ -87,6 +92,7 @@ impl TrialRecord {
             leaks: u64::from(self.leaks),
             pid_reused: self.pid_reused == Some(true),
             gone_before_stop: self.victim_gone_before_stop,
+            race_window_us: self.race_window.map(|w| w.as_micros() as u64),
         }
     }
 }

@@ -23,10 +23,14 @@ pub fn thousands(n: u64) -> String {
     out
 }
 
-/// `2.01 s`, `5.67 ms`, `250 µs`.
+/// `2.01 s`, `5.67 ms`, `250 µs`; `35.0 min`, `2.5 h` for wrap times.
 pub fn duration(d: Duration) -> String {
     let us = d.as_micros();
-    if us >= 1_000_000 {
+    if d.as_secs() >= 7200 {
+        format!("{:.1} h", d.as_secs_f64() / 3600.0)
+    } else if d.as_secs() >= 120 {
+        format!("{:.1} min", d.as_secs_f64() / 60.0)
+    } else if us >= 1_000_000 {
         format!("{:.2} s", d.as_secs_f64())
     } else if us >= 1_000 {
         format!("{:.2} ms", d.as_secs_f64() * 1e3)
@@ -95,9 +99,14 @@ fn behaviour_words(s: &Scenario) -> String {
             "forked {} children that ignore SIGTERM, and handles SIGTERM itself",
             v.children.0
         ),
-        Behaviour::ExitEarly => format!(
+        Behaviour::ExitEarly if v.exit_after.min == v.exit_after.max => format!(
             "crashes on its own {} after start, leaving its PID stale",
-            duration(v.exit_after.0)
+            duration(v.exit_after.min.0)
+        ),
+        Behaviour::ExitEarly => format!(
+            "crashes on its own {} to {} after start (uniform), leaving its PID stale",
+            duration(v.exit_after.min.0),
+            duration(v.exit_after.max.0)
         ),
         Behaviour::Exec => "is a real program run as given".into(),
     }
@@ -558,6 +567,7 @@ pub fn document(results: &RunResults, plots: Vec<Plot>) -> Document {
         blocks.push(Block::Plot(plot));
     }
     notes_section(results, &mut blocks);
+    super::risk::section(results, &mut blocks);
     misfire_section(results, &mut blocks);
     scenario_section(results, &mut blocks);
     machine_section(results, &mut blocks);
@@ -579,6 +589,8 @@ mod tests {
         assert_eq!(duration(Duration::from_micros(2_010_000)), "2.01 s");
         assert_eq!(duration(Duration::from_micros(5_670)), "5.67 ms");
         assert_eq!(duration(Duration::from_micros(250)), "250 µs");
+        assert_eq!(duration(Duration::from_secs(2097)), "35.0 min");
+        assert_eq!(duration(Duration::from_secs(9000)), "2.5 h");
         assert_eq!(percent(0.0006), "0.060%");
         assert_eq!(percent(1.0), "100.0%");
     }

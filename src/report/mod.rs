@@ -11,6 +11,7 @@ pub mod html;
 pub mod markdown;
 pub mod plot;
 pub mod recommend;
+pub mod risk;
 pub mod summary;
 pub mod sweep;
 pub mod terminal;
@@ -86,6 +87,12 @@ pub fn render_dir(dir: &Path) -> Result<RunResults, ReportError> {
             message: e.to_string(),
         })?;
         write_file(&dir.join(format!("{}.hlog", s.strategy)), &log)?;
+        if !s.race_window_us.is_empty() {
+            write_file(
+                &dir.join(format!("race-window-{}.hgrm", s.strategy)),
+                hgrm::render(&s.race_window_us).as_bytes(),
+            )?;
+        }
     }
     let plots = plot::render_run(&results).map_err(|message| ReportError::Render {
         path: dir.display().to_string(),

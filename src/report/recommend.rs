@@ -59,6 +59,7 @@ mod tests {
                 leaks,
                 pid_reused: false,
                 gone_before_stop: false,
+                race_window_us: None,
             });
         }
         r.strategies.pop().unwrap()

@@ -44,6 +44,11 @@ pub struct SummaryRow {
     /// Trials in which the signalled number belonged to another process.
     pub pid_reused: u64,
     pub mean_ms: Option<f64>,
+    /// Race window percentiles (absent where the strategy has none).
+    #[serde(default)]
+    pub race_window_p50_ms: Option<f64>,
+    #[serde(default)]
+    pub race_window_p99_ms: Option<f64>,
 }
 
 fn ms(d: Option<Duration>) -> Option<f64> {
@@ -81,6 +86,8 @@ impl SummaryRow {
             misfired_trials: s.misfired_trials,
             pid_reused: s.pid_reused,
             mean_ms: ms(mean),
+            race_window_p50_ms: ms(s.window_at(0.5)),
+            race_window_p99_ms: ms(s.window_at(0.99)),
         }
     }
 }
@@ -123,6 +130,8 @@ const HEADER: &[&str] = &[
     "misfired_trials",
     "pid_reused",
     "mean_ms",
+    "race_window_p50_ms",
+    "race_window_p99_ms",
 ];
 
 #[cfg(test)]
@@ -151,6 +160,8 @@ mod tests {
             misfired_trials: 0,
             pid_reused: 0,
             mean_ms: None,
+            race_window_p50_ms: None,
+            race_window_p99_ms: Some(1.25),
         }
     }
 

@@ -36,6 +36,7 @@ impl SweepParameter {
         match self {
             SweepParameter::ChurnRate => "churn.rate",
             SweepParameter::PidMax => "sandbox.pid_max",
+            SweepParameter::Grid => "sandbox.pid_max x churn.rate",
         }
     }
 }
@@ -68,6 +69,12 @@ impl SweepResults {
             (Some(c), SweepParameter::ChurnRate) if point.value == "max" => {
                 format!("max ({:.0}/s)", c.achieved_rate)
             }
+            // Short enough for nine labels side by side: `1000, 2000/s`.
+            (_, SweepParameter::Grid) => point
+                .value
+                .strip_prefix("pid_max ")
+                .unwrap_or(&point.value)
+                .to_string(),
             _ => point.value.clone(),
         }
     }
@@ -86,6 +93,102 @@ impl SweepResults {
     }
 }
 
+/// The model against the oracle at one point, for one strategy.
+pub struct ModelCheck {
+    /// Index into `SweepResults::points`.
+    pub point: usize,
+    pub strategy: String,
+    pub check: crate::model::sandbox::Check,
+}
+
+impl SweepResults {
+    /// Every number-addressing strategy at every point that ran.
+    pub fn model_checks(&self) -> Vec<ModelCheck> {
+        let mut out = Vec::new();
+        for (i, (_, r)) in self.points.iter().enumerate() {
+            for s in &r.stats {
+                let kind = super::risk::window_kind(r, &s.strategy);
+                if let Some(check) = crate::model::sandbox::check(r, kind, s) {
+                    out.push(ModelCheck {
+                        point: i,
+                        strategy: s.strategy.clone(),
+                        check,
+                    });
+                }
+            }
+        }
+        out
+    }
+}
+
+/// "k of n": applicable checks whose prediction is inside the measured interval.
+pub fn agreement(checks: &[ModelCheck]) -> (usize, usize) {
+    let applicable: Vec<&ModelCheck> = checks
+        .iter()
+        .filter(|c| c.check.applicable.is_ok())
+        .collect();
+    let inside = applicable.iter().filter(|c| c.check.inside()).count();
+    (inside, applicable.len())
+}
+
+fn model_section(sweep: &SweepResults, checks: &[ModelCheck], blocks: &mut Vec<Block>) {
+    blocks.push(Block::Heading(2, "Model check".into()));
+    blocks.push(Block::Paragraph(vec![text(
+        "The model (cyclic PID allocation; see the README) predicts each point's misfire rate from the sandbox's pid_max, the PIDs in use there, the churn rate achieved, the churners' lifetimes and the race windows measured at that point. It assumes the victim's number sits at a random position relative to the allocator, as a long-running daemon's does: the scenario gives victims a random PID number (`random_pid`), or ages spread over at least one wrap.",
+    )]));
+    let (inside, n) = agreement(checks);
+    if n > 0 {
+        blocks.push(Block::Paragraph(vec![
+            bold(format!("{inside} of {n}")),
+            text(" applicable cells have the prediction inside the measured 95% interval."),
+        ]));
+    }
+    let rows = checks
+        .iter()
+        .map(|m| {
+            let (r, lo, hi) = m.check.measured;
+            let s = sweep.points[m.point]
+                .1
+                .stats
+                .iter()
+                .find(|s| s.strategy == m.strategy);
+            vec![
+                sweep.axis_label(m.point),
+                m.strategy.clone(),
+                m.check.wrap.map_or("–".into(), |t| {
+                    duration(std::time::Duration::from_secs_f64(t))
+                }),
+                s.and_then(|s| s.window_at(0.5))
+                    .map_or("–".into(), duration),
+                format!("{:.1}%", m.check.predicted.p * 100.0),
+                format!("{:.1}%", r * 100.0),
+                format!("{:.1}–{:.1}%", lo * 100.0, hi * 100.0),
+                match &m.check.applicable {
+                    Ok(()) if m.check.inside() => "inside".into(),
+                    Ok(()) => "outside".into(),
+                    Err(why) => format!("not applicable: {why}"),
+                },
+            ]
+        })
+        .collect();
+    blocks.push(Block::Table {
+        header: [
+            sweep.index.parameter.key(),
+            "strategy",
+            "wrap time",
+            "window p50",
+            "predicted",
+            "measured",
+            "95% interval",
+            "agreement",
+        ]
+        .map(String::from)
+        .to_vec(),
+        rows,
+        numeric: vec![false, false, true, true, true, true, true, false],
+    });
+}
+
 #[derive(Serialize)]
 struct SweepRow<'a> {
     parameter: &'static str,
@@ -101,6 +204,11 @@ struct SweepRow<'a> {
     p99_ms: Option<f64>,
     achieved_churn_rate: Option<f64>,
     pid_max: Option<u32>,
+    race_window_p50_ms: Option<f64>,
+    /// The model's prediction for this point (number-addressing strategies).
+    predicted_misfire_rate: Option<f64>,
+    /// `inside`, `outside` or `not applicable`.
+    model_agreement: Option<&'static str>,
 }
 
 fn write_csv(dir: &Path, sweep: &SweepResults) -> Result<(), ReportError> {
@@ -110,8 +218,13 @@ fn write_csv(dir: &Path, sweep: &SweepResults) -> Result<(), ReportError> {
         source,
     };
     let mut w = csv::Writer::from_path(&path).map_err(|e| io(e.into()))?;
-    for (point, r) in &sweep.points {
+    let checks = sweep.model_checks();
+    for (i, (point, r)) in sweep.points.iter().enumerate() {
         for s in &r.stats {
+            let check = checks
+                .iter()
+                .find(|c| c.point == i && c.strategy == s.strategy)
+                .map(|c| &c.check);
             let (rate, lo, hi) = s.misfire_rate();
             let ms = |d: Option<std::time::Duration>| d.map(|d| d.as_micros() as f64 / 1000.0);
             w.serialize(SweepRow {
@@ -132,6 +245,13 @@ fn write_csv(dir: &Path, sweep: &SweepResults) -> Result<(), ReportError> {
                     .as_ref()
                     .map(|c| (c.achieved_rate * 10.0).round() / 10.0),
                 pid_max: r.meta.sandbox.as_ref().and_then(|s| s.pid_max),
+                race_window_p50_ms: ms(s.window_at(0.5)),
+                predicted_misfire_rate: check.map(|c| (c.predicted.p * 1e6).round() / 1e6),
+                model_agreement: check.map(|c| match (&c.applicable, c.inside()) {
+                    (Err(_), _) => "not applicable",
+                    (Ok(()), true) => "inside",
+                    (Ok(()), false) => "outside",
+                }),
             })
             .map_err(|e| io(e.into()))?;
         }
@@ -139,7 +259,12 @@ fn write_csv(dir: &Path, sweep: &SweepResults) -> Result<(), ReportError> {
     w.flush().map_err(io)
 }
 
-fn document(sweep: &SweepResults, plots: Vec<plot::Plot>) -> Document {
+fn document(
+    sweep: &SweepResults,
+    plots: Vec<plot::Plot>,
+    checks: &[ModelCheck],
+    check_plot: Option<plot::Plot>,
+) -> Document {
     let key = sweep.index.parameter.key();
     let mut blocks = vec![Block::Paragraph(vec![text(format!(
         "A sweep of `{key}` over {} values; every point is a full run with its own report.",
@@ -158,6 +283,12 @@ fn document(sweep: &SweepResults, plots: Vec<plot::Plot>) -> Document {
     blocks.push(Block::Heading(2, "Trend".into()));
     for p in plots {
         blocks.push(Block::Plot(p));
+    }
+    if !checks.is_empty() {
+        model_section(sweep, checks, &mut blocks);
+        if let Some(p) = check_plot {
+            blocks.push(Block::Plot(p));
+        }
     }
     blocks.push(Block::Heading(2, "Best strategy at each point".into()));
     let mut items: Vec<Vec<Span>> = Vec::new();
@@ -237,7 +368,20 @@ pub fn render_sweep_dir(dir: &Path) -> Result<SweepResults, ReportError> {
         path: dir.display().to_string(),
         message,
     })?;
-    let doc = document(&sweep, vec![trend]);
+    let checks = sweep.model_checks();
+    let check_plot = if checks.is_empty() {
+        None
+    } else {
+        Some(
+            plot::model_check::plot(dir, &sweep, &checks).map_err(|message| {
+                ReportError::Render {
+                    path: dir.display().to_string(),
+                    message,
+                }
+            })?,
+        )
+    };
+    let doc = document(&sweep, vec![trend], &checks, check_plot);
     write_file(&dir.join("report.md"), markdown::render(&doc).as_bytes())?;
     write_file(&dir.join("index.html"), html::render(&doc).as_bytes())?;
     Ok(sweep)

@@ -60,6 +60,11 @@ pub fn fixture(dir: &std::path::Path) -> RunResults {
             leaks: 0,
             pid_reused: strategy == "plain-kill",
             gone_before_stop: false,
+            race_window_us: match strategy {
+                "plain-kill" => Some(200_000 + latency_us),
+                "pkill-f" => Some(latency_us / 8),
+                _ => None,
+            },
         });
     }
     let misfire =
@@ -128,6 +133,8 @@ pub fn fixture(dir: &std::path::Path) -> RunResults {
                 first_reuse_after_ms: None,
                 forced_reuse_p50_us: None,
                 forced_reuses: 0,
+                replay_target_rate: None,
+                held_pids: Some(12.0),
             }),
             started_unix: 1_795_000_000,
             finished_unix: 1_795_000_010,
@@ -136,6 +143,13 @@ pub fn fixture(dir: &std::path::Path) -> RunResults {
             systemd: None,
             unavailable: Vec::new(),
             floors: None,
+            host: Some(crate::model::HostChurn {
+                source: "observed for 10s in 100 samples".into(),
+                pid_max: 4_194_304,
+                live_pids: 1_000,
+                interval_s: 0.1,
+                rates: vec![1_500.0, 2_500.0],
+            }),
             strategies: Vec::new(),
         },
         scenario_toml: SCENARIO.trim().to_string(),

@@ -25,6 +25,7 @@ pub const TRIAL_COLUMNS: &[&str] = &[
     "error",
     "note",
     "systemd_exit_ms",
+    "race_window_us",
 ];
 
 pub const MISFIRE_COLUMNS: &[&str] = &[
@@ -104,6 +105,9 @@ impl TrialsWriter {
             r.error.as_deref().unwrap_or(""),
             r.note.as_deref().unwrap_or(""),
             &r.systemd_exit.map(ms).unwrap_or_default(),
+            &r.race_window
+                .map(|w| w.as_micros().to_string())
+                .unwrap_or_default(),
         ])?;
         // One flush per row: csv buffers the row and hands it to one write().
         self.trials.flush()

@@ -54,6 +54,10 @@ pub struct RunMeta {
     /// Strategies this machine could not run, and why.
     #[serde(default)]
     pub unavailable: Vec<Unavailable>,
+    /// The host's own churn, against which the report states production
+    /// risk: the replayed observation, or the average since boot.
+    #[serde(default)]
+    pub host: Option<crate::model::HostChurn>,
     /// The summary, as in summary.csv (derived from trials.csv on every render).
     #[serde(default)]
     pub strategies: Vec<SummaryRow>,

@@ -38,6 +38,8 @@ struct TrialRow {
     victim_gone_before_stop: bool,
     #[serde(default)]
     note: Option<String>,
+    #[serde(default)]
+    race_window_us: Option<u64>,
 }
 
 pub struct RunResults {
@@ -120,6 +122,7 @@ impl RunResults {
                 leaks: row.leaks,
                 pid_reused: row.pid_reused == "true",
                 gone_before_stop: row.victim_gone_before_stop,
+                race_window_us: row.race_window_us,
             });
         }
         let misfires_path = dir.join("misfires.csv");

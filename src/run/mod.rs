@@ -70,6 +70,12 @@ pub fn execute(options: RunOptions) -> Result<RunResults, RunError> {
     } = options;
     let started_unix = unix_now();
     std::fs::create_dir_all(&out_dir).map_err(write_err(&out_dir))?;
+    // Read before the sandbox's own churn adds to the host's fork counter.
+    let host = scenario
+        .churn
+        .replay
+        .clone()
+        .or_else(|| crate::model::HostChurn::since_boot().ok());
     let scenario_path = out_dir.join("scenario.toml");
     let text =
         toml::to_string(&scenario).unwrap_or_else(|e| format!("# cannot render scenario: {e}\n"));
@@ -200,6 +206,7 @@ pub fn execute(options: RunOptions) -> Result<RunResults, RunError> {
         warnings,
         unavailable,
         floors: read_floors(),
+        host,
         strategies: Vec::new(),
     };
     let meta_path = out_dir.join("run.json");

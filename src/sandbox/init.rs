@@ -155,10 +155,21 @@ fn run_trials(plan: RunPlan) -> i32 {
         }
     }
     let shared = Shared::new(scenario.churn.bystanders.len());
+    let trace = super::trace::HelperTrace::new();
+    if trace.is_none() {
+        let text = "race windows of helper-run strategies (execstoppost-check, pkill-f) are \
+                    not measured: the trace shim was not built (no C compiler at build time) \
+                    or no memfd"
+            .to_string();
+        if !emit(&Message::Warning { text }) {
+            return 1;
+        }
+    }
     let inside = Arc::new(Inside {
         shared: shared.clone(),
         devnull,
         exe: plan.exe,
+        trace,
     });
     {
         let shared = shared.clone();
@@ -217,6 +228,11 @@ fn run_trials(plan: RunPlan) -> i32 {
     stop_churn.store(true, Ordering::Relaxed);
     let mut churn = churn.join().unwrap_or_default();
     {
+        let held = std::mem::take(&mut inside.shared.table.lock().held_samples);
+        if !held.is_empty() {
+            let sum: u64 = held.iter().map(|&h| u64::from(h)).sum();
+            churn.held_pids = Some(sum as f64 / held.len() as f64);
+        }
         let mut reuse = std::mem::take(&mut inside.shared.table.lock().reuse_us);
         churn.forced_reuses = reuse.len() as u64;
         if !reuse.is_empty() {

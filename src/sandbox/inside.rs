@@ -4,6 +4,7 @@
 
 use super::spawn::{self, ChildAction, ExecSpec, Spawned};
 use super::table::{Entry, Role, Shared};
+use super::trace::TraceEvent;
 use crate::oracle::Cause;
 use nix::sys::signal::Signal;
 use std::os::fd::{AsRawFd, OwnedFd};
@@ -18,6 +19,14 @@ pub struct Inside {
     pub devnull: OwnedFd,
     /// Our own binary, re-executed for victims and bystanders.
     pub exe: String,
+    /// Timestamps from inside traced helpers; `None` without the shim.
+    pub trace: Option<super::trace::HelperTrace>,
+}
+
+/// A traced helper's end and the moments its processes reported.
+pub struct HelperRun {
+    pub cause: Cause,
+    pub events: Vec<TraceEvent>,
 }
 
 /// What signalling a number did.
@@ -58,11 +67,53 @@ impl Inside {
         env: &[(String, String)],
         limit: Duration,
     ) -> Result<Cause, String> {
-        let mut full_env = vec![("PATH".to_string(), HELPER_PATH.to_string())];
-        full_env.extend(env.iter().cloned());
-        let spec = ExecSpec::new(&argv[0], argv, &full_env, Vec::new());
+        let spec = self.helper_spec(argv, env, false);
         let pid = self.start_helper(&spec)?;
         self.wait_helper(pid, &spec, limit)
+    }
+
+    /// A helper's exec: systemd's PATH, `env`, and with `traced` the shim.
+    fn helper_spec(&self, argv: &[String], env: &[(String, String)], traced: bool) -> ExecSpec {
+        let mut full_env = vec![("PATH".to_string(), HELPER_PATH.to_string())];
+        full_env.extend(env.iter().cloned());
+        let mut fds = Vec::new();
+        if let Some(trace) = self.trace.as_ref().filter(|_| traced) {
+            let (trace_env, trace_fds) = trace.helper_setup();
+            full_env.extend(trace_env);
+            fds = trace_fds;
+        }
+        ExecSpec::new(&argv[0], argv, &full_env, fds)
+    }
+
+    /// [`run_helper`](Self::run_helper) with the trace shim loaded into the
+    /// helper and everything it starts, for strategies whose race window is
+    /// made of moments inside their helpers (`ps` exiting, `kill()` returning).
+    /// Without the shim the events are empty.
+    pub fn run_traced_helper(
+        &self,
+        argv: &[String],
+        env: &[(String, String)],
+        limit: Duration,
+    ) -> Result<HelperRun, String> {
+        let spec = self.helper_spec(argv, env, true);
+        let pid = self.start_helper(&spec)?;
+        let cause = self.wait_helper(pid, &spec, limit);
+        // Drained even on error, so no event reaches the next helper's run.
+        let events = self.trace.as_ref().map(|t| t.drain()).unwrap_or_default();
+        Ok(HelperRun {
+            cause: cause?,
+            events,
+        })
+    }
+
+    /// When the reaper reaped the current victim (its number became free).
+    pub fn victim_death_at(&self) -> Option<Instant> {
+        let table = self.shared.table.lock();
+        table
+            .victim
+            .as_ref()
+            .and_then(|w| w.death)
+            .map(|(_, at)| at)
     }
 
     /// Runs a helper and returns how it ended and what it wrote to stdout.
@@ -216,10 +267,14 @@ impl Inside {
             let strays: Vec<(i32, u64)> = {
                 let mine = super::procfs::descendants(std::process::id() as i32);
                 let table = self.shared.table.lock();
+                // The scan is not atomic: a churner reaped (and dropped from
+                // the table) after the scan saw it is gone, not a stray. Under
+                // the lock the reaper cannot reap, so existence is exact here.
                 mine.into_iter()
                     .filter(|(p, s)| {
                         !table.procs.contains_key(p)
                             && !keep.iter().any(|(k, ks)| k == p && ks == s)
+                            && super::procfs::exists(*p, *s)
                     })
                     .collect()
             };

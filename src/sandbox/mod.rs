@@ -11,6 +11,7 @@ pub mod procfs;
 mod reaper;
 pub mod spawn;
 pub mod table;
+pub mod trace;
 mod trials;
 pub mod vm_spawn;
 pub mod wire;

@@ -36,6 +36,10 @@ pub const BUILTIN: &[(&str, &str)] = &[
         "sweep-churn-rate",
         include_str!("../../scenarios/sweep-churn-rate.toml"),
     ),
+    (
+        "validate-model",
+        include_str!("../../scenarios/validate-model.toml"),
+    ),
 ];
 
 pub fn find(name: &str) -> Option<&'static str> {

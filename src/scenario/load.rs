@@ -108,12 +108,6 @@ fn check_cross_fields(origin: &str, text: &str, s: &Scenario) -> Result<(), Scen
             );
         }
     }
-    if s.churn.rate.is_sweep() && s.sandbox.pid_max.as_ref().is_some_and(|p| p.is_sweep()) {
-        return fail(
-            "sandbox.pid_max",
-            "sweep one parameter at a time: both churn.rate and sandbox.pid_max list several values".into(),
-        );
-    }
     for pid_max in s.sandbox.pid_max.iter().flat_map(|p| p.values()) {
         let needed = s.churn.max_live.0 as u64 + s.churn.bystanders.len() as u64 + 64;
         let room = pid_max.0 as u64 - 300;
@@ -287,11 +281,22 @@ timeout = "200ms"
             err.contains("churn.rate") && err.contains("neither a number"),
             "{err}"
         );
+        // Both: a grid, pid_max major.
         let both = text.replace("rate = 500", "rate = [1, 2]");
-        assert!(parse("both.toml", &both)
-            .unwrap_err()
-            .to_string()
-            .contains("one parameter at a time"));
+        let (param, points) = parse("both.toml", &both).unwrap().sweep().unwrap();
+        assert_eq!(param, crate::scenario::SweepParameter::Grid);
+        let labels: Vec<&str> = points.iter().map(|p| p.label.as_str()).collect();
+        assert_eq!(
+            labels,
+            [
+                "pid_max-1024-rate-1",
+                "pid_max-1024-rate-2",
+                "pid_max-4096-rate-1",
+                "pid_max-4096-rate-2"
+            ]
+        );
+        assert_eq!(points[3].value, "pid_max 4096, 2/s");
+        assert!(points.iter().all(|p| p.scenario.sweep().is_none()));
     }
 
     #[test]

@@ -144,6 +144,10 @@ pub struct ChurnConfig {
     /// At most this many churners alive at once (a bound on the sandbox's size).
     #[serde(default = "default_max_live")]
     pub max_live: MaxLive,
+    /// A host's recorded fork rates to follow instead of `rate` (set by
+    /// `stopbench run --churn-from FILE`, from `stopbench observe`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replay: Option<crate::model::HostChurn>,
 }
 
 impl Default for ChurnConfig {
@@ -155,6 +159,25 @@ impl Default for ChurnConfig {
             forced_reuse: false,
             reuse_command: default_reuse_command(),
             max_live: default_max_live(),
+            replay: None,
+        }
+    }
+}
+
+fn zero_range() -> Lifetime {
+    Lifetime {
+        min: HumanDuration(Duration::ZERO),
+        max: HumanDuration(Duration::ZERO),
+    }
+}
+
+impl Lifetime {
+    /// A draw from the range (the fixed value when min = max).
+    pub fn sample(&self, rng: &mut impl rand::Rng) -> Duration {
+        if self.min == self.max {
+            self.min.0
+        } else {
+            rng.random_range(self.min.0..=self.max.0)
         }
     }
 }
@@ -248,7 +271,8 @@ impl fmt::Display for Rate {
     }
 }
 
-/// Churner lifetime, uniform in `[min, max]`.
+/// A duration drawn uniformly from `[min, max]` each time it is used:
+/// churner lifetimes, the age at which an `exit-early` victim dies.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Lifetime {
     pub min: HumanDuration,
@@ -272,17 +296,17 @@ impl<'de> Deserialize<'de> for Lifetime {
             Raw::Range(items) if items.len() == 2 => (parse(&items[0])?, parse(&items[1])?),
             Raw::Range(_) => {
                 return Err(de::Error::custom(
-                    "lifetime is a duration (\"2ms\") or a range of two ([\"1ms\", \"5ms\"])",
+                    "expected a duration (\"2ms\") or a range of two ([\"1ms\", \"5ms\"])",
                 ))
             }
         };
         if min > max {
             return Err(de::Error::custom(format!(
-                "lifetime range [{min}, {max}] is reversed"
+                "range [{min}, {max}] is reversed"
             )));
         }
         if max.0 > Duration::from_secs(60) {
-            return Err(de::Error::custom("churner lifetime must be at most 60s"));
+            return Err(de::Error::custom("must be at most 60s"));
         }
         Ok(Self { min, max })
     }
@@ -397,9 +421,18 @@ pub struct VictimConfig {
     /// `fork-children`: how many TERM-ignoring children the victim forks.
     #[serde(default = "default_children")]
     pub children: Children,
-    /// `exit-early`: how long after start-up the victim dies on its own.
+    /// `exit-early`: how long after start-up the victim dies on its own;
+    /// `["0ms", "500ms"]` draws a fresh age per trial (uniform), so that the
+    /// PID allocator's position relative to the victim's number varies.
+    #[serde(default = "zero_range")]
+    pub exit_after: Lifetime,
+    /// Start the victim under a random free PID number (clone3 `set_tid`),
+    /// as a daemon that has run for hours holds a number with no relation
+    /// to where the PID allocator now is. Without it, a victim started a
+    /// moment before its stop sits right behind the allocator, and its
+    /// number comes back after almost exactly one wrap.
     #[serde(default)]
-    pub exit_after: HumanDuration,
+    pub random_pid: bool,
     /// `exit-early`: how long the stale number sits between the crash and the
     /// stop; under churn the number can come back meanwhile.
     #[serde(default)]
@@ -631,6 +664,9 @@ pub enum SweepParameter {
     ChurnRate,
     #[serde(rename = "sandbox.pid_max")]
     PidMax,
+    /// Both lists: every pid_max with every rate.
+    #[serde(rename = "sandbox.pid_max x churn.rate")]
+    Grid,
 }
 
 /// One run of a sweep.
@@ -646,6 +682,23 @@ pub struct SweepPoint {
 impl Scenario {
     /// The points of a sweep, or `None` for a single run.
     pub fn sweep(&self) -> Option<(SweepParameter, Vec<SweepPoint>)> {
+        let pid_max_sweep = self.sandbox.pid_max.as_ref().filter(|p| p.is_sweep());
+        if let (true, Some(pid_max)) = (self.churn.rate.is_sweep(), pid_max_sweep) {
+            let mut points = Vec::new();
+            for p in pid_max.values() {
+                let mut by_pid_max = self.clone();
+                by_pid_max.sandbox.pid_max = Some(Sweep::One(p));
+                let (_, rates) = by_pid_max.sweep().expect("rate still sweeps");
+                for point in rates {
+                    points.push(SweepPoint {
+                        label: format!("pid_max-{}-{}", p.0, point.label),
+                        value: format!("pid_max {}, {}", p.0, point.value),
+                        scenario: point.scenario,
+                    });
+                }
+            }
+            return Some((SweepParameter::Grid, points));
+        }
         if self.churn.rate.is_sweep() {
             let points = self
                 .churn

@@ -3,8 +3,9 @@
 //! then /bin/kill -KILL $MAINPID; fi"` with the recorded number exported (as
 //! systemd does for a PIDFile= main process it does not parent; see FACTS.md).
 
-use super::{StopReport, StopStrategy, VictimHandle, HELPER_LIMIT};
+use super::{race_window, StopReport, StopStrategy, VictimHandle, HELPER_LIMIT};
 use crate::sandbox::inside::Inside;
+use crate::sandbox::trace::{TraceEvent, TraceKind};
 use crate::scenario::{StrategyConfig, StrategyKind};
 use std::time::Instant;
 
@@ -25,9 +26,17 @@ impl StopStrategy for ExecStopPostCheck {
             mainpid.clone(),
         ];
         let mut reused = inside.number_reused(victim.pid);
-        if let Err(err) = inside.run_helper(&exec_stop, &[], HELPER_LIMIT) {
-            report.error = Some(err);
-            return report;
+        let run = match inside.run_traced_helper(&exec_stop, &[], HELPER_LIMIT) {
+            Ok(run) => run,
+            Err(err) => {
+                report.error = Some(err);
+                return report;
+            }
+        };
+        // ExecStop's number was read at the stop request.
+        for at in kills(&run.events) {
+            let freed = inside.victim_death_at();
+            report.windows.push(race_window(requested, at, freed));
         }
         inside.wait_victim_death(requested + self.0.timeout.0);
         report.final_phase_at = Some(Instant::now());
@@ -38,14 +47,38 @@ impl StopStrategy for ExecStopPostCheck {
         );
         let exec_stop_post = vec!["/bin/sh".to_string(), "-c".to_string(), script];
         reused |= inside.number_reused(victim.pid);
-        if let Err(err) = inside.run_helper(
+        match inside.run_traced_helper(
             &exec_stop_post,
             &[("MAINPID".into(), mainpid)],
             HELPER_LIMIT,
         ) {
-            report.error = Some(err);
+            // `ps -p` saw the number alive when it exited with 0; the kill
+            // that follows is the check-then-kill race of the seed.
+            Ok(run) => {
+                let checked = run
+                    .events
+                    .iter()
+                    .find(|e| e.comm == "ps" && e.kind == TraceKind::Exit)
+                    .or_else(|| run.events.iter().find(|e| e.comm == "ps"))
+                    .map(|e| e.at);
+                if let Some(checked) = checked {
+                    for at in kills(&run.events) {
+                        let freed = inside.victim_death_at();
+                        report.windows.push(race_window(checked, at, freed));
+                    }
+                }
+            }
+            Err(err) => report.error = Some(err),
         }
         report.pid_reused = Some(reused);
         report
     }
+}
+
+/// When each `kill` program's kill() returned.
+fn kills(events: &[TraceEvent]) -> impl Iterator<Item = Instant> + '_ {
+    events
+        .iter()
+        .filter(|e| e.comm == "kill" && matches!(e.kind, TraceKind::Kill { .. }))
+        .map(|e| e.at)
 }

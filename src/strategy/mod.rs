@@ -35,6 +35,48 @@ pub struct StopReport {
     pub pid_reused: Option<bool>,
     /// The strategy itself failed (not the stop): e.g. a helper did not start.
     pub error: Option<String>,
+    /// One race window per signal sent by number (see [`race_window`]).
+    pub windows: Vec<Duration>,
+}
+
+/// The race window of one signal sent by number: from the last moment the
+/// strategy knew the number was the victim's (`knew`: it read the number,
+/// or saw it alive) to the moment its signal landed. If the victim's number
+/// was freed before `knew` (a stale pidfile), the knowledge was already
+/// stale: the window opens when the number was freed.
+pub fn race_window(knew: Instant, landed: Instant, freed: Option<Instant>) -> Duration {
+    let opened = match freed {
+        Some(freed) if freed < knew => freed,
+        _ => knew,
+    };
+    landed.saturating_duration_since(opened)
+}
+
+/// What a strategy's race window is, as the report and the model say it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WindowKind {
+    /// Signals a number it learned earlier: measured in every trial.
+    Number,
+    /// Matches names (`pkill -f`), then signals the numbers it found: the
+    /// window is its scan-to-kill time, measured; its name misfires are
+    /// another risk, which the reuse model does not cover.
+    Name,
+    /// Holds the process itself (pidfd) or its cgroup: no number is ever
+    /// reused under it, so there is no window.
+    NoneByConstruction,
+    /// Runs inside the sandboxed systemd, whose helpers are not traced.
+    NotMeasured,
+}
+
+impl StrategyKind {
+    pub fn window_kind(self) -> WindowKind {
+        match self {
+            StrategyKind::PlainKill | StrategyKind::ExecstoppostCheck => WindowKind::Number,
+            StrategyKind::PkillF => WindowKind::Name,
+            StrategyKind::Pidfd | StrategyKind::Cgroup => WindowKind::NoneByConstruction,
+            StrategyKind::Systemd => WindowKind::NotMeasured,
+        }
+    }
 }
 
 pub trait StopStrategy: Send + Sync {
@@ -97,7 +139,19 @@ fn shell_word(word: &str) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::shell_word;
+    use super::{race_window, shell_word};
+    use std::time::{Duration, Instant};
+
+    #[test]
+    fn a_window_opens_at_the_knowledge_or_at_an_earlier_free() {
+        let t0 = Instant::now();
+        let ms = Duration::from_millis;
+        // Alive when checked at t0, freed later: the window is check to kill.
+        assert_eq!(race_window(t0, t0 + ms(3), Some(t0 + ms(1))), ms(3));
+        // Freed 200 ms before the number was read (stale pidfile).
+        assert_eq!(race_window(t0 + ms(200), t0 + ms(201), Some(t0)), ms(201));
+        assert_eq!(race_window(t0, t0 + ms(2), None), ms(2));
+    }
 
     #[test]
     fn quotes_only_what_needs_it() {

@@ -4,6 +4,7 @@
 
 use super::{shell_word, StopReport, StopStrategy, VictimHandle, HELPER_LIMIT};
 use crate::sandbox::inside::Inside;
+use crate::sandbox::trace::{TraceEvent, TraceKind};
 use crate::scenario::{StrategyConfig, StrategyKind};
 use std::time::Instant;
 
@@ -30,16 +31,36 @@ impl StopStrategy for PkillF {
         // pkill exits 1 when nothing matched; its shell may die of its own
         // pkill. Neither is an error of the tool: the oracle counts the hits.
         let first = self.command(self.0.kill_signal.short_name(), pattern);
-        if let Err(err) = inside.run_helper(&first, &[], HELPER_LIMIT) {
-            report.error = Some(err);
-            return report;
+        match inside.run_traced_helper(&first, &[], HELPER_LIMIT) {
+            Ok(run) => report.windows.extend(scan_to_kill(&run.events)),
+            Err(err) => {
+                report.error = Some(err);
+                return report;
+            }
         }
         inside.wait_victim_death(requested + self.0.timeout.0);
         report.final_phase_at = Some(Instant::now());
         let last = self.command(self.0.final_signal.short_name(), pattern);
-        if let Err(err) = inside.run_helper(&last, &[], HELPER_LIMIT) {
-            report.error = Some(err);
+        match inside.run_traced_helper(&last, &[], HELPER_LIMIT) {
+            Ok(run) => report.windows.extend(scan_to_kill(&run.events)),
+            Err(err) => report.error = Some(err),
         }
         report
     }
+}
+
+/// pkill reads /proc, then signals the numbers whose command lines matched:
+/// each kill's window runs from pkill's start (its scan begins at once; the
+/// shim cannot see the individual reads) to the kill.
+fn scan_to_kill(events: &[TraceEvent]) -> Vec<std::time::Duration> {
+    events
+        .iter()
+        .filter(|e| e.comm == "pkill" && matches!(e.kind, TraceKind::Kill { .. }))
+        .filter_map(|kill| {
+            let start = events
+                .iter()
+                .find(|e| e.pid == kill.pid && e.kind == TraceKind::Start)?;
+            Some(kill.at.saturating_duration_since(start.at))
+        })
+        .collect()
 }

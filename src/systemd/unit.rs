@@ -110,7 +110,7 @@ pub fn service(s: &Scenario, c: &StrategyConfig, start: Start<'_>) -> String {
                 env::CLEANUP,
                 v.cleanup.0.as_nanos(),
                 env::EXIT_AFTER,
-                v.exit_after.0.as_nanos(),
+                v.exit_after.min.0.as_nanos(),
                 env::CHILDREN,
                 v.children.0
             );

@@ -9,7 +9,13 @@ use std::os::fd::RawFd;
 
 /// Builds the exec of one victim. Simulated behaviours re-execute our own
 /// binary (`self_exe`) under the scenario's argv; `exec` runs the real program.
-pub fn exec_spec(config: &VictimConfig, self_exe: &str, ready_fd: Option<RawFd>) -> ExecSpec {
+/// `exit_after` is this trial's draw from the scenario's range.
+pub fn exec_spec(
+    config: &VictimConfig,
+    self_exe: &str,
+    ready_fd: Option<RawFd>,
+    exit_after: std::time::Duration,
+) -> ExecSpec {
     let argv = &config.command.0;
     if config.behaviour == Behaviour::Exec {
         let env = vec![(
@@ -30,7 +36,7 @@ pub fn exec_spec(config: &VictimConfig, self_exe: &str, ready_fd: Option<RawFd>)
         ),
         (
             env::EXIT_AFTER.to_string(),
-            config.exit_after.0.as_nanos().to_string(),
+            exit_after.as_nanos().to_string(),
         ),
         (env::CHILDREN.to_string(), config.children.0.to_string()),
     ];

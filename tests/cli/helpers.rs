@@ -33,6 +33,19 @@ pub fn run(scenario: &str, args: &[&str]) -> (tempfile::TempDir, Output) {
     (dir, output)
 }
 
+/// Runs a command that must succeed; returns its stdout.
+pub fn stdout_of(cmd: &mut Command) -> String {
+    let out = cmd.output().unwrap();
+    assert!(
+        out.status.success(),
+        "{:?} failed: {}\n{}",
+        cmd,
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
 /// summary.csv as `strategy -> column -> value`.
 pub fn summary(dir: &Path) -> HashMap<String, HashMap<String, String>> {
     let mut reader = csv::Reader::from_path(dir.join("run/summary.csv")).unwrap();

@@ -2,6 +2,7 @@
 //! fixtures. Each test bounds its own run; nextest adds a global deadline.
 
 mod helpers;
+mod model;
 mod reports;
 mod run;
 mod systemd;

@@ -4,6 +4,7 @@
 
 mod cdf;
 mod misfire_rate;
+pub mod model_check;
 mod outcomes;
 mod percentiles;
 pub mod sweep;

@@ -44,6 +44,8 @@ pub struct TrialRunner<'a> {
     /// Command line of every bystander started, by PID: a bystander's handler
     /// report may be read after the bystander itself was killed and reaped.
     bystander_cmdlines: HashMap<i32, String>,
+    /// Draws each trial's victim age (`exit_after` ranges).
+    rng: rand::rngs::StdRng,
 }
 
 struct Pending {
@@ -81,6 +83,7 @@ impl<'a> TrialRunner<'a> {
             reuse,
             pending: None,
             bystander_cmdlines: HashMap::new(),
+            rng: rand::SeedableRng::seed_from_u64(scenario.seed ^ 0xA9E),
         })
     }
 
@@ -93,6 +96,7 @@ impl<'a> TrialRunner<'a> {
         label: &str,
     ) -> bool {
         let mut record = self.blank_record(trial, round, label);
+        self.sample_held_pids();
         // A victim of a cgroup strategy is born in a cgroup of its own.
         let victim_cgroup = match (strategy.needs_cgroup(), self.cgroups) {
             (false, _) => Ok(None),
@@ -155,6 +159,7 @@ impl<'a> TrialRunner<'a> {
             .map_or(Duration::from_secs(2), |s| s.timeout.0);
         let death = self.inside.wait_victim_death(Instant::now() + timeout);
         record.pid_reused = report.pid_reused;
+        record.race_window = report.windows.iter().max().copied();
         record.victim_end = death.map(|(cause, _)| cause);
         (record.outcome, record.latency) = match (&report.error, death) {
             (Some(_), _) => (Outcome::Error, record.strategy_time),
@@ -233,6 +238,7 @@ impl<'a> TrialRunner<'a> {
             error: None,
             note: None,
             systemd_exit: None,
+            race_window: None,
         }
     }
 
@@ -355,25 +361,31 @@ impl<'a> TrialRunner<'a> {
         Ok(())
     }
 
-    fn start_victim(&self, cgroup: Option<std::os::fd::RawFd>) -> Result<Started, String> {
+    fn start_victim(&mut self, cgroup: Option<std::os::fd::RawFd>) -> Result<Started, String> {
         let config = &self.scenario.victim;
         let simulated = config.behaviour != Behaviour::Exec;
         let (ready_read, ready_write) =
             pipe2(OFlag::O_CLOEXEC).map_err(|e| format!("pipe: {e}"))?;
+        let exit_after = config.exit_after.sample(&mut self.rng);
         let spec = crate::victim::exec_spec(
             config,
             &self.inside.exe,
             simulated.then(|| ready_write.as_raw_fd()),
+            exit_after,
         );
         let child = {
             let mut table = self.inside.shared.table.lock();
-            let child = spawn::spawn_into(
-                &ChildAction::Exec(&spec),
-                self.inside.devnull.as_raw_fd(),
-                None,
-                true,
-                cgroup,
-            )
+            let child = if config.random_pid {
+                self.spawn_at_random_pid(&spec, cgroup)
+            } else {
+                spawn::spawn_into(
+                    &ChildAction::Exec(&spec),
+                    self.inside.devnull.as_raw_fd(),
+                    None,
+                    true,
+                    cgroup,
+                )
+            }
             .map_err(|e| format!("cannot start the victim `{}`: {e}", spec.cmdline()))?;
             table.procs.insert(
                 child.pid,
@@ -400,7 +412,7 @@ impl<'a> TrialRunner<'a> {
         match config.behaviour {
             Behaviour::Stopped => self.stop_process(child.pid)?,
             Behaviour::ExitEarly => {
-                let limit = Instant::now() + config.exit_after.0 + READY_LIMIT;
+                let limit = Instant::now() + exit_after + READY_LIMIT;
                 if self.inside.wait_victim_death(limit).is_none() {
                     return Err("the exit-early victim did not exit on its own".into());
                 }
@@ -421,6 +433,48 @@ impl<'a> TrialRunner<'a> {
             pidfd: child.pidfd,
             gone_before_stop,
         })
+    }
+
+    /// Spawns the victim under a uniformly drawn free number of the
+    /// allocator's cycle (`random_pid`); a number in use is drawn again.
+    fn spawn_at_random_pid(
+        &mut self,
+        spec: &ExecSpec,
+        cgroup: Option<std::os::fd::RawFd>,
+    ) -> std::io::Result<spawn::Spawned> {
+        use rand::Rng;
+        let pid_max = crate::model::host::pid_max().map_err(std::io::Error::other)?;
+        let low = crate::model::risk::RESERVED as i32;
+        let mut last = std::io::Error::other("no free PID number found in 64 draws");
+        for _ in 0..64 {
+            let pid = self.rng.random_range(low..pid_max as i32);
+            match spawn::spawn_into(
+                &ChildAction::Exec(spec),
+                self.inside.devnull.as_raw_fd(),
+                Some(pid),
+                true,
+                cgroup,
+            ) {
+                Ok(child) => return Ok(child),
+                Err(e) if e.raw_os_error() == Some(libc::EEXIST) => last = e,
+                Err(e) => {
+                    return Err(std::io::Error::other(format!(
+                        "random_pid needs clone3 set_tid (CAP_SYS_ADMIN in the sandbox): {e}"
+                    )))
+                }
+            }
+        }
+        Err(last)
+    }
+
+    /// Counts the sandbox's tasks in the allocator's cycle (threads hold
+    /// numbers too), churners included: a freed number sits among the
+    /// numbers not in use when it is freed, and the churners born just
+    /// before hold the stretch right behind the allocator, so the allocator
+    /// reaches it within (cycle - in use) allocations (see model::risk).
+    fn sample_held_pids(&self) {
+        let tasks = crate::model::host::live_pids().unwrap_or(0);
+        self.inside.shared.table.lock().held_samples.push(tasks);
     }
 
     /// SIGSTOPs a process init started (the seed's `kill -STOP`) and waits until it is stopped.

@@ -1,0 +1,133 @@
+//! The report's race-window section: each strategy's measured windows and
+//! what they mean on the host itself (its pid_max, live PIDs and fork rate),
+//! beside the sandbox's result. The model is in crate::model.
+
+use super::content::duration;
+use super::document::{text, Block};
+use crate::model::{assess, estimate_words, Assessment, HostChurn, PidSpace, Survival};
+use crate::results::RunResults;
+use crate::scenario::StrategyKind;
+use crate::strategy::WindowKind;
+
+/// The window kind of a strategy label of this run.
+pub fn window_kind(results: &RunResults, label: &str) -> WindowKind {
+    results
+        .meta
+        .scenario
+        .strategies
+        .iter()
+        .find(|s| s.label() == label)
+        .map_or(StrategyKind::Systemd, |s| s.kind)
+        .window_kind()
+}
+
+/// The host's PID space and rates, as the model takes them.
+pub fn host_space(host: &HostChurn) -> (PidSpace, Vec<f64>) {
+    (
+        PidSpace {
+            pid_max: host.pid_max,
+            live: host.live_pids,
+        },
+        host.rates.clone(),
+    )
+}
+
+pub fn section(results: &RunResults, blocks: &mut Vec<Block>) {
+    blocks.push(Block::Heading(2, "Race windows and production risk".into()));
+    blocks.push(Block::Paragraph(vec![text(
+        "A race window runs from the last moment a strategy knew the number was its daemon's (it read the pidfile, or saw the number alive, as `ps -p` or `kill -0` did) to the moment its signal landed; if the daemon's number was freed earlier (a stale pidfile), from then. Only within it can a recycled number turn the signal into a misfire. Times inside helper programs come from a small preloaded shim (ps exiting, kill() returning).",
+    )]));
+    if results.meta.scenario.churn.forced_reuse {
+        blocks.push(Block::Paragraph(vec![text(
+            "This run handed the victim's number to a new process at once (forced reuse). A strategy fooled by the newcomer (its `kill -0` or `ps -p` sees the number alive) waits out its timeout before it signals again, so its windows here are that long: a worst case. `stopbench model` measures windows without forced reuse.",
+        )]));
+    }
+    let host = results.meta.host.as_ref();
+    let (space, rates) = match host {
+        Some(h) => host_space(h),
+        None => (
+            PidSpace {
+                pid_max: 0,
+                live: 0,
+            },
+            Vec::new(),
+        ),
+    };
+    if let Some(h) = host {
+        let wrap = space
+            .wrap_time(h.fork_rate())
+            .map_or("never (no forks)".to_string(), |t| {
+                duration(std::time::Duration::from_secs_f64(t))
+            });
+        blocks.push(Block::Paragraph(vec![text(format!(
+            "This host: pid_max {}, {} PIDs in use, {:.0} forks/s ({}); a freed number comes back after {wrap}. Production risk below is the model's (cyclic allocation; see the README) for this host's churn and the windows measured here, assuming the process that takes a recycled number outlives the window.",
+            h.pid_max,
+            h.live_pids,
+            h.fork_rate(),
+            h.source
+        ))]));
+    }
+    let mut rows = Vec::new();
+    for s in &results.stats {
+        let kind = window_kind(results, &s.strategy);
+        let a = if host.is_some() {
+            assess(kind, Some(s), space, &rates, Survival::LongLived)
+        } else {
+            assess(kind, Some(s), space, &[], Survival::LongLived)
+        };
+        let (misfire, _, _) = s.misfire_rate();
+        let sandbox = format!("{:.1}%", misfire * 100.0);
+        let row = match a {
+            Assessment::ByConstruction => vec![
+                "none".into(),
+                "none".into(),
+                "0 by construction: it holds the process (pidfd) or its cgroup, never a number"
+                    .into(),
+            ],
+            Assessment::NotMeasured => vec![
+                "not measured".into(),
+                "not measured".into(),
+                "not modelled: helpers inside the sandboxed systemd are not traced".into(),
+            ],
+            Assessment::NoWindows => vec![
+                "-".into(),
+                "-".into(),
+                "no trial signalled by number (or the shim was unavailable)".into(),
+            ],
+            Assessment::Risk {
+                kind,
+                p50,
+                p99,
+                per_stop,
+            } => {
+                let words = if host.is_none() {
+                    "no host churn recorded".to_string()
+                } else {
+                    format!("per stop: {}", estimate_words(&per_stop))
+                };
+                let words = if kind == WindowKind::Name {
+                    format!(
+                        "{words}, scan to kill; name matches are a separate risk, measured above"
+                    )
+                } else {
+                    words
+                };
+                vec![duration(p50), duration(p99), words]
+            }
+        };
+        let mut cells = vec![s.strategy.clone(), sandbox];
+        cells.extend(row);
+        rows.push(cells);
+    }
+    blocks.push(Block::Table {
+        header: vec![
+            "strategy".into(),
+            "misfires here".into(),
+            "window p50".into(),
+            "window p99".into(),
+            "production risk on this host".into(),
+        ],
+        rows,
+        numeric: vec![false, true, true, true, false],
+    });
+}

@@ -1,0 +1,55 @@
+/*
+ * Loaded (LD_PRELOAD) into the helper programs a strategy runs inside the
+ * sandbox (`/bin/kill`, `sh -c "ps -p ... && kill ..."`, `pkill`), it writes
+ * the moments a race window is made of to the fd in STOPBENCH_TRACE_FD:
+ * each process's start and exit, and each kill() with the instant it
+ * returned (the signal is queued on its target by then).
+ *
+ * One line per event, written with a single write(2) (atomic on a pipe):
+ *   EVENT PID COMM TARGET SIGNAL RESULT MONOTONIC_NS
+ * It changes nothing the helper does: kill() is the same syscall, errno is
+ * preserved, and without STOPBENCH_TRACE_FD it writes nothing.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+extern char *program_invocation_short_name;
+static int trace_fd = -1;
+
+static void emit(const char *event, long target, long sig, long result) {
+    if (trace_fd < 0) return;
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    char line[192];
+    int n = snprintf(line, sizeof line, "%s %d %s %ld %ld %ld %lld\n", event, (int)getpid(),
+                     program_invocation_short_name, target, sig, result,
+                     (long long)t.tv_sec * 1000000000LL + t.tv_nsec);
+    if (n > 0 && n < (int)sizeof line) {
+        int saved = errno;
+        ssize_t ignored = write(trace_fd, line, n);
+        (void)ignored;
+        errno = saved;
+    }
+}
+
+__attribute__((constructor)) static void on_start(void) {
+    const char *fd = getenv("STOPBENCH_TRACE_FD");
+    if (fd) trace_fd = atoi(fd);
+    emit("start", 0, 0, 0);
+}
+
+__attribute__((destructor)) static void on_exit_trace(void) { emit("exit", 0, 0, 0); }
+
+int kill(pid_t pid, int sig) {
+    long r = syscall(SYS_kill, pid, sig);
+    int saved = errno;
+    emit("kill", pid, sig, r == 0 ? 0 : -saved);
+    errno = saved;
+    return (int)r;
+}
