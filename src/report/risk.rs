@@ -70,11 +70,9 @@ pub fn section(results: &RunResults, blocks: &mut Vec<Block>) {
     let mut rows = Vec::new();
     for s in &results.stats {
         let kind = window_kind(results, &s.strategy);
-        let a = if host.is_some() {
-            assess(kind, Some(s), space, &rates, Survival::LongLived)
-        } else {
-            assess(kind, Some(s), space, &[], Survival::LongLived)
-        };
+        // Without a host there is no rate; the windows are still shown.
+        let rates = if host.is_some() { &rates[..] } else { &[0.0] };
+        let a = assess(kind, Some(s), space, rates, Survival::LongLived);
         let (misfire, _, _) = s.misfire_rate();
         let sandbox = format!("{:.1}%", misfire * 100.0);
         let row = match a {

@@ -57,6 +57,10 @@ impl HelperTrace {
         let (read, write) =
             nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC | nix::fcntl::OFlag::O_NONBLOCK)
                 .ok()?;
+        // Non-blocking on both ends: a helper never waits on a full pipe (an
+        // event would be lost, not the run). 1 MiB holds ~20,000 events,
+        // e.g. a pkill that signals thousands of processes.
+        unsafe { libc::fcntl(write.as_raw_fd(), libc::F_SETPIPE_SZ, 1 << 20) };
         Some(Self { shim, read, write })
     }
 
