@@ -5,6 +5,7 @@ use super::exit::{ExitCode, Failure};
 use anyhow::Context;
 use std::sync::atomic::Ordering;
 use stopbench::model::HostChurn;
+use stopbench::report::sweep::agreement;
 use stopbench::report::terminal;
 use stopbench::run::{self, RunOptions, ACTIVE_SANDBOX, INTERRUPTED};
 use stopbench::sandbox::SandboxMode;
@@ -106,6 +107,12 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
             for (i, (_, results)) in sweep.points.iter().enumerate() {
                 println!("{} = {}", parameter.key(), sweep.axis_label(i));
                 print!("{}", terminal::table(&results.stats));
+            }
+            let (inside, cells) = agreement(&sweep.model_checks());
+            if cells > 0 {
+                println!(
+                    "model check: the prediction is inside the measured 95% interval in {inside} of {cells} cells"
+                );
             }
             if let Some((_, first)) = sweep.points.first() {
                 println!(

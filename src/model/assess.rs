@@ -71,7 +71,10 @@ pub fn probability_words(p: f64) -> String {
     if one_in >= 1e6 {
         format!("1 in {:.1} million", one_in / 1e6)
     } else {
-        format!("1 in {:.0}", one_in)
+        format!(
+            "1 in {}",
+            crate::report::content::thousands(one_in.round() as u64)
+        )
     }
 }
 
@@ -82,7 +85,8 @@ mod tests {
     #[test]
     fn probabilities_read_as_words() {
         assert_eq!(probability_words(0.25), "25.0%");
-        assert_eq!(probability_words(0.001), "1 in 1000");
+        assert_eq!(probability_words(0.001), "1 in 1,000");
+        assert_eq!(probability_words(1.0 / 105_232.0), "1 in 105,232");
         assert_eq!(probability_words(4.77e-7), "1 in 2.1 million");
         assert_eq!(probability_words(0.0), "0");
     }

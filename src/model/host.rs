@@ -248,6 +248,8 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("host.json");
         obs.save(&path).unwrap();
+        // Exactly: serde_json's float_roundtrip reads back every bit, so a
+        // re-rendered run.json is byte for byte the same.
         assert_eq!(HostChurn::load(&path).unwrap(), obs);
         std::fs::write(&path, "{}").unwrap();
         let err = HostChurn::load(&path).unwrap_err().to_string();

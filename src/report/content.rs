@@ -81,6 +81,15 @@ pub fn misfire_rate_words(s: &StrategyStats) -> String {
 
 fn behaviour_words(s: &Scenario) -> String {
     let v = &s.victim;
+    let words = what_it_does(v);
+    if v.random_pid {
+        format!("{words}; it starts under a random free PID number, as a long-running daemon's number bears no relation to the PID allocator's position")
+    } else {
+        words
+    }
+}
+
+fn what_it_does(v: &crate::scenario::VictimConfig) -> String {
     match v.behaviour {
         Behaviour::ExitOnTerm if v.cleanup.0.is_zero() => {
             "handles SIGTERM and exits at once".into()
@@ -114,10 +123,17 @@ fn behaviour_words(s: &Scenario) -> String {
 
 fn churn_words(s: &Scenario) -> String {
     let c = &s.churn;
-    let rate = match c.rate.one() {
-        Rate::Off => "no churn".to_string(),
-        Rate::PerSecond(r) => format!("{r} short-lived processes per second"),
-        Rate::Max => "short-lived processes as fast as the generator can spawn them".to_string(),
+    let rate = match (&c.replay, c.rate.one()) {
+        (Some(host), _) => format!(
+            "a host's recorded churn replayed ({:.0} forks/s on average, {})",
+            host.fork_rate(),
+            host.source
+        ),
+        (None, Rate::Off) => "no churn".to_string(),
+        (None, Rate::PerSecond(r)) => format!("{r} short-lived processes per second"),
+        (None, Rate::Max) => {
+            "short-lived processes as fast as the generator can spawn them".to_string()
+        }
     };
     let life = if c.lifetime.min == c.lifetime.max {
         duration(c.lifetime.min.0)
