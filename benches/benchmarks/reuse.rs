@@ -4,6 +4,7 @@
 //! sandbox::vm_spawn) beside the fork-like clone3 it falls back to.
 
 use criterion::Criterion;
+use std::os::fd::RawFd;
 use std::time::{Duration, Instant};
 use stopbench::churn::light::StackSlab;
 use stopbench::sandbox::spawn::{spawn, ChildAction, ExecSpec};
@@ -14,41 +15,47 @@ fn reap(pid: i32) {
     unsafe { libc::waitpid(pid, &mut status, 0) };
 }
 
+/// Times `take(number)` giving a just-reaped number to a new process, over
+/// `iters` rounds; `take` returns the new PID, which is then reaped.
+fn time_reuse(fd: RawFd, iters: u64, mut take: impl FnMut(i32) -> i32) -> Duration {
+    let exit_now = ChildAction::Sleep(Duration::ZERO);
+    let mut total = Duration::ZERO;
+    for _ in 0..iters {
+        let first = spawn(&exit_now, fd, None, false).expect("clone3").pid;
+        reap(first);
+        let start = Instant::now();
+        let again = take(first);
+        total += start.elapsed();
+        assert_eq!(again, first);
+        reap(again);
+    }
+    total
+}
+
 pub fn benches(c: &mut Criterion) {
     let devnull = std::fs::File::open("/dev/null").expect("/dev/null");
     let fd = std::os::fd::AsRawFd::as_raw_fd(&devnull);
     let exit_now = ChildAction::Sleep(Duration::ZERO);
     c.bench_function("reuse/set-tid-of-a-reaped-pid", |b| {
         b.iter_custom(|iters| {
-            let mut total = Duration::ZERO;
-            for _ in 0..iters {
-                let first = spawn(&exit_now, fd, None, false).expect("clone3").pid;
-                reap(first);
-                let start = Instant::now();
-                let again = spawn(&exit_now, fd, Some(first), false).expect("clone3 set_tid");
-                total += start.elapsed();
-                assert_eq!(again.pid, first);
-                reap(again.pid);
-            }
-            total
+            time_reuse(fd, iters, |number| {
+                spawn(&exit_now, fd, Some(number), false)
+                    .expect("clone3 set_tid")
+                    .pid
+            })
         })
     });
     let holder = ExecSpec::new("/bin/true", &["true".to_string()], &[], Vec::new());
     let mut slab = StackSlab::new(1);
     c.bench_function("reuse/holder-clone-vm-set-tid", |b| {
         b.iter_custom(|iters| {
-            let mut total = Duration::ZERO;
-            for _ in 0..iters {
-                let first = spawn(&exit_now, fd, None, false).expect("clone3").pid;
-                reap(first);
-                let start = Instant::now();
-                let (again, slot) = spawn_holder(&holder, fd, first, &mut slab).expect("clone3 vm");
-                total += start.elapsed();
-                assert_eq!(again.pid, first);
-                reap(again.pid);
+            time_reuse(fd, iters, |number| {
+                let (child, slot) =
+                    spawn_holder(&holder, fd, number, &mut slab).expect("clone3 vm");
+                // The slot is free again once the holder is reaped, right after.
                 slab.give_back(slot);
-            }
-            total
+                child.pid
+            })
         })
     });
 }

@@ -98,22 +98,19 @@ fn from_results(results: RunResults) -> Modelled {
         .iter()
         .map(|s| window_kind(&results, &s.strategy))
         .collect();
+    let unavailable: Vec<(String, WindowKind, Option<StrategyStats>)> = results
+        .meta
+        .unavailable
+        .iter()
+        .map(|u| (u.strategy.clone(), window_kind(&results, &u.strategy), None))
+        .collect();
     let mut out: Modelled = results
         .stats
         .into_iter()
         .zip(kinds)
         .map(|(s, kind)| (s.strategy.clone(), kind, Some(s)))
         .collect();
-    for u in &results.meta.unavailable {
-        let kind = results
-            .meta
-            .scenario
-            .strategies
-            .iter()
-            .find(|s| s.label() == u.strategy)
-            .map_or(WindowKind::NotMeasured, |s| s.kind.window_kind());
-        out.push((u.strategy.clone(), kind, None));
-    }
+    out.extend(unavailable);
     out
 }
 

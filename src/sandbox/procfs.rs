@@ -67,6 +67,15 @@ pub fn descendants(root: i32) -> Vec<(i32, u64)> {
     found
 }
 
+/// Those of `procs` still alive and not about to die of a pending SIGKILL.
+pub fn leaked(procs: &[(i32, u64)]) -> Vec<(i32, u64)> {
+    procs
+        .iter()
+        .copied()
+        .filter(|&(p, s)| alive(p, s) && !dying(p))
+        .collect()
+}
+
 /// Whether `(pid, start)` still names a live (non-zombie) process.
 pub fn alive(pid: i32, start: u64) -> bool {
     matches!(stat(pid), Some(st) if st.start == start && st.state != 'Z')

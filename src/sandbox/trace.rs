@@ -38,6 +38,13 @@ pub struct TraceEvent {
     pub at: Instant,
 }
 
+impl TraceEvent {
+    /// A `kill()` made by the program named `comm`.
+    pub fn is_kill_by(&self, comm: &str) -> bool {
+        self.comm == comm && matches!(self.kind, TraceKind::Kill { .. })
+    }
+}
+
 pub struct HelperTrace {
     shim: OwnedFd,
     read: OwnedFd,
@@ -81,14 +88,7 @@ impl HelperTrace {
     /// Every event written since the last drain (the helpers have exited,
     /// so their writes are complete).
     pub fn drain(&self) -> Vec<TraceEvent> {
-        let mut bytes = Vec::new();
-        let mut buf = [0u8; 4096];
-        while let Ok(n) = nix::unistd::read(self.read.as_fd(), &mut buf) {
-            if n == 0 {
-                break;
-            }
-            bytes.extend_from_slice(&buf[..n]);
-        }
+        let bytes = super::wire::read_available(self.read.as_fd());
         let clock = Clock::now();
         String::from_utf8_lossy(&bytes)
             .lines()

@@ -6,6 +6,20 @@ use crate::churn::ChurnReport;
 use crate::measure::TrialRecord;
 use crate::scenario::Scenario;
 use serde::{Deserialize, Serialize};
+use std::os::fd::BorrowedFd;
+
+/// Everything a non-blocking pipe holds now (its writers may live on).
+pub fn read_available(fd: BorrowedFd<'_>) -> Vec<u8> {
+    let mut bytes = Vec::new();
+    let mut buf = [0u8; 4096];
+    while let Ok(n) = nix::unistd::read(fd, &mut buf) {
+        if n == 0 {
+            break;
+        }
+        bytes.extend_from_slice(&buf[..n]);
+    }
+    bytes
+}
 
 /// How the sandbox gets its privileges.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

@@ -77,8 +77,5 @@ impl StopStrategy for ExecStopPostCheck {
 
 /// When each `kill` program's kill() returned.
 fn kills(events: &[TraceEvent]) -> impl Iterator<Item = Instant> + '_ {
-    events
-        .iter()
-        .filter(|e| e.comm == "kill" && matches!(e.kind, TraceKind::Kill { .. }))
-        .map(|e| e.at)
+    events.iter().filter(|e| e.is_kill_by("kill")).map(|e| e.at)
 }

@@ -55,7 +55,7 @@ impl StopStrategy for PkillF {
 fn scan_to_kill(events: &[TraceEvent]) -> Vec<std::time::Duration> {
     events
         .iter()
-        .filter(|e| e.comm == "pkill" && matches!(e.kind, TraceKind::Kill { .. }))
+        .filter(|e| e.is_kill_by("pkill"))
         .filter_map(|kill| {
             let start = events
                 .iter()

@@ -96,7 +96,8 @@ impl<'a> TrialRunner<'a> {
         label: &str,
     ) -> bool {
         let mut record = self.blank_record(trial, round, label);
-        // A /proc scan costs about 3 µs per process: every 8th trial is plenty.
+        // A /proc scan reads every task's directory; for a mean, every 8th
+        // trial is plenty.
         if trial % 8 == 0 {
             self.sample_held_pids();
         }
@@ -185,11 +186,7 @@ impl<'a> TrialRunner<'a> {
         // ran is still signalling: the stop is complete only when the helpers'
         // whole trees are gone.
         self.inside.quiesce(&descendants, QUIESCE_LIMIT);
-        let leaked: Vec<(i32, u64)> = descendants
-            .iter()
-            .copied()
-            .filter(|&(p, s)| procfs::alive(p, s) && !procfs::dying(p))
-            .collect();
+        let leaked = procfs::leaked(&descendants);
         record.leaks = leaked.len() as u32;
 
         // Cleanup by init itself: marked, so never counted as misfires.
@@ -274,14 +271,7 @@ impl<'a> TrialRunner<'a> {
     }
 
     fn drain_handler_reports(&self) -> Vec<CaughtSignal> {
-        let mut bytes = Vec::new();
-        let mut buf = [0u8; 4096];
-        while let Ok(n) = nix::unistd::read(self.oracle_read.as_fd(), &mut buf) {
-            if n == 0 {
-                break;
-            }
-            bytes.extend_from_slice(&buf[..n]);
-        }
+        let bytes = super::wire::read_available(self.oracle_read.as_fd());
         bystander::decode_reports(&bytes, |pid| self.bystander_cmdlines.get(&pid).cloned())
     }
 

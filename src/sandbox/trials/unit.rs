@@ -267,11 +267,7 @@ impl TrialRunner<'_> {
                 }
             }
         }
-        let leaked: Vec<(i32, u64)> = descendants
-            .iter()
-            .copied()
-            .filter(|&(p, s)| procfs::alive(p, s) && !procfs::dying(p))
-            .collect();
+        let leaked = procfs::leaked(&descendants);
         record.leaks = leaked.len() as u32;
         // Cleanup: systemd's own kill for the unit, then exact kills of what we saw leak.
         let _ = self.inside.run_helper(
