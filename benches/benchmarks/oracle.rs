@@ -3,7 +3,9 @@
 
 use criterion::{black_box, Criterion};
 use std::time::Instant;
-use stopbench::oracle::{attribute, CaughtSignal, Cause, Evidence, SeenBy};
+use stopbench::oracle::{
+    attribute, CaughtSignal, Cause, Evidence, SeenBy, SentinelEvidence, StrategyActs,
+};
 use stopbench::sandbox::table::{Death, Role};
 
 pub fn benches(c: &mut Criterion) {
@@ -32,7 +34,19 @@ pub fn benches(c: &mut Criterion) {
         role: "bystander",
         signal: libc::SIGTERM,
         seen_by: SeenBy::Handler,
+        sender: Some(310),
+        at: None,
     }];
+    let acts = StrategyActs {
+        senders: [1, 310, 311].into(),
+        targets: [304].into(),
+        ..StrategyActs::default()
+    };
+    let sentinel = SentinelEvidence {
+        pid: Some(5),
+        caught: vec![(libc::SIGTERM, 310)],
+        died_of: None,
+    };
     let descendants = vec![(303, 1003), (307, 1007)];
     c.bench_function("oracle/attribute-one-trial", |b| {
         b.iter(|| {
@@ -40,6 +54,9 @@ pub fn benches(c: &mut Criterion) {
                 deaths: &deaths,
                 caught: &caught,
                 descendants: &descendants,
+                strategy: &acts,
+                sentinel: &sentinel,
+                init_cmdline: "stopbench-sandbox bench",
             }))
         })
     });

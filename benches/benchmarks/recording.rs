@@ -21,6 +21,7 @@ fn record(i: u32) -> TrialRecord {
         victim_gone_before_stop: false,
         pid_reused: Some(false),
         misfires: Vec::new(),
+        victim_signals: Vec::new(),
         leaks: 0,
         error: None,
         note: None,

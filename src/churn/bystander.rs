@@ -1,7 +1,6 @@
 //! Bystanders: long-lived processes with chosen command lines (`vim
 //! /usr/bin/foo_daemon.conf`, a `foo_daemon-helper`) that a strategy must not hit.
 
-use crate::oracle::{CaughtSignal, SeenBy};
 use crate::sandbox::spawn::ExecSpec;
 use crate::scenario::{BystanderBehaviour, BystanderConfig};
 use crate::victim::env;
@@ -40,23 +39,47 @@ pub fn reuse_holder_spec(argv: &[String], self_exe: &str) -> ExecSpec {
     ExecSpec::new(self_exe, argv, &env, Vec::new())
 }
 
+/// Bytes of one handler report: `(pid, signal, sender, 0)` as i32 and the
+/// CLOCK_MONOTONIC nanoseconds as u64. Below PIPE_BUF, so each write is
+/// atomic among all reporting processes.
+const REPORT_LEN: usize = 24;
+
 extern "C" fn report_signal(sig: libc::c_int, info: *mut libc::siginfo_t, _: *mut libc::c_void) {
-    let sender = unsafe { (*info).si_pid() };
-    let record: [i32; 3] = [unsafe { libc::getpid() }, sig, sender];
-    // 12 bytes: below PIPE_BUF, so the write is atomic among all bystanders.
-    unsafe { libc::write(env::ORACLE_FD, record.as_ptr().cast(), 12) };
+    // SAFETY: the kernel hands a valid siginfo to an SA_SIGINFO handler;
+    // getpid, clock_gettime and write are async-signal-safe.
+    unsafe {
+        let sender = (*info).si_pid();
+        let mut ts: libc::timespec = std::mem::zeroed();
+        libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts);
+        let nanos = ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64;
+        let mut record = [0u8; REPORT_LEN];
+        for (i, v) in [libc::getpid(), sig, sender, 0].iter().enumerate() {
+            record[i * 4..i * 4 + 4].copy_from_slice(&v.to_ne_bytes());
+        }
+        record[16..].copy_from_slice(&nanos.to_ne_bytes());
+        libc::write(env::ORACLE_FD, record.as_ptr().cast(), REPORT_LEN);
+    }
+}
+
+fn catch(sig: libc::c_int) {
+    // SAFETY: installs a handler that only makes async-signal-safe calls.
+    unsafe {
+        let mut action: libc::sigaction = std::mem::zeroed();
+        action.sa_sigaction = report_signal as *const () as usize;
+        action.sa_flags = libc::SA_SIGINFO | libc::SA_RESTART;
+        libc::sigemptyset(&mut action.sa_mask);
+        libc::sigaction(sig, &action, std::ptr::null_mut());
+    }
 }
 
 /// Entry point of a bystander process; never returns.
 pub fn main() -> ! {
-    if std::env::var(BEHAVIOUR_KEY).as_deref() == Ok("ignore-term") {
-        unsafe {
-            let mut action: libc::sigaction = std::mem::zeroed();
-            action.sa_sigaction = report_signal as *const () as usize;
-            action.sa_flags = libc::SA_SIGINFO | libc::SA_RESTART;
-            libc::sigemptyset(&mut action.sa_mask);
-            libc::sigaction(libc::SIGTERM, &action, std::ptr::null_mut());
-        }
+    match std::env::var(BEHAVIOUR_KEY).as_deref() {
+        Ok("ignore-term") => catch(libc::SIGTERM),
+        // The sentinel catches every signal that can be caught (sigaction
+        // refuses SIGKILL, SIGSTOP and the C library's reserved ones).
+        Ok("sentinel") => (1..=libc::SIGRTMAX()).for_each(catch),
+        _ => {}
     }
     unsafe {
         libc::write(env::READY_FD, b"r".as_ptr().cast(), 1);
@@ -67,20 +90,50 @@ pub fn main() -> ! {
     }
 }
 
-/// Decodes the oracle pipe's `(pid, signal, sender)` records.
-pub fn decode_reports(bytes: &[u8], lookup: impl Fn(i32) -> Option<String>) -> Vec<CaughtSignal> {
+/// The sentinel: a process of init's that no strategy addresses (it is
+/// long-lived, so never the holder of a recycled number, and its command
+/// line names no daemon) and that catches every signal with its sender. A
+/// signal it receives from outside the strategy's helpers was broadcast by
+/// the victim (`kill -1`), which is how the oracle tells the victim's own
+/// signals from the strategy's misfires.
+pub fn sentinel_spec(self_exe: &str, ready_fd: RawFd, oracle_fd: RawFd) -> ExecSpec {
+    let env = vec![
+        (env::ROLE.to_string(), "bystander".to_string()),
+        (BEHAVIOUR_KEY.to_string(), "sentinel".to_string()),
+    ];
+    ExecSpec::new(
+        self_exe,
+        &[SENTINEL_CMDLINE.to_string()],
+        &env,
+        vec![(ready_fd, env::READY_FD), (oracle_fd, env::ORACLE_FD)],
+    )
+}
+
+/// The sentinel's command line.
+pub const SENTINEL_CMDLINE: &str = "stopbench-sentinel";
+
+/// One handler report: who caught which signal from whom, and when
+/// (CLOCK_MONOTONIC nanoseconds).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HandlerReport {
+    pub pid: i32,
+    pub signal: i32,
+    pub sender: i32,
+    pub nanos: u64,
+}
+
+/// Decodes the oracle pipe's records.
+pub fn decode_reports(bytes: &[u8]) -> Vec<HandlerReport> {
     bytes
-        .chunks_exact(12)
+        .chunks_exact(REPORT_LEN)
         .map(|chunk| {
             let field =
                 |i: usize| i32::from_ne_bytes(chunk[i * 4..i * 4 + 4].try_into().expect("4 bytes"));
-            let pid = field(0);
-            CaughtSignal {
-                pid,
-                cmdline: lookup(pid).unwrap_or_else(|| format!("[pid {pid}]")),
-                role: "bystander",
+            HandlerReport {
+                pid: field(0),
                 signal: field(1),
-                seen_by: SeenBy::Handler,
+                sender: field(2),
+                nanos: u64::from_ne_bytes(chunk[16..24].try_into().expect("8 bytes")),
             }
         })
         .collect()
@@ -93,15 +146,33 @@ mod tests {
     #[test]
     fn decodes_reports() {
         let mut bytes = Vec::new();
-        for v in [42i32, libc::SIGTERM, 7, 43, libc::SIGHUP, 7] {
-            bytes.extend_from_slice(&v.to_ne_bytes());
+        for (pid, sig, sender, nanos) in
+            [(42i32, libc::SIGTERM, 7i32, 5u64), (43, libc::SIGHUP, 8, 6)]
+        {
+            for v in [pid, sig, sender, 0] {
+                bytes.extend_from_slice(&v.to_ne_bytes());
+            }
+            bytes.extend_from_slice(&nanos.to_ne_bytes());
         }
-        let got = decode_reports(&bytes, |pid| (pid == 42).then(|| "vim x".to_string()));
-        assert_eq!(got.len(), 2);
+        // A torn tail is ignored, never misread.
+        bytes.extend_from_slice(&[1, 2, 3]);
+        let got = decode_reports(&bytes);
         assert_eq!(
-            (got[0].pid, got[0].signal, got[0].cmdline.as_str()),
-            (42, libc::SIGTERM, "vim x")
+            got,
+            [
+                HandlerReport {
+                    pid: 42,
+                    signal: libc::SIGTERM,
+                    sender: 7,
+                    nanos: 5
+                },
+                HandlerReport {
+                    pid: 43,
+                    signal: libc::SIGHUP,
+                    sender: 8,
+                    nanos: 6
+                },
+            ]
         );
-        assert_eq!(got[1].cmdline, "[pid 43]");
     }
 }

@@ -91,10 +91,31 @@ unsafe fn raw_nanosleep(ts: *const libc::timespec) {
     );
 }
 
+/// Unblocks every signal: a churner must die of a stray signal like any
+/// process, even when the thread that cloned it blocks signals (the agent
+/// beside a real systemd does, see sandbox::init).
+#[cfg(target_arch = "x86_64")]
+unsafe fn raw_unblock_all() {
+    let empty = 0u64;
+    std::arch::asm!(
+        "syscall",
+        inlateout("rax") libc::SYS_rt_sigprocmask => _,
+        in("rdi") libc::SIG_SETMASK as usize,
+        in("rsi") &empty as *const u64,
+        in("rdx") 0usize,
+        in("r10") 8usize,
+        lateout("rcx") _,
+        lateout("r11") _,
+        options(nostack)
+    );
+}
+
 /// The child: sleep `lifetime` (nanoseconds, passed as the argument), return
 /// 0, which glibc's clone trampoline turns into a raw `exit(0)`.
 #[cfg(target_arch = "x86_64")]
 extern "C" fn churner(arg: *mut libc::c_void) -> libc::c_int {
+    // SAFETY: a raw syscall on a stack value; touches no shared state.
+    unsafe { raw_unblock_all() };
     let nanos = arg as u64;
     let ts = libc::timespec {
         tv_sec: (nanos / 1_000_000_000) as libc::time_t,

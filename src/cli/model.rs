@@ -82,6 +82,7 @@ fn given_windows(specs: &[String]) -> anyhow::Result<Modelled> {
             outcome: Outcome::Exited,
             latency_us: 1,
             misfires: 0,
+            victim_signals: 0,
             leaks: 0,
             pid_reused: false,
             gone_before_stop: false,

@@ -20,6 +20,8 @@ pub struct StrategyStats {
     pub misfires: u64,
     /// Trials with at least one misfire: the numerator of `misfire_rate`.
     pub misfired_trials: u64,
+    /// Signals the victim's own program sent outside its tree (not misfires).
+    pub victim_signals: u64,
     pub leaks: u64,
     pub pid_reused: u64,
     pub latency_us: Histogram<u64>,
@@ -38,6 +40,7 @@ impl StrategyStats {
             errors: 0,
             misfires: 0,
             misfired_trials: 0,
+            victim_signals: 0,
             leaks: 0,
             pid_reused: 0,
             latency_us: Histogram::new_with_bounds(1, HIGHEST_US, 3)
@@ -93,6 +96,7 @@ pub struct TrialTally<'a> {
     /// Whole microseconds, as trials.csv stores them.
     pub latency_us: u64,
     pub misfires: u64,
+    pub victim_signals: u64,
     pub leaks: u64,
     pub pid_reused: bool,
     pub gone_before_stop: bool,
@@ -134,6 +138,7 @@ impl Recorder {
         }
         stats.misfires += t.misfires;
         stats.misfired_trials += u64::from(t.misfires > 0);
+        stats.victim_signals += t.victim_signals;
         stats.leaks += t.leaks;
         stats.pid_reused += u64::from(t.pid_reused);
         // A victim already dead before the stop has no stop latency to record:
@@ -185,6 +190,7 @@ mod tests {
                     seen_by: SeenBy::Death,
                 })
                 .collect(),
+            victim_signals: Vec::new(),
             leaks: 1,
             error: None,
             note: None,

@@ -64,6 +64,11 @@ pub struct TrialRecord {
     /// process when they signalled it. `None` for pidfd and pkill.
     pub pid_reused: Option<bool>,
     pub misfires: Vec<Misfire>,
+    /// Signals the victim's own program sent to processes outside its tree
+    /// (a `kill -1` from the daemon): not misfires of the strategy, but
+    /// shown, since a daemon that does this hits its neighbours in production.
+    #[serde(default)]
+    pub victim_signals: Vec<Misfire>,
     /// Descendants of the victim alive after the stop.
     pub leaks: u32,
     pub error: Option<String>,
@@ -89,6 +94,7 @@ impl TrialRecord {
             outcome: self.outcome,
             latency_us: self.latency.as_micros() as u64,
             misfires: self.misfires.len() as u64,
+            victim_signals: self.victim_signals.len() as u64,
             leaks: u64::from(self.leaks),
             pid_reused: self.pid_reused == Some(true),
             gone_before_stop: self.victim_gone_before_stop,

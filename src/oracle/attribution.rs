@@ -1,10 +1,20 @@
 //! Turning the deaths and signal reports of one trial into misfires.
+//!
+//! Two kinds of process send signals in the sandbox: the strategy under test
+//! (init itself, or the helper programs it runs) and the victim's tree, which
+//! runs a real program that may `kill -1`. Init's own cleanup is marked and
+//! never reaches here. So a hit is the strategy's unless the evidence shows
+//! the victim sent it: a handler saw a sender that is not the strategy's, or
+//! the sentinel caught a broadcast of that very signal and the strategy never
+//! addressed the hit process.
 
 use super::{Cause, Misfire, SeenBy};
 use crate::sandbox::table::{Death, Role};
 use crate::scenario::signal::signal_name;
+use std::collections::HashSet;
+use std::time::Instant;
 
-/// A signal a bystander caught or has pending.
+/// A signal a process in the sandbox caught (with its sender) or has pending.
 #[derive(Debug, Clone)]
 pub struct CaughtSignal {
     pub pid: i32,
@@ -12,6 +22,35 @@ pub struct CaughtSignal {
     pub role: &'static str,
     pub signal: i32,
     pub seen_by: SeenBy,
+    /// `si_pid` of a caught signal; `None` for a pending one.
+    pub sender: Option<i32>,
+    pub at: Option<Instant>,
+}
+
+/// What the strategy under test did, as far as the oracle can see it.
+#[derive(Debug, Clone, Default)]
+pub struct StrategyActs {
+    /// Processes that acted for the strategy: init (PID 1, for strategies it
+    /// runs itself), its helpers and everything they started.
+    pub senders: HashSet<i32>,
+    /// Numbers the strategy signalled (`kill(pid, sig)`, not probes).
+    pub targets: HashSet<i32>,
+    /// The helpers' own children that died of a signal (reaped by a shell,
+    /// not by init): `(pid, program, signal)`.
+    pub helper_children_killed: Vec<(i32, String, i32, Instant)>,
+    /// Signals a helper sent to PID 1, the sandbox's init. The kernel drops
+    /// them (init has no handler), but they reached a process outside the victim.
+    pub init_hits: Vec<(i32, Instant)>,
+}
+
+/// The sentinel's side of the evidence (see churn::bystander::sentinel_spec).
+#[derive(Debug, Clone, Default)]
+pub struct SentinelEvidence {
+    pub pid: Option<i32>,
+    /// `(signal, sender)` of every signal it caught.
+    pub caught: Vec<(i32, i32)>,
+    /// It died of this signal (SIGKILL can be neither caught nor reported).
+    pub died_of: Option<i32>,
 }
 
 /// Everything the oracle saw in one trial's window.
@@ -21,11 +60,73 @@ pub struct Evidence<'a> {
     /// `(pid, start)` of the victim's descendants when the stop began: a
     /// signal the strategy sends them is intended, not a misfire.
     pub descendants: &'a [(i32, u64)],
+    pub strategy: &'a StrategyActs,
+    pub sentinel: &'a SentinelEvidence,
+    /// The command line of PID 1, for a misfire on init.
+    pub init_cmdline: &'a str,
 }
 
-/// The misfires in `evidence`, in the order they were seen.
-pub fn attribute(evidence: &Evidence<'_>) -> Vec<Misfire> {
-    let mut misfires = Vec::new();
+/// A signal that reached a process outside the victim's tree.
+#[derive(Debug, Clone)]
+pub struct Hit {
+    pub misfire: Misfire,
+    /// Sent by the victim's own tree (a broadcast), not by the strategy.
+    pub by_victim: bool,
+    /// When the oracle saw it, where known.
+    pub at: Option<Instant>,
+}
+
+impl Evidence<'_> {
+    fn is_strategy_sender(&self, sender: i32) -> bool {
+        // 0: sent from outside the sandbox's PID namespace; nothing there
+        // signals the sandbox's processes, so it is not the victim's either.
+        sender == 0 || sender == 1 || self.strategy.senders.contains(&sender)
+    }
+
+    /// Signals the victim's tree broadcast, as the sentinel saw them.
+    fn victim_broadcasts(&self) -> HashSet<i32> {
+        let mut signals: HashSet<i32> = self
+            .sentinel
+            .caught
+            .iter()
+            .filter(|&&(_, sender)| !self.is_strategy_sender(sender))
+            .map(|&(sig, _)| sig)
+            .collect();
+        if let (Some(sig), Some(pid)) = (self.sentinel.died_of, self.sentinel.pid) {
+            if !self.strategy.targets.contains(&pid) {
+                signals.insert(sig);
+            }
+        }
+        signals
+    }
+}
+
+/// The hits in `evidence`, in the order they were seen.
+pub fn attribute(evidence: &Evidence<'_>) -> Vec<Hit> {
+    let broadcasts = evidence.victim_broadcasts();
+    // A process the strategy addressed was hit by the strategy, whatever
+    // else happened; otherwise a broadcast of the same signal explains it.
+    let by_victim =
+        |pid: i32, sig: i32| !evidence.strategy.targets.contains(&pid) && broadcasts.contains(&sig);
+    let mut hits = Vec::new();
+    let mut push = |pid, role: &str, cmdline: String, sig, seen_by, victim, at| {
+        // The sentinel is our instrument, not a neighbour of the daemon: a
+        // broadcast reaching it is evidence, not a hit to report.
+        if victim && role == Role::Sentinel.name() {
+            return;
+        }
+        hits.push(Hit {
+            misfire: Misfire {
+                hit_pid: pid,
+                hit_role: role.to_string(),
+                hit_cmdline: cmdline,
+                signal: signal_name(sig),
+                seen_by,
+            },
+            by_victim: victim,
+            at,
+        })
+    };
     for death in evidence.deaths {
         let Cause::Signaled(sig) = death.cause else {
             continue;
@@ -44,30 +145,61 @@ pub fn attribute(evidence: &Evidence<'_>) -> Vec<Misfire> {
                 "other"
             }
         };
-        misfires.push(Misfire {
-            hit_pid: death.pid,
-            hit_role: role.to_string(),
-            hit_cmdline: death.cmdline.to_string(),
-            signal: signal_name(sig),
-            seen_by: SeenBy::Death,
-        });
+        let victim = by_victim(death.pid, sig);
+        push(
+            death.pid,
+            role,
+            death.cmdline.to_string(),
+            sig,
+            SeenBy::Death,
+            victim,
+            Some(death.at),
+        );
+    }
+    for (pid, program, sig, at) in &evidence.strategy.helper_children_killed {
+        let victim = by_victim(*pid, *sig);
+        push(
+            *pid,
+            "helper-child",
+            program.clone(),
+            *sig,
+            SeenBy::Parent,
+            victim,
+            Some(*at),
+        );
+    }
+    for &(sig, at) in &evidence.strategy.init_hits {
+        push(
+            1,
+            "sandbox-init",
+            evidence.init_cmdline.to_string(),
+            sig,
+            SeenBy::Trace,
+            false,
+            Some(at),
+        );
     }
     for caught in evidence.caught {
-        misfires.push(Misfire {
-            hit_pid: caught.pid,
-            hit_role: caught.role.to_string(),
-            hit_cmdline: caught.cmdline.clone(),
-            signal: signal_name(caught.signal),
-            seen_by: caught.seen_by,
-        });
+        let victim = match caught.sender {
+            Some(sender) => !evidence.is_strategy_sender(sender),
+            None => by_victim(caught.pid, caught.signal),
+        };
+        push(
+            caught.pid,
+            caught.role,
+            caught.cmdline.clone(),
+            caught.signal,
+            caught.seen_by,
+            victim,
+            caught.at,
+        );
     }
-    misfires
+    hits
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::time::Instant;
 
     fn death(pid: i32, role: Option<Role>, cause: Cause, start: Option<u64>) -> Death {
         Death {
@@ -78,6 +210,28 @@ mod tests {
             cause,
             at: Instant::now(),
         }
+    }
+
+    fn evidence<'a>(
+        deaths: &'a [Death],
+        caught: &'a [CaughtSignal],
+        strategy: &'a StrategyActs,
+        sentinel: &'a SentinelEvidence,
+    ) -> Evidence<'a> {
+        Evidence {
+            deaths,
+            caught,
+            descendants: &[(15, 7)],
+            strategy,
+            sentinel,
+            init_cmdline: "stopbench-sandbox t",
+        }
+    }
+
+    /// `(misfires, victim's own)` counted in `hits`.
+    fn split(hits: &[Hit]) -> (usize, usize) {
+        let victim = hits.iter().filter(|h| h.by_victim).count();
+        (hits.len() - victim, victim)
     }
 
     #[test]
@@ -126,14 +280,11 @@ mod tests {
                 false,
             ),
         ];
+        let (acts, sentinel) = (StrategyActs::default(), SentinelEvidence::default());
         for (what, d, want) in cases {
             let deaths = [d.clone()];
-            let evidence = Evidence {
-                deaths: &deaths,
-                caught: &[],
-                descendants: &[(15, 7)],
-            };
-            assert_eq!(!attribute(&evidence).is_empty(), *want, "{what}");
+            let hits = attribute(&evidence(&deaths, &[], &acts, &sentinel));
+            assert_eq!(split(&hits), (usize::from(*want), 0), "{what}");
         }
     }
 
@@ -145,15 +296,108 @@ mod tests {
             role: "bystander",
             signal: libc::SIGTERM,
             seen_by: SeenBy::Handler,
+            sender: Some(1),
+            at: None,
         }];
-        let evidence = Evidence {
-            deaths: &[],
-            caught: &caught,
-            descendants: &[],
+        let (acts, sentinel) = (StrategyActs::default(), SentinelEvidence::default());
+        let got = attribute(&evidence(&[], &caught, &acts, &sentinel));
+        assert_eq!(split(&got), (1, 0));
+        assert_eq!(got[0].misfire.signal, "SIGTERM");
+        assert_eq!(got[0].misfire.seen_by, SeenBy::Handler);
+    }
+
+    #[test]
+    fn a_victims_broadcast_is_the_victims_not_the_strategys() {
+        let usr1 = Cause::Signaled(libc::SIGUSR1);
+        let deaths = [
+            death(30, Some(Role::Churner), usr1, None),
+            death(31, Some(Role::Bystander(0)), usr1, None),
+            // Another signal than the broadcast one: still the strategy's.
+            death(
+                32,
+                Some(Role::Churner),
+                Cause::Signaled(libc::SIGTERM),
+                None,
+            ),
+        ];
+        let caught = [CaughtSignal {
+            pid: 33,
+            cmdline: "vim x".into(),
+            role: "bystander",
+            signal: libc::SIGUSR1,
+            seen_by: SeenBy::Handler,
+            sender: Some(77),
+            at: None,
+        }];
+        let acts = StrategyActs {
+            senders: [1, 50].into(),
+            ..StrategyActs::default()
         };
-        let got = attribute(&evidence);
-        assert_eq!(got.len(), 1);
-        assert_eq!(got[0].signal, "SIGTERM");
-        assert_eq!(got[0].seen_by, SeenBy::Handler);
+        let sentinel = SentinelEvidence {
+            pid: Some(5),
+            caught: vec![(libc::SIGUSR1, 77)],
+            died_of: None,
+        };
+        let mut sentinel_report = caught[0].clone();
+        (sentinel_report.pid, sentinel_report.role) = (5, "sentinel");
+        let caught = [caught[0].clone(), sentinel_report];
+        let hits = attribute(&evidence(&deaths, &caught, &acts, &sentinel));
+        // The sentinel's own report is evidence, not a hit.
+        assert_eq!(split(&hits), (1, 3));
+        // The same sentinel report, but sent by a helper of the strategy (a
+        // pkill whose pattern matched the sentinel): no broadcast at all.
+        let sentinel = SentinelEvidence {
+            caught: vec![(libc::SIGUSR1, 50)],
+            ..sentinel
+        };
+        let hits = attribute(&evidence(&deaths, &[], &acts, &sentinel));
+        assert_eq!(split(&hits), (3, 0));
+    }
+
+    #[test]
+    fn a_process_the_strategy_addressed_is_its_misfire_even_during_a_broadcast() {
+        let deaths = [death(40, Some(Role::ReuseHolder), Cause::Signaled(9), None)];
+        let sentinel = SentinelEvidence {
+            pid: Some(5),
+            caught: Vec::new(),
+            died_of: Some(9),
+        };
+        let mut acts = StrategyActs::default();
+        assert_eq!(
+            split(&attribute(&evidence(&deaths, &[], &acts, &sentinel))),
+            (0, 1),
+            "a SIGKILL broadcast (the sentinel died of it) explains the death"
+        );
+        acts.targets.insert(40);
+        assert_eq!(
+            split(&attribute(&evidence(&deaths, &[], &acts, &sentinel))),
+            (1, 0)
+        );
+        // The strategy killed the sentinel itself: no broadcast.
+        acts.targets.insert(5);
+        let deaths = [death(41, Some(Role::Churner), Cause::Signaled(9), None)];
+        assert_eq!(
+            split(&attribute(&evidence(&deaths, &[], &acts, &sentinel))),
+            (1, 0)
+        );
+    }
+
+    #[test]
+    fn helpers_children_and_init_are_counted() {
+        let now = Instant::now();
+        let acts = StrategyActs {
+            helper_children_killed: vec![(60, "kill".into(), 9, now)],
+            init_hits: vec![(9, now)],
+            ..StrategyActs::default()
+        };
+        let hits = attribute(&evidence(&[], &[], &acts, &SentinelEvidence::default()));
+        assert_eq!(split(&hits), (2, 0));
+        assert_eq!(hits[0].misfire.hit_role, "helper-child");
+        assert_eq!(hits[0].misfire.seen_by, SeenBy::Parent);
+        assert_eq!(
+            (hits[1].misfire.hit_pid, hits[1].misfire.hit_role.as_str()),
+            (1, "sandbox-init")
+        );
+        assert_eq!(hits[1].misfire.hit_cmdline, "stopbench-sandbox t");
     }
 }

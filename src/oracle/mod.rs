@@ -2,13 +2,15 @@
 //! (or caught and pending signals) were misfires of the strategy under test.
 //!
 //! Churners and bystanders never die of a signal on their own, and nothing in
-//! the sandbox sends signals but the strategy under test and init's own
-//! cleanup (which is marked), so every other signal that lands on a process
-//! that is not the victim or one of its descendants is a misfire.
+//! the sandbox sends signals but the strategy under test, init's own cleanup
+//! (which is marked) and the victim's own program. So every other signal that
+//! lands on a process that is not the victim or one of its descendants is a
+//! misfire, unless the evidence shows the victim sent it (a `kill -1` from
+//! the daemon): those are reported apart, never charged to the strategy.
 
 mod attribution;
 
-pub use attribution::{attribute, CaughtSignal, Evidence};
+pub use attribution::{attribute, CaughtSignal, Evidence, Hit, SentinelEvidence, StrategyActs};
 
 use serde::{Deserialize, Serialize};
 
@@ -41,6 +43,11 @@ pub enum SeenBy {
     Handler,
     /// A stopped bystander had the signal pending in /proc/PID/status.
     Pending,
+    /// A helper's shell reaped its child, dead of the signal (trace shim).
+    Parent,
+    /// A helper's `kill()` of the sandbox's init, which the kernel drops
+    /// (trace shim).
+    Trace,
 }
 
 /// A signal from the strategy under test that reached another process.

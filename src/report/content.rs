@@ -461,6 +461,50 @@ fn misfire_section(results: &RunResults, blocks: &mut Vec<Block>) {
     });
 }
 
+/// Signals the victim's own program sent outside its tree (`kill -1`): shown
+/// apart from the misfires, which are the strategies' alone.
+fn victim_signal_section(results: &RunResults, blocks: &mut Vec<Block>) {
+    if results.victim_signals.is_empty() {
+        return;
+    }
+    blocks.push(Block::Heading(
+        2,
+        "Signals sent by the victim itself".into(),
+    ));
+    let n = results.victim_signals.len() as u64;
+    blocks.push(Block::Paragraph(vec![
+        text(format!(
+            "The daemon under test signalled {} {} outside its own tree (a ",
+            thousands(n),
+            if n == 1 { "process" } else { "processes" }
+        )),
+        code("kill -1"),
+        text(
+            " from its own program). No strategy sent \
+             these, so they are not counted as misfires; in production they would hit the \
+             daemon's neighbours whatever the stop strategy. All are in ",
+        ),
+        code("victim-signals.csv"),
+        text("."),
+    ]));
+    let mut grouped: BTreeMap<(String, String, String), u64> = BTreeMap::new();
+    for m in &results.victim_signals {
+        *grouped
+            .entry((m.hit_cmdline.clone(), m.hit_role.clone(), m.signal.clone()))
+            .or_default() += 1;
+    }
+    blocks.push(Block::Table {
+        header: ["hit process", "role", "signal", "times"]
+            .map(String::from)
+            .to_vec(),
+        rows: grouped
+            .into_iter()
+            .map(|((cmd, role, sig), n)| vec![cmd, role, sig, thousands(n)])
+            .collect(),
+        numeric: vec![false, false, false, true],
+    });
+}
+
 fn scenario_section(results: &RunResults, blocks: &mut Vec<Block>) {
     let s = &results.meta.scenario;
     blocks.push(Block::Heading(2, "Scenario".into()));
@@ -585,6 +629,7 @@ pub fn document(results: &RunResults, plots: Vec<Plot>) -> Document {
     notes_section(results, &mut blocks);
     super::risk::section(results, &mut blocks);
     misfire_section(results, &mut blocks);
+    victim_signal_section(results, &mut blocks);
     scenario_section(results, &mut blocks);
     machine_section(results, &mut blocks);
     Document {

@@ -56,6 +56,7 @@ mod tests {
                 outcome,
                 latency_us: ms * 1000,
                 misfires,
+                victim_signals: 0,
                 leaks,
                 pid_reused: false,
                 gone_before_stop: false,

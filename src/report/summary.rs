@@ -49,6 +49,10 @@ pub struct SummaryRow {
     pub race_window_p50_ms: Option<f64>,
     #[serde(default)]
     pub race_window_p99_ms: Option<f64>,
+    /// Processes outside the victim's tree that the victim's own program
+    /// signalled (a `kill -1`), summed over trials: not misfires.
+    #[serde(default)]
+    pub victim_signals: u64,
 }
 
 fn ms(d: Option<Duration>) -> Option<f64> {
@@ -88,6 +92,7 @@ impl SummaryRow {
             mean_ms: ms(mean),
             race_window_p50_ms: ms(s.window_at(0.5)),
             race_window_p99_ms: ms(s.window_at(0.99)),
+            victim_signals: s.victim_signals,
         }
     }
 }
@@ -132,6 +137,7 @@ const HEADER: &[&str] = &[
     "mean_ms",
     "race_window_p50_ms",
     "race_window_p99_ms",
+    "victim_signals",
 ];
 
 #[cfg(test)]
@@ -162,6 +168,7 @@ mod tests {
             mean_ms: None,
             race_window_p50_ms: None,
             race_window_p99_ms: Some(1.25),
+            victim_signals: 2,
         }
     }
 

@@ -57,6 +57,8 @@ pub fn fixture(dir: &std::path::Path) -> RunResults {
             outcome,
             latency_us,
             misfires,
+            // One pidfd trial's victim broadcast a signal (its row is below).
+            victim_signals: u64::from(strategy == "pidfd" && latency_us == 5_400),
             leaks: 0,
             pid_reused: strategy == "plain-kill",
             gone_before_stop: false,
@@ -155,6 +157,17 @@ pub fn fixture(dir: &std::path::Path) -> RunResults {
         scenario_toml: SCENARIO.trim().to_string(),
         stats: recorder.strategies,
         misfires,
+        victim_signals: vec![MisfireRow {
+            seen_by: "handler".into(),
+            ..misfire(
+                5,
+                "pidfd",
+                6,
+                "bystander",
+                "tail -f /var/log/foo_daemon.log",
+                "SIGUSR1",
+            )
+        }],
         notes: Default::default(),
     }
 }

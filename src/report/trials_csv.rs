@@ -1,6 +1,8 @@
-//! `trials.csv` (one row per trial) and `misfires.csv` (one row per
-//! misfire), each row written and flushed as its trial is finalized, so an
-//! interrupted run keeps everything it measured, in whole rows.
+//! `trials.csv` (one row per trial), `misfires.csv` (one row per misfire)
+//! and `victim-signals.csv` (one row per process outside the victim's tree
+//! that the victim's own program signalled, in the misfire columns), each
+//! row written and flushed as its trial is finalized, so an interrupted run
+//! keeps everything it measured, in whole rows.
 
 use super::ms;
 use crate::measure::TrialRecord;
@@ -26,6 +28,7 @@ pub const TRIAL_COLUMNS: &[&str] = &[
     "note",
     "systemd_exit_ms",
     "race_window_us",
+    "victim_signals",
 ];
 
 pub const MISFIRE_COLUMNS: &[&str] = &[
@@ -45,6 +48,7 @@ pub struct TrialsWriter {
     scenario: String,
     trials: csv::Writer<File>,
     misfires: csv::Writer<File>,
+    victim_signals: csv::Writer<File>,
 }
 
 impl TrialsWriter {
@@ -55,33 +59,43 @@ impl TrialsWriter {
         let mut misfires = csv::Writer::from_writer(File::create(dir.join("misfires.csv"))?);
         misfires.write_record(MISFIRE_COLUMNS)?;
         misfires.flush()?;
+        let mut victim_signals =
+            csv::Writer::from_writer(File::create(dir.join("victim-signals.csv"))?);
+        victim_signals.write_record(MISFIRE_COLUMNS)?;
+        victim_signals.flush()?;
         Ok(Self {
             scenario: scenario.to_string(),
             trials,
             misfires,
+            victim_signals,
         })
     }
 
     pub fn write(&mut self, r: &TrialRecord) -> std::io::Result<()> {
-        for m in &r.misfires {
-            let seen = serde_json::to_value(m.seen_by)
-                .ok()
-                .and_then(|v| v.as_str().map(String::from))
-                .unwrap_or_default();
-            self.misfires.write_record([
-                self.scenario.as_str(),
-                &r.strategy,
-                &r.trial.to_string(),
-                &r.victim_pid.to_string(),
-                &r.victim_cmdline,
-                &m.hit_pid.to_string(),
-                &m.hit_role,
-                &m.hit_cmdline,
-                &m.signal,
-                &seen,
-            ])?;
+        for (list, out) in [
+            (&r.misfires, &mut self.misfires),
+            (&r.victim_signals, &mut self.victim_signals),
+        ] {
+            for m in list {
+                let seen = serde_json::to_value(m.seen_by)
+                    .ok()
+                    .and_then(|v| v.as_str().map(String::from))
+                    .unwrap_or_default();
+                out.write_record([
+                    self.scenario.as_str(),
+                    &r.strategy,
+                    &r.trial.to_string(),
+                    &r.victim_pid.to_string(),
+                    &r.victim_cmdline,
+                    &m.hit_pid.to_string(),
+                    &m.hit_role,
+                    &m.hit_cmdline,
+                    &m.signal,
+                    &seen,
+                ])?;
+            }
+            out.flush()?;
         }
-        self.misfires.flush()?;
         self.trials.write_record([
             self.scenario.as_str(),
             &r.strategy,
@@ -108,6 +122,7 @@ impl TrialsWriter {
             &r.race_window
                 .map(|w| w.as_micros().to_string())
                 .unwrap_or_default(),
+            &r.victim_signals.len().to_string(),
         ])?;
         // One flush per row: csv buffers the row and hands it to one write().
         self.trials.flush()

@@ -40,6 +40,9 @@ struct TrialRow {
     note: Option<String>,
     #[serde(default)]
     race_window_us: Option<u64>,
+    /// Absent from runs written before the column existed.
+    #[serde(default)]
+    victim_signals: u64,
 }
 
 pub struct RunResults {
@@ -50,6 +53,9 @@ pub struct RunResults {
     /// Per strategy, in the scenario's order.
     pub stats: Vec<StrategyStats>,
     pub misfires: Vec<MisfireRow>,
+    /// Processes outside the victim's tree that the victim itself signalled
+    /// (victim-signals.csv, in the misfire columns; empty in older runs).
+    pub victim_signals: Vec<MisfireRow>,
     /// Per strategy, each distinct note (e.g. systemd's `Result=`) and how many trials had it.
     pub notes: BTreeMap<String, BTreeMap<String, u64>>,
 }
@@ -71,6 +77,14 @@ fn read(path: &Path) -> Result<String, LoadError> {
         path: path.display().to_string(),
         source,
     })
+}
+
+fn read_misfire_rows(path: &Path) -> Result<Vec<MisfireRow>, LoadError> {
+    csv::Reader::from_path(path)
+        .map_err(|e| parse_err(path, e))?
+        .deserialize()
+        .collect::<Result<Vec<MisfireRow>, _>>()
+        .map_err(|e| parse_err(path, e))
 }
 
 fn parse_err(path: &Path, message: impl ToString) -> LoadError {
@@ -119,24 +133,27 @@ impl RunResults {
                 outcome,
                 latency_us: row.latency_us,
                 misfires: row.misfires,
+                victim_signals: row.victim_signals,
                 leaks: row.leaks,
                 pid_reused: row.pid_reused == "true",
                 gone_before_stop: row.victim_gone_before_stop,
                 race_window_us: row.race_window_us,
             });
         }
-        let misfires_path = dir.join("misfires.csv");
-        let misfires = csv::Reader::from_path(&misfires_path)
-            .map_err(|e| parse_err(&misfires_path, e))?
-            .deserialize()
-            .collect::<Result<Vec<MisfireRow>, _>>()
-            .map_err(|e| parse_err(&misfires_path, e))?;
+        let misfires = read_misfire_rows(&dir.join("misfires.csv"))?;
+        let victim_path = dir.join("victim-signals.csv");
+        let victim_signals = if victim_path.exists() {
+            read_misfire_rows(&victim_path)?
+        } else {
+            Vec::new()
+        };
         Ok(Self {
             dir: dir.to_path_buf(),
             meta,
             scenario_toml,
             stats: recorder.strategies,
             misfires,
+            victim_signals,
             notes,
         })
     }

@@ -86,6 +86,18 @@ fn agent_main(plan: RunPlan) -> i32 {
         libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
         libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1);
     }
+    // nsenter's child: not a group leader, so a session of its own is ours
+    // to take, and nothing we start shares a group with nsenter.
+    if let Err(e) = nix::unistd::setsid() {
+        return fail(format!(
+            "cannot start a session in the systemd machine: {e}"
+        ));
+    }
+    // Unlike the sandbox's init, the agent is not its namespace's PID 1, so
+    // a victim's `kill -1` reaches it. Every signal that can be blocked stays
+    // blocked (pending, harmless) in the agent and the threads it starts; the
+    // processes it spawns reset their mask. Only a broadcast SIGKILL ends it.
+    block_broadcast_signals();
     if let Err(reason) = super::trials::install_units(&plan.scenario, &plan.exe) {
         return fail(reason);
     }
@@ -103,10 +115,35 @@ fn agent_main(plan: RunPlan) -> i32 {
     run_trials(plan)
 }
 
+/// Blocks every signal but those the kernel raises for faults (which
+/// blocking would turn into a hang) in the calling thread; threads started
+/// afterwards inherit the mask.
+fn block_broadcast_signals() {
+    use nix::sys::signal::{SigSet, SigmaskHow, Signal};
+    let mut set = SigSet::all();
+    for fault in [
+        Signal::SIGSEGV,
+        Signal::SIGBUS,
+        Signal::SIGFPE,
+        Signal::SIGILL,
+        Signal::SIGTRAP,
+        Signal::SIGSYS,
+    ] {
+        set.remove(fault);
+    }
+    let _ = nix::sys::signal::pthread_sigmask(SigmaskHow::SIG_BLOCK, Some(&set), None);
+}
+
 /// PID 1 of the sandbox.
 fn init_main(plan: RunPlan) -> i32 {
     // If the helper (and so the host) dies, so do we, and with us the namespace.
     unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) };
+    // The helper leads its own session; init leads another, inside the
+    // namespace, so init's group (init and its churners) holds nothing
+    // outside it and a `kill 0` from a churner-group member cannot reach the helper.
+    if let Err(e) = nix::unistd::setsid() {
+        return fail(format!("cannot start the sandbox's session: {e}"));
+    }
     if let Err(reason) = namespace::mount_private_proc() {
         return fail(reason);
     }
@@ -158,8 +195,9 @@ fn run_trials(plan: RunPlan) -> i32 {
     let trace = super::trace::HelperTrace::new();
     if trace.is_none() {
         let text = "race windows of helper-run strategies (execstoppost-check, pkill-f) are \
-                    not measured: the trace shim was not built (no C compiler at build time) \
-                    or no memfd"
+                    not measured, and their signals to the sandbox's init or to their own \
+                    shells' children are not seen: the trace shim was not built (no C \
+                    compiler at build time) or no memfd"
             .to_string();
         if !emit(&Message::Warning { text }) {
             return 1;
@@ -170,6 +208,7 @@ fn run_trials(plan: RunPlan) -> i32 {
         devnull,
         exe: plan.exe,
         trace,
+        acts: Default::default(),
     });
     {
         let shared = shared.clone();

@@ -5,7 +5,7 @@
 use super::spawn::{self, ChildAction, ExecSpec, Spawned};
 use super::table::{Entry, Role, Shared};
 use super::trace::TraceEvent;
-use crate::oracle::Cause;
+use crate::oracle::{Cause, StrategyActs};
 use nix::sys::signal::Signal;
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::sync::Arc;
@@ -21,6 +21,9 @@ pub struct Inside {
     pub exe: String,
     /// Timestamps from inside traced helpers; `None` without the shim.
     pub trace: Option<super::trace::HelperTrace>,
+    /// What the current trial's strategy did: whom it signalled, which
+    /// processes acted for it (see [`Inside::take_acts`]).
+    pub acts: parking_lot::Mutex<StrategyActs>,
 }
 
 /// A traced helper's end and the moments its processes reported.
@@ -100,6 +103,7 @@ impl Inside {
         let cause = self.wait_helper(pid, &spec, limit);
         // Drained even on error, so no event reaches the next helper's run.
         let events = self.trace.as_ref().map(|t| t.drain()).unwrap_or_default();
+        self.note_trace(&events);
         Ok(HelperRun {
             cause: cause?,
             events,
@@ -141,14 +145,63 @@ impl Inside {
     }
 
     fn start_helper(&self, spec: &ExecSpec) -> Result<i32, String> {
-        self.spawn(
-            &ChildAction::Exec(spec),
-            Role::Helper,
-            spec.cmdline().into(),
-            false,
-        )
-        .map(|c| c.pid)
-        .map_err(|e| format!("cannot start `{}`: {e}", spec.cmdline()))
+        let pid = self
+            .spawn(
+                &ChildAction::Exec(spec),
+                Role::Helper,
+                spec.cmdline().into(),
+                false,
+            )
+            .map(|c| c.pid)
+            .map_err(|e| format!("cannot start `{}`: {e}", spec.cmdline()))?;
+        self.acts.lock().senders.insert(pid);
+        Ok(pid)
+    }
+
+    /// Starts a fresh record of what the strategy does (at its stop request).
+    pub fn reset_acts(&self) {
+        let mut acts = self.acts.lock();
+        *acts = StrategyActs::default();
+        // Init (or the agent beside a real systemd) signals for in-process
+        // strategies; PID 1 is also the real systemd itself.
+        acts.senders.extend([1, std::process::id() as i32]);
+    }
+
+    /// What the strategy did since [`reset_acts`](Self::reset_acts).
+    pub fn take_acts(&self) -> StrategyActs {
+        std::mem::take(&mut *self.acts.lock())
+    }
+
+    /// Adds what traced helpers reported to the strategy's acts: every
+    /// process of theirs acted for it, each `kill()` addressed a number, and
+    /// a child their shell reaped dead of a signal was hit.
+    fn note_trace(&self, events: &[TraceEvent]) {
+        use super::trace::TraceKind;
+        let mut acts = self.acts.lock();
+        for e in events {
+            acts.senders.insert(e.pid);
+            match e.kind {
+                TraceKind::Kill {
+                    target,
+                    signal,
+                    delivered,
+                } if signal != 0 => {
+                    acts.targets.insert(target);
+                    if target == 1 && delivered {
+                        acts.init_hits.push((signal, e.at));
+                    }
+                }
+                TraceKind::Reap { child, signal } => {
+                    let program = events
+                        .iter()
+                        .find(|s| s.pid == child && s.kind == TraceKind::Start)
+                        .map_or_else(|| format!("[pid {child}]"), |s| s.comm.clone());
+                    acts.helper_children_killed
+                        .push((child, program, signal, e.at));
+                }
+                _ => {}
+            }
+        }
     }
 
     /// Waits for a helper's exit as the reaper saw it; kills it after `limit`.
@@ -199,6 +252,9 @@ impl Inside {
     /// sends signal 0 (the liveness probe). Holding the table lock keeps the
     /// reaper (and forced reuse) from changing the number's holder meanwhile.
     pub fn signal_number(&self, pid: i32, sig: Option<Signal>) -> NumberSignal {
+        if sig.is_some() {
+            self.acts.lock().targets.insert(pid);
+        }
         let table = self.shared.table.lock();
         let ret = unsafe { libc::kill(pid, sig.map_or(0, |s| s as i32)) };
         if ret == 0 {

@@ -1,6 +1,8 @@
 //! The host side of the sandbox: start the helper, send it the plan, read
 //! its messages. The helper gets `PR_SET_PDEATHSIG`, so if stopbench dies
 //! (even by SIGKILL) the helper dies, then PID 1, then the whole namespace.
+//! It also starts a session of its own, and so does PID 1 inside: nothing
+//! in the sandbox shares a session or process group with the CLI.
 
 use super::wire::{Message, RunPlan};
 use crate::victim::env;
@@ -49,6 +51,12 @@ impl SandboxProcess {
         unsafe {
             command.pre_exec(|| {
                 if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                // A session of its own: a process group is not confined to a
+                // PID namespace, so a `kill 0` from inside must find no
+                // group that also holds the CLI, its pipeline or a terminal.
+                if libc::setsid() < 0 {
                     return Err(std::io::Error::last_os_error());
                 }
                 Ok(())

@@ -106,8 +106,10 @@ pub fn run(shared: Arc<Shared>, devnull: RawFd) {
                 }
             }
             Some(Entry { role, cmdline }) => {
-                if let Role::Bystander(i) = role {
-                    table.bystanders[i] = None;
+                match role {
+                    Role::Bystander(i) => table.bystanders[i] = None,
+                    Role::Sentinel => table.sentinel = None,
+                    _ => {}
                 }
                 if signaled {
                     table.deaths.push(Death {

@@ -194,6 +194,11 @@ unsafe fn child_main(action: &ChildAction<'_>, devnull: RawFd) -> ! {
             libc::_exit(0)
         }
         ChildAction::Exec(spec) => {
+            // A session (and process group) of its own, as systemd gives
+            // every process it starts: a `kill 0` or `kill -PGID` from this
+            // program then reaches only its own group, never init's churners
+            // or, across the PID namespace, whoever started stopbench.
+            libc::setsid();
             for fd in 0..3 {
                 libc::dup2(devnull, fd);
             }

@@ -21,6 +21,9 @@ pub enum Role {
     Victim,
     /// A program a strategy runs (`/bin/kill`, `/bin/sh -c "pkill ..."`).
     Helper,
+    /// The process that catches every signal to see the victim's broadcasts
+    /// (see churn::bystander::sentinel_spec).
+    Sentinel,
 }
 
 impl Role {
@@ -31,6 +34,7 @@ impl Role {
             Role::ReuseHolder => "reuse-holder",
             Role::Victim => "victim",
             Role::Helper => "helper",
+            Role::Sentinel => "sentinel",
         }
     }
 }
@@ -78,6 +82,8 @@ pub struct Table {
     pub holder_slots: HashMap<i32, (usize, Arc<ExecSpec>)>,
     /// PID of the live bystander for each configured bystander, if any.
     pub bystanders: Vec<Option<i32>>,
+    /// PID of the live sentinel, if any.
+    pub sentinel: Option<i32>,
     /// Possible misfires since the last trial was finalized.
     pub deaths: Vec<Death>,
     /// Exit causes of helpers, taken by whoever waits for them.

@@ -27,6 +27,11 @@ pub enum TraceKind {
         signal: i32,
         delivered: bool,
     },
+    /// The process reaped its child `child`, which had died of `signal`.
+    Reap {
+        child: i32,
+        signal: i32,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -107,6 +112,12 @@ fn shim_bytes() -> Option<&'static [u8]> {
     None
 }
 
+/// The `Instant` of a CLOCK_MONOTONIC reading in nanoseconds (from the shim,
+/// or a bystander's handler report).
+pub fn monotonic_instant(nanos: u64) -> Instant {
+    Clock::now().instant_of(nanos)
+}
+
 /// CLOCK_MONOTONIC (the shim's clock, and what `Instant` uses on Linux)
 /// paired with an `Instant` read at the same moment.
 struct Clock {
@@ -151,6 +162,10 @@ fn parse(line: &str, clock: &Clock) -> Option<TraceEvent> {
             signal: signal as i32,
             delivered: result == 0,
         },
+        "reap" => TraceKind::Reap {
+            child: target as i32,
+            signal: signal as i32,
+        },
         _ => return None,
     };
     Some(TraceEvent {
@@ -192,5 +207,13 @@ mod tests {
             }
         ));
         assert!(parse("exit 7 ps 0 0 0", &clock).is_none());
+        let e = parse("reap 12 sh 40 9 0 5", &clock).unwrap();
+        assert_eq!(
+            e.kind,
+            TraceKind::Reap {
+                child: 40,
+                signal: 9
+            }
+        );
     }
 }

@@ -186,6 +186,8 @@ extern "C" fn holder_main(arg: *mut libc::c_void) -> ! {
         for sig in STOP_SIGNALS {
             set(sig);
         }
+        // A session of its own, like every program init executes (see spawn).
+        sys(libc::SYS_setsid, 0, 0, 0, 0);
         for fd in 0..3 {
             sys(libc::SYS_dup2, args.devnull as usize, fd, 0, 0);
         }

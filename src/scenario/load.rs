@@ -108,6 +108,31 @@ fn check_cross_fields(origin: &str, text: &str, s: &Scenario) -> Result<(), Scen
             );
         }
     }
+    for (i, strategy) in s.strategies.iter().enumerate() {
+        let lines = [
+            ("exec_stop", &strategy.exec_stop),
+            ("exec_stop_post", &strategy.exec_stop_post),
+        ];
+        for (key, line) in lines {
+            let Some(line) = line else { continue };
+            let takes_lines = matches!(
+                strategy.kind,
+                StrategyKind::Systemd | StrategyKind::ExecstoppostCheck
+            );
+            if !takes_lines {
+                return fail(
+                    &format!("strategy[{i}].{key}"),
+                    format!(
+                        "`{}` does not run unit lines; only `systemd` and `execstoppost-check` take `{key}`",
+                        strategy.kind.name()
+                    ),
+                );
+            }
+            if let Err(e) = crate::strategy::exec_line::argv(line, Some(1)) {
+                return fail(&format!("strategy[{i}].{key}"), format!("`{line}`: {e}"));
+            }
+        }
+    }
     for pid_max in s.sandbox.pid_max.iter().flat_map(|p| p.values()) {
         let needed = s.churn.max_live.0 as u64 + s.churn.bystanders.len() as u64 + 64;
         let room = pid_max.0 as u64 - 300;

@@ -520,10 +520,11 @@ pub struct StrategyConfig {
     /// `systemd`: `SendSIGKILL=`.
     #[serde(default = "yes")]
     pub send_sigkill: bool,
-    /// `systemd`: an `ExecStop=` line, verbatim (e.g. `/bin/kill -TERM $MAINPID`).
+    /// `systemd`, `execstoppost-check`: an `ExecStop=` line, verbatim (e.g.
+    /// `/bin/kill -TERM $MAINPID`); execstoppost-check runs it as systemd would.
     #[serde(default)]
     pub exec_stop: Option<String>,
-    /// `systemd`: an `ExecStopPost=` line, verbatim.
+    /// `systemd`, `execstoppost-check`: an `ExecStopPost=` line, verbatim.
     #[serde(default)]
     pub exec_stop_post: Option<String>,
     /// `systemd`: more `[Service]` lines, verbatim (e.g. `SuccessExitStatus=143 TERM`).

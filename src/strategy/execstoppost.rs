@@ -1,7 +1,9 @@
 //! The seed's unit B: `ExecStop=/bin/kill -TERM $MAINPID`, wait up to the
 //! timeout, then `ExecStopPost=/bin/sh -c "if ps -p $MAINPID > /dev/null;
 //! then /bin/kill -KILL $MAINPID; fi"` with the recorded number exported (as
-//! systemd does for a PIDFile= main process it does not parent; see FACTS.md).
+//! systemd does for a `PIDFile=` main process it does not parent). The
+//! scenario's `exec_stop` and `exec_stop_post` replace either line, executed
+//! as systemd executes them (see exec_line).
 
 use super::{race_window, StopReport, StopStrategy, VictimHandle, HELPER_LIMIT};
 use crate::sandbox::inside::Inside;
@@ -20,11 +22,18 @@ impl StopStrategy for ExecStopPostCheck {
         let mut report = StopReport::default();
         let mainpid = victim.pid.to_string();
         // As a separate word, systemd substitutes $MAINPID itself.
-        let exec_stop = vec![
-            "/bin/kill".to_string(),
-            format!("-{}", self.0.kill_signal.short_name()),
-            mainpid.clone(),
-        ];
+        let exec_stop = match self.line(self.0.exec_stop.as_deref(), victim.pid) {
+            Ok(Some(argv)) => argv,
+            Ok(None) => vec![
+                "/bin/kill".to_string(),
+                format!("-{}", self.0.kill_signal.short_name()),
+                mainpid.clone(),
+            ],
+            Err(err) => {
+                report.error = Some(err);
+                return report;
+            }
+        };
         let mut reused = inside.number_reused(victim.pid);
         let run = match inside.run_traced_helper(&exec_stop, &[], HELPER_LIMIT) {
             Ok(run) => run,
@@ -45,7 +54,14 @@ impl StopStrategy for ExecStopPostCheck {
             "if ps -p $MAINPID > /dev/null; then /bin/kill -{} $MAINPID; fi",
             self.0.final_signal.short_name()
         );
-        let exec_stop_post = vec!["/bin/sh".to_string(), "-c".to_string(), script];
+        let exec_stop_post = match self.line(self.0.exec_stop_post.as_deref(), victim.pid) {
+            Ok(Some(argv)) => argv,
+            Ok(None) => vec!["/bin/sh".to_string(), "-c".to_string(), script],
+            Err(err) => {
+                report.error = Some(err);
+                return report;
+            }
+        };
         reused |= inside.number_reused(victim.pid);
         match inside.run_traced_helper(
             &exec_stop_post,
@@ -72,6 +88,14 @@ impl StopStrategy for ExecStopPostCheck {
         }
         report.pid_reused = Some(reused);
         report
+    }
+}
+
+impl ExecStopPostCheck {
+    /// The scenario's own line for this step, as systemd would execute it.
+    fn line(&self, line: Option<&str>, mainpid: i32) -> Result<Option<Vec<String>>, String> {
+        line.map(|l| super::exec_line::argv(l, Some(mainpid)).map_err(|e| format!("`{l}`: {e}")))
+            .transpose()
     }
 }
 

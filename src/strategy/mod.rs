@@ -2,6 +2,7 @@
 //! sandbox init, against a victim that init started.
 
 mod cgroup;
+pub mod exec_line;
 mod execstoppost;
 mod pidfd;
 mod pkill;

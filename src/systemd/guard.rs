@@ -137,13 +137,16 @@ fn boot(
     *nspawn = Some(child);
     let deadline = Instant::now() + Duration::from_secs(20);
     let leader = loop {
+        // nspawn's first child is its transient "outer child", which makes
+        // the container's init (parented to nspawn too) and exits: the
+        // leader is the child that is PID 1 of a PID namespace of its own.
         let children =
             std::fs::read_to_string(format!("/proc/{nspawn_pid}/task/{nspawn_pid}/children"))
                 .unwrap_or_default();
         if let Some(pid) = children
             .split_whitespace()
-            .next()
-            .and_then(|p| p.parse::<i32>().ok())
+            .filter_map(|p| p.parse::<i32>().ok())
+            .find(|&p| is_namespace_init(p))
         {
             break pid;
         }
@@ -165,7 +168,11 @@ fn boot(
         ));
     }
     let fd = unsafe { OwnedFd::from_raw_fd(fd as i32) };
-    if crate::sandbox::procfs::stat(leader).map(|s| s.ppid) != Some(nspawn_pid) {
+    // Checked again with the pidfd held: the number still names nspawn's
+    // child that is its namespace's init, so the pidfd names the leader.
+    if crate::sandbox::procfs::stat(leader).map(|s| s.ppid) != Some(nspawn_pid)
+        || !is_namespace_init(leader)
+    {
         return Err("the container's leader went away during boot".into());
     }
     let socket = format!("/proc/{leader}/root/run/systemd/private");
@@ -194,6 +201,21 @@ fn boot(
         return Err(format!("the container's systemd is `{text}`, not running"));
     }
     Ok((leader, fd))
+}
+
+/// Whether `pid` is PID 1 of a PID namespace nested in ours (its `NSpid:`
+/// line has more than one number and ends in 1).
+fn is_namespace_init(pid: i32) -> bool {
+    let Ok(status) = std::fs::read_to_string(format!("/proc/{pid}/status")) else {
+        return false;
+    };
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("NSpid:"))
+        .is_some_and(|ids| {
+            let ids: Vec<&str> = ids.split_whitespace().collect();
+            ids.len() > 1 && ids.last() == Some(&"1")
+        })
 }
 
 fn teardown(

@@ -5,4 +5,5 @@ mod helpers;
 mod model;
 mod reports;
 mod run;
+mod safety;
 mod systemd;

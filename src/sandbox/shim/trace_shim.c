@@ -3,7 +3,10 @@
  * sandbox (`/bin/kill`, `sh -c "ps -p ... && kill ..."`, `pkill`), it writes
  * the moments a race window is made of to the fd in STOPBENCH_TRACE_FD:
  * each process's start and exit, and each kill() with the instant it
- * returned (the signal is queued on its target by then).
+ * returned (the signal is queued on its target by then). It also reports
+ * every child a helper reaps that died of a signal: a `ps` or `kill` under
+ * `sh -c` is reaped by the shell, not by the sandbox init, so without this
+ * the oracle could not see such a process hit.
  *
  * One line per event, written with a single write(2) (atomic on a pipe):
  *   EVENT PID COMM TARGET SIGNAL RESULT MONOTONIC_NS
@@ -15,7 +18,9 @@
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/resource.h>
 #include <sys/syscall.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -50,6 +55,43 @@ int kill(pid_t pid, int sig) {
     long r = syscall(SYS_kill, pid, sig);
     int saved = errno;
     emit("kill", pid, sig, r == 0 ? 0 : -saved);
+    errno = saved;
+    return (int)r;
+}
+
+/* The wait family, each a plain wait4/waitid syscall (as glibc's own are),
+ * reporting a reaped child that died of a signal:
+ *   reap PID COMM CHILD SIGNAL 0 MONOTONIC_NS */
+static void reaped(long child, int status) {
+    if (child > 0 && WIFSIGNALED(status)) emit("reap", child, WTERMSIG(status), 0);
+}
+
+pid_t wait4(pid_t pid, int *wstatus, int options, struct rusage *usage) {
+    int status = 0;
+    long r = syscall(SYS_wait4, pid, &status, options, usage);
+    int saved = errno;
+    if (r > 0) {
+        reaped(r, status);
+        if (wstatus) *wstatus = status;
+    }
+    errno = saved;
+    return (pid_t)r;
+}
+
+pid_t waitpid(pid_t pid, int *wstatus, int options) { return wait4(pid, wstatus, options, NULL); }
+
+pid_t wait3(int *wstatus, int options, struct rusage *usage) {
+    return wait4(-1, wstatus, options, usage);
+}
+
+pid_t wait(int *wstatus) { return wait4(-1, wstatus, 0, NULL); }
+
+int waitid(idtype_t idtype, id_t id, siginfo_t *info, int options) {
+    long r = syscall(SYS_waitid, idtype, id, info, options, NULL);
+    int saved = errno;
+    if (r == 0 && info && !(options & WNOWAIT) && info->si_pid > 0 &&
+        (info->si_code == CLD_KILLED || info->si_code == CLD_DUMPED))
+        emit("reap", info->si_pid, info->si_status, 0);
     errno = saved;
     return (int)r;
 }

@@ -3,8 +3,9 @@
 //!
 //! A trial's record is finished one trial late: signals a strategy sent may
 //! still be landing when it returns, so deaths are attributed to a trial
-//! until the next trial's stop request (nothing else signals in between but
-//! init's own, marked, cleanup).
+//! until the next trial's stop request. Nothing else signals in between but
+//! init's own, marked, cleanup and the next victim's program while it starts;
+//! what that victim broadcasts is carried over to its own trial.
 
 mod unit;
 
@@ -18,7 +19,9 @@ use super::table::{Entry, Role, VictimWatch};
 use super::wire::{emit, Message};
 use crate::churn::bystander;
 use crate::measure::{Outcome, TrialRecord};
-use crate::oracle::{attribute, CaughtSignal, Evidence, SeenBy};
+use crate::oracle::{
+    attribute, CaughtSignal, Evidence, Misfire, SeenBy, SentinelEvidence, StrategyActs,
+};
 use crate::scenario::{Behaviour, BystanderBehaviour, Scenario};
 use crate::strategy::{StopStrategy, VictimHandle};
 use nix::fcntl::OFlag;
@@ -46,12 +49,29 @@ pub struct TrialRunner<'a> {
     bystander_cmdlines: HashMap<i32, String>,
     /// Draws each trial's victim age (`exit_after` ranges).
     rng: rand::rngs::StdRng,
+    /// PID 1's command line, as a misfire on init shows it.
+    init_cmdline: String,
+    /// Signals the next trial's victim sent while it started, found while
+    /// the previous trial was finalized.
+    carried: Vec<Misfire>,
 }
 
 struct Pending {
     record: TrialRecord,
     descendants: Vec<(i32, u64)>,
     reuse_holder: Option<i32>,
+    acts: StrategyActs,
+}
+
+impl Pending {
+    fn failed(record: TrialRecord) -> Self {
+        Self {
+            record,
+            descendants: Vec::new(),
+            reuse_holder: None,
+            acts: StrategyActs::default(),
+        }
+    }
 }
 
 /// The victim as started for one trial.
@@ -84,6 +104,8 @@ impl<'a> TrialRunner<'a> {
             pending: None,
             bystander_cmdlines: HashMap::new(),
             rng: rand::SeedableRng::seed_from_u64(scenario.seed ^ 0xA9E),
+            init_cmdline: procfs::cmdline(1),
+            carried: Vec::new(),
         })
     }
 
@@ -107,6 +129,7 @@ impl<'a> TrialRunner<'a> {
             (true, Some(tree)) => tree.child(&format!("trial-{trial}")).map(Some),
             (true, None) => Err("no cgroup tree for the cgroup strategy".to_string()),
         };
+        let victim_start = Instant::now();
         let started = self.ensure_bystanders().and_then(|_| {
             let fd = victim_cgroup
                 .as_ref()
@@ -122,13 +145,9 @@ impl<'a> TrialRunner<'a> {
                 if let Ok(Some(c)) = &victim_cgroup {
                     cgroup::remove(&c.path, QUIESCE_LIMIT);
                 }
-                let alive = self.finalize();
+                let alive = self.finalize(Some(victim_start));
                 self.inside.shared.table.lock().victim = None;
-                self.pending = Some(Pending {
-                    record,
-                    descendants: Vec::new(),
-                    reuse_holder: None,
-                });
+                self.pending = Some(Pending::failed(record));
                 return alive;
             }
         };
@@ -139,7 +158,7 @@ impl<'a> TrialRunner<'a> {
         } else {
             procfs::descendants(victim.pid)
         };
-        let host_alive = self.finalize();
+        let host_alive = self.finalize(Some(victim_start));
 
         let handle = VictimHandle {
             pid: victim.pid,
@@ -152,6 +171,7 @@ impl<'a> TrialRunner<'a> {
                 .and_then(|c| c.as_ref())
                 .map(|c| c.path.as_path()),
         };
+        self.inside.reset_acts();
         let requested = Instant::now();
         let report = strategy.stop(self.inside, &handle, requested);
         record.strategy_time = requested.elapsed();
@@ -216,6 +236,7 @@ impl<'a> TrialRunner<'a> {
             record,
             descendants,
             reuse_holder,
+            acts: self.inside.take_acts(),
         });
         host_alive
     }
@@ -234,6 +255,7 @@ impl<'a> TrialRunner<'a> {
             victim_gone_before_stop: false,
             pid_reused: None,
             misfires: Vec::new(),
+            victim_signals: Vec::new(),
             leaks: 0,
             error: None,
             note: None,
@@ -245,23 +267,53 @@ impl<'a> TrialRunner<'a> {
     /// Finalizes the last trial after a short settle time.
     pub fn finish(&mut self) -> bool {
         std::thread::sleep(Duration::from_millis(20));
-        self.finalize()
+        self.finalize(None)
     }
 
     /// Attributes everything seen since the pending trial's stop request and
-    /// emits its record. Returns `false` when the host has gone away.
-    fn finalize(&mut self) -> bool {
+    /// emits its record. `next_victim` is when the next trial began to start
+    /// its victim: what that victim broadcast from then on is its own trial's.
+    /// Returns `false` when the host has gone away.
+    fn finalize(&mut self, next_victim: Option<Instant>) -> bool {
         let Some(mut pending) = self.pending.take() else {
             return true;
         };
-        let mut caught = self.drain_handler_reports();
+        let (mut caught, sentinel_caught) = self.drain_handler_reports();
         caught.extend(self.stopped_bystander_signals());
         let deaths = std::mem::take(&mut self.inside.shared.table.lock().deaths);
-        pending.record.misfires = attribute(&Evidence {
+        let sentinel = SentinelEvidence {
+            pid: deaths
+                .iter()
+                .find(|d| d.role == Some(Role::Sentinel))
+                .map(|d| d.pid)
+                .or(self.inside.shared.table.lock().sentinel),
+            caught: sentinel_caught,
+            died_of: deaths.iter().find_map(|d| match (d.role, d.cause) {
+                (Some(Role::Sentinel), crate::oracle::Cause::Signaled(sig)) => Some(sig),
+                _ => None,
+            }),
+        };
+        let hits = attribute(&Evidence {
             deaths: &deaths,
             caught: &caught,
             descendants: &pending.descendants,
+            strategy: &pending.acts,
+            sentinel: &sentinel,
+            init_cmdline: &self.init_cmdline,
         });
+        let record = &mut pending.record;
+        record.victim_signals = std::mem::take(&mut self.carried);
+        for hit in hits {
+            let next_victims = hit.by_victim
+                && matches!((hit.at, next_victim), (Some(at), Some(next)) if at >= next);
+            if next_victims {
+                self.carried.push(hit.misfire);
+            } else if hit.by_victim {
+                record.victim_signals.push(hit.misfire);
+            } else {
+                record.misfires.push(hit.misfire);
+            }
+        }
         if let Some(holder) = pending.reuse_holder {
             self.inside.kill_own(holder);
         }
@@ -270,9 +322,32 @@ impl<'a> TrialRunner<'a> {
         })
     }
 
-    fn drain_handler_reports(&self) -> Vec<CaughtSignal> {
+    /// The handler reports since the last drain: the bystanders' caught
+    /// signals, and the sentinel's `(signal, sender)` apart.
+    fn drain_handler_reports(&self) -> (Vec<CaughtSignal>, Vec<(i32, i32)>) {
         let bytes = super::wire::read_available(self.oracle_read.as_fd());
-        bystander::decode_reports(&bytes, |pid| self.bystander_cmdlines.get(&pid).cloned())
+        let mut caught = Vec::new();
+        let mut sentinel_caught = Vec::new();
+        for report in bystander::decode_reports(&bytes) {
+            // By command line: a sentinel hit and replaced meanwhile still counts.
+            let cmdline = self.bystander_cmdlines.get(&report.pid).cloned();
+            let role = if cmdline.as_deref() == Some(bystander::SENTINEL_CMDLINE) {
+                sentinel_caught.push((report.signal, report.sender));
+                "sentinel"
+            } else {
+                "bystander"
+            };
+            caught.push(CaughtSignal {
+                pid: report.pid,
+                cmdline: cmdline.unwrap_or_else(|| format!("[pid {}]", report.pid)),
+                role,
+                signal: report.signal,
+                seen_by: SeenBy::Handler,
+                sender: Some(report.sender),
+                at: Some(super::trace::monotonic_instant(report.nanos)),
+            });
+        }
+        (caught, sentinel_caught)
     }
 
     /// Signals pending on SIGSTOPped bystanders; those hit are retired (and
@@ -304,6 +379,8 @@ impl<'a> TrialRunner<'a> {
                     role: "bystander",
                     signal,
                     seen_by: SeenBy::Pending,
+                    sender: None,
+                    at: None,
                 });
             }
             self.inside.kill_own(pid);
@@ -311,8 +388,46 @@ impl<'a> TrialRunner<'a> {
         caught
     }
 
-    /// Starts every configured bystander that is not alive (first trial, or hit).
+    /// Starts the sentinel if it is not alive (first trial, or hit).
+    fn ensure_sentinel(&mut self) -> Result<(), String> {
+        if self.inside.shared.table.lock().sentinel.is_some() {
+            return Ok(());
+        }
+        let (ready_read, ready_write) =
+            pipe2(OFlag::O_CLOEXEC).map_err(|e| format!("pipe: {e}"))?;
+        let spec = bystander::sentinel_spec(
+            &self.inside.exe,
+            ready_write.as_raw_fd(),
+            self.oracle_write.as_raw_fd(),
+        );
+        let pid = {
+            let mut table = self.inside.shared.table.lock();
+            let child = spawn::spawn(
+                &ChildAction::Exec(&spec),
+                self.inside.devnull.as_raw_fd(),
+                None,
+                false,
+            )
+            .map_err(|e| format!("cannot start the sentinel: {e}"))?;
+            table.procs.insert(
+                child.pid,
+                Entry {
+                    role: Role::Sentinel,
+                    cmdline: spec.cmdline().into(),
+                },
+            );
+            table.sentinel = Some(child.pid);
+            child.pid
+        };
+        drop(ready_write);
+        self.bystander_cmdlines.insert(pid, spec.cmdline());
+        wait_ready(&ready_read).map_err(|e| format!("the sentinel {e}"))
+    }
+
+    /// Starts the sentinel and every configured bystander that is not alive
+    /// (first trial, or hit).
     fn ensure_bystanders(&mut self) -> Result<(), String> {
+        self.ensure_sentinel()?;
         for (index, config) in self.scenario.churn.bystanders.iter().enumerate() {
             if self.inside.shared.table.lock().bystanders[index].is_some() {
                 continue;

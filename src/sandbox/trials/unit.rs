@@ -178,6 +178,7 @@ impl TrialRunner<'_> {
         let unit = unit_name(label);
         let mut record = self.blank_record(trial, round, label);
         let limit = config.timeout.0 * 4 + Duration::from_secs(30);
+        let victim_start = Instant::now();
         let started = self
             .ensure_bystanders()
             .and_then(|_| self.start_unit(&unit, limit));
@@ -185,19 +186,15 @@ impl TrialRunner<'_> {
             Ok(v) => v,
             Err(err) => {
                 record.error = Some(err);
-                let alive = self.finalize();
+                let alive = self.finalize(Some(victim_start));
                 self.reset_unit(&unit);
-                self.pending = Some(Pending {
-                    record,
-                    descendants: Vec::new(),
-                    reuse_holder: None,
-                });
+                self.pending = Some(Pending::failed(record));
                 return alive;
             }
         };
         record.victim_pid = mainpid;
         let descendants = procfs::descendants(mainpid);
-        let host_alive = self.finalize();
+        let host_alive = self.finalize(Some(victim_start));
         let post_file = format!("/run/stopbench/{unit}.post");
         let _ = std::fs::remove_file(&post_file);
 
@@ -210,6 +207,7 @@ impl TrialRunner<'_> {
             let watcher = scope.spawn(move || watch(inside, pidfd, mainpid, spec, done));
             // The container shares the host's CLOCK_MONOTONIC (no time namespace).
             let t0 = monotonic_us();
+            inside.reset_acts();
             let requested = Instant::now();
             let stop = inside.run_helper(&argv(&[SYSTEMCTL, "stop", &unit]), &[], limit);
             // A main process still alive a moment after the stop returned survived it.
@@ -288,6 +286,7 @@ impl TrialRunner<'_> {
             record,
             descendants,
             reuse_holder,
+            acts: self.inside.take_acts(),
         });
         host_alive
     }
