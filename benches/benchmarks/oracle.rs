@@ -7,6 +7,7 @@ use stopbench::oracle::{
     attribute, CaughtSignal, Cause, Evidence, SeenBy, SentinelEvidence, StrategyActs,
 };
 use stopbench::sandbox::table::{Death, Role};
+use stopbench::sandbox::victim_tree::VictimTree;
 
 pub fn benches(c: &mut Criterion) {
     let deaths: Vec<Death> = (0..12)
@@ -20,6 +21,7 @@ pub fn benches(c: &mut Criterion) {
             },
             cmdline: format!("/usr/bin/foo_daemon-{i}").into(),
             start: Some(1000 + i as u64),
+            cgroup: None,
             cause: if i % 3 == 0 {
                 Cause::Exited(0)
             } else {
@@ -47,13 +49,17 @@ pub fn benches(c: &mut Criterion) {
         caught: vec![(libc::SIGTERM, 310)],
         died_of: None,
     };
-    let descendants = vec![(303, 1003), (307, 1007)];
+    let tree = VictimTree {
+        main: 299,
+        snapshot: vec![(303, 1003), (307, 1007)],
+        ..VictimTree::none()
+    };
     c.bench_function("oracle/attribute-one-trial", |b| {
         b.iter(|| {
             attribute(black_box(&Evidence {
                 deaths: &deaths,
                 caught: &caught,
-                descendants: &descendants,
+                tree: &tree,
                 strategy: &acts,
                 sentinel: &sentinel,
                 init_cmdline: "stopbench-sandbox bench",

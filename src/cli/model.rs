@@ -80,12 +80,12 @@ fn given_windows(specs: &[String]) -> anyhow::Result<Modelled> {
         recorder.record(&TrialTally {
             strategy: name,
             outcome: Outcome::Exited,
-            latency_us: 1,
+            latency_us: Some(1),
+            completion_us: 1,
             misfires: 0,
             victim_signals: 0,
             leaks: 0,
             pid_reused: false,
-            gone_before_stop: false,
             race_window_us: Some(window.as_micros() as u64),
         });
         out.push((name.to_string(), kind, recorder.strategies.pop()));

@@ -3,6 +3,7 @@
 pub mod recorder;
 pub mod stats;
 pub mod trial_record;
+pub mod verdict;
 
 pub use recorder::{Recorder, StrategyStats, TrialTally};
 pub use trial_record::{Outcome, TrialRecord};

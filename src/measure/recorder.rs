@@ -1,5 +1,6 @@
-//! Per-strategy aggregation of trial records: an HdrHistogram of stop
-//! latency and the counters behind summary.csv.
+//! Per-strategy aggregation of trial records: HdrHistograms of the two
+//! latencies (the victim tree's death, the stop's completion) and the
+//! counters behind summary.csv.
 
 use super::stats::wilson95;
 use super::Outcome;
@@ -16,6 +17,11 @@ pub struct StrategyStats {
     pub killed: u64,
     pub survived: u64,
     pub errors: u64,
+    /// Signals by number refused with EPERM (the number is another user's).
+    pub eperm: u64,
+    /// Stops whose victim tree did not die within the trial (survivors and
+    /// leaks): censored, so not in `latency_us`.
+    pub censored: u64,
     /// Misfire events (one per signal that hit another process).
     pub misfires: u64,
     /// Trials with at least one misfire: the numerator of `misfire_rate`.
@@ -24,7 +30,10 @@ pub struct StrategyStats {
     pub victim_signals: u64,
     pub leaks: u64,
     pub pid_reused: u64,
+    /// Stop request to the death of the whole tree, for stops where it died.
     pub latency_us: Histogram<u64>,
+    /// Stop request to the strategy's return, for every stop it ran.
+    pub completion_us: Histogram<u64>,
     /// Race windows (µs; 0 is recorded as 1), one per trial that had one.
     pub race_window_us: Histogram<u64>,
 }
@@ -38,12 +47,16 @@ impl StrategyStats {
             killed: 0,
             survived: 0,
             errors: 0,
+            eperm: 0,
+            censored: 0,
             misfires: 0,
             misfired_trials: 0,
             victim_signals: 0,
             leaks: 0,
             pid_reused: 0,
             latency_us: Histogram::new_with_bounds(1, HIGHEST_US, 3)
+                .expect("valid histogram bounds"),
+            completion_us: Histogram::new_with_bounds(1, HIGHEST_US, 3)
                 .expect("valid histogram bounds"),
             race_window_us: Histogram::new_with_bounds(1, HIGHEST_US, 3)
                 .expect("valid histogram bounds"),
@@ -84,6 +97,12 @@ impl StrategyStats {
     pub fn latency_max(&self) -> Option<Duration> {
         (!self.latency_us.is_empty()).then(|| Duration::from_micros(self.latency_us.max()))
     }
+
+    /// Completion at quantile `q`; `None` when no stop ran.
+    pub fn completion_at(&self, q: f64) -> Option<Duration> {
+        (!self.completion_us.is_empty())
+            .then(|| Duration::from_micros(self.completion_us.value_at_quantile(q)))
+    }
 }
 
 /// The numbers of one trial that the recorder aggregates; made from a
@@ -93,13 +112,14 @@ impl StrategyStats {
 pub struct TrialTally<'a> {
     pub strategy: &'a str,
     pub outcome: Outcome,
-    /// Whole microseconds, as trials.csv stores them.
-    pub latency_us: u64,
+    /// Whole microseconds, as trials.csv stores them; `None` when censored.
+    pub latency_us: Option<u64>,
+    /// Whole microseconds: stop request to the strategy's return.
+    pub completion_us: u64,
     pub misfires: u64,
     pub victim_signals: u64,
     pub leaks: u64,
     pub pid_reused: bool,
-    pub gone_before_stop: bool,
     /// Whole microseconds, as trials.csv stores them.
     pub race_window_us: Option<u64>,
 }
@@ -135,17 +155,30 @@ impl Recorder {
             Outcome::Killed => stats.killed += 1,
             Outcome::Survived => stats.survived += 1,
             Outcome::Error => stats.errors += 1,
+            Outcome::Eperm => stats.eperm += 1,
         }
         stats.misfires += t.misfires;
         stats.misfired_trials += u64::from(t.misfires > 0);
         stats.victim_signals += t.victim_signals;
         stats.leaks += t.leaks;
         stats.pid_reused += u64::from(t.pid_reused);
-        // A victim already dead before the stop has no stop latency to record:
-        // a zero would pass for a fast stop in the percentiles.
-        if t.outcome != Outcome::Error && !t.gone_before_stop {
-            let us = t.latency_us.clamp(1, HIGHEST_US);
-            stats.latency_us.record(us).expect("value within bounds");
+        // Only stops whose whole tree died have a death latency; the rest
+        // are censored and counted, never recorded as fast stops.
+        match t.latency_us {
+            Some(us) => {
+                let us = us.clamp(1, HIGHEST_US);
+                stats.latency_us.record(us).expect("value within bounds");
+            }
+            None if matches!(t.outcome, Outcome::Exited | Outcome::Killed) && t.leaks > 0 => {
+                stats.censored += 1
+            }
+            None if t.outcome == Outcome::Survived => stats.censored += 1,
+            None => {}
+        }
+        // Every stop that ran has a completion; an error has none to time.
+        if t.outcome != Outcome::Error {
+            let us = t.completion_us.clamp(1, HIGHEST_US);
+            stats.completion_us.record(us).expect("value within bounds");
         }
         if let Some(w) = t.race_window_us {
             let w = w.clamp(1, HIGHEST_US);
@@ -176,7 +209,7 @@ mod tests {
             victim_pid: 400,
             victim_cmdline: "/usr/bin/foo_daemon".into(),
             outcome,
-            latency: Duration::from_millis(ms),
+            latency: (!gone && outcome != Outcome::Error).then(|| Duration::from_millis(ms)),
             strategy_time: Duration::from_millis(ms),
             victim_end: None,
             victim_gone_before_stop: gone,
@@ -192,6 +225,7 @@ mod tests {
                 .collect(),
             victim_signals: Vec::new(),
             leaks: 1,
+            leaked: vec!["sleep 1".into()],
             error: None,
             note: None,
             systemd_exit: None,
@@ -216,8 +250,11 @@ mod tests {
             (s.misfires, s.misfired_trials, s.leaks, s.pid_reused),
             (3, 2, 4, 2)
         );
-        // Only the two real stops are in the histogram.
+        // Only the two real stops are in the death histogram; every stop
+        // that ran (not the error) has a completion.
         assert_eq!(s.latency_us.len(), 2);
+        assert_eq!(s.completion_us.len(), 3);
+        assert_eq!(s.censored, 0);
         assert!(s.latency_at(0.0).unwrap() >= Duration::from_millis(5));
         assert!(s.latency_max().unwrap() >= Duration::from_millis(2000));
         assert_eq!(s.misfire_rate().0, 0.5);
@@ -225,5 +262,11 @@ mod tests {
         assert_eq!(s.race_window_us.len(), 2);
         let w = s.window_at(0.5).unwrap();
         assert!(w >= Duration::from_millis(3) && w < Duration::from_micros(3010));
+        // A stop whose tree never died is censored, not timed.
+        let mut leaked = trial(Outcome::Exited, 7, 0, false);
+        leaked.latency = None;
+        r.record(&leaked.tally());
+        assert_eq!(r.strategies[0].censored, 1);
+        assert_eq!(r.strategies[0].latency_us.len(), 2);
     }
 }

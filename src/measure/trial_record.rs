@@ -14,16 +14,21 @@ pub enum Outcome {
     Killed,
     /// Still alive when the strategy gave up.
     Survived,
-    /// The strategy could not run (a helper failed to start, a timeout of the tool).
+    /// The strategy could not run, a helper failed, or the victim ended
+    /// before its stop; the reason is in the record.
     Error,
+    /// A signal by number was refused (EPERM): the number belongs to another
+    /// user now. The signal did not land, and the stop failed.
+    Eperm,
 }
 
 impl Outcome {
-    pub const ALL: [Outcome; 4] = [
+    pub const ALL: [Outcome; 5] = [
         Outcome::Exited,
         Outcome::Killed,
         Outcome::Survived,
         Outcome::Error,
+        Outcome::Eperm,
     ];
 
     pub fn parse(name: &str) -> Option<Self> {
@@ -36,6 +41,7 @@ impl Outcome {
             Outcome::Killed => "killed",
             Outcome::Survived => "survived",
             Outcome::Error => "error",
+            Outcome::Eperm => "eperm",
         }
     }
 }
@@ -50,11 +56,13 @@ pub struct TrialRecord {
     pub victim_pid: i32,
     pub victim_cmdline: String,
     pub outcome: Outcome,
-    /// Stop request to the victim's death (as the reaper saw it); for a victim
-    /// that was already dead, zero; for a survivor, the time the strategy gave up.
-    #[serde(with = "nanos")]
-    pub latency: Duration,
-    /// Stop request to the strategy's own return.
+    /// Stop request to the death of the victim's whole tree. `None`
+    /// (censored) when the tree did not die within the trial: a survivor, a
+    /// leak, an error, or a victim already gone before its stop.
+    #[serde(with = "opt_nanos")]
+    pub latency: Option<Duration>,
+    /// Stop request to the strategy's own return: the stop's completion,
+    /// what `systemctl stop` or a deploy waits for.
     #[serde(with = "nanos")]
     pub strategy_time: Duration,
     pub victim_end: Option<Cause>,
@@ -69,8 +77,11 @@ pub struct TrialRecord {
     /// shown, since a daemon that does this hits its neighbours in production.
     #[serde(default)]
     pub victim_signals: Vec<Misfire>,
-    /// Descendants of the victim alive after the stop.
+    /// Processes of the victim's tree alive after the stop.
     pub leaks: u32,
+    /// Their command lines (`leaks.csv`).
+    #[serde(default)]
+    pub leaked: Vec<String>,
     pub error: Option<String>,
     /// What a strategy observed beyond the numbers, e.g. systemd's `Result=`
     /// and what `$MAINPID` held in `ExecStopPost=`.
@@ -92,12 +103,12 @@ impl TrialRecord {
         super::recorder::TrialTally {
             strategy: &self.strategy,
             outcome: self.outcome,
-            latency_us: self.latency.as_micros() as u64,
+            latency_us: self.latency.map(|l| l.as_micros() as u64),
+            completion_us: self.strategy_time.as_micros() as u64,
             misfires: self.misfires.len() as u64,
             victim_signals: self.victim_signals.len() as u64,
             leaks: u64::from(self.leaks),
             pid_reused: self.pid_reused == Some(true),
-            gone_before_stop: self.victim_gone_before_stop,
             race_window_us: self.race_window.map(|w| w.as_micros() as u64),
         }
     }

@@ -10,6 +10,7 @@
 
 use super::{Cause, Misfire, SeenBy};
 use crate::sandbox::table::{Death, Role};
+use crate::sandbox::victim_tree::VictimTree;
 use crate::scenario::signal::signal_name;
 use std::collections::HashSet;
 use std::time::Instant;
@@ -57,9 +58,8 @@ pub struct SentinelEvidence {
 pub struct Evidence<'a> {
     pub deaths: &'a [Death],
     pub caught: &'a [CaughtSignal],
-    /// `(pid, start)` of the victim's descendants when the stop began: a
-    /// signal the strategy sends them is intended, not a misfire.
-    pub descendants: &'a [(i32, u64)],
+    /// The victim's whole tree: a signal that lands in it is intended, not a misfire.
+    pub tree: &'a VictimTree,
     pub strategy: &'a StrategyActs,
     pub sentinel: &'a SentinelEvidence,
     /// The command line of PID 1, for a misfire on init.
@@ -135,11 +135,10 @@ pub fn attribute(evidence: &Evidence<'_>) -> Vec<Hit> {
             Some(Role::Victim) => continue,
             Some(role) => role.name(),
             None => {
-                let is_descendant = evidence
-                    .descendants
-                    .iter()
-                    .any(|&(pid, start)| pid == death.pid && Some(start) == death.start);
-                if is_descendant {
+                if evidence
+                    .tree
+                    .holds(death.pid, death.start, death.cgroup.as_deref())
+                {
                     continue;
                 }
                 "other"
@@ -207,9 +206,18 @@ mod tests {
             role,
             cmdline: format!("p{pid}").into(),
             start,
+            cgroup: None,
             cause,
             at: Instant::now(),
         }
+    }
+
+    fn snapshot_tree() -> &'static VictimTree {
+        static TREE: std::sync::OnceLock<VictimTree> = std::sync::OnceLock::new();
+        TREE.get_or_init(|| VictimTree {
+            snapshot: vec![(15, 7)],
+            ..VictimTree::none()
+        })
     }
 
     fn evidence<'a>(
@@ -221,7 +229,7 @@ mod tests {
         Evidence {
             deaths,
             caught,
-            descendants: &[(15, 7)],
+            tree: snapshot_tree(),
             strategy,
             sentinel,
             init_cmdline: "stopbench-sandbox t",

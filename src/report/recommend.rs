@@ -54,12 +54,12 @@ mod tests {
             r.record(&TrialTally {
                 strategy: name,
                 outcome,
-                latency_us: ms * 1000,
+                latency_us: Some(ms * 1000),
+                completion_us: ms * 1000,
                 misfires,
                 victim_signals: 0,
                 leaks,
                 pid_reused: false,
-                gone_before_stop: false,
                 race_window_us: None,
             });
         }

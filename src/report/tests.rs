@@ -55,13 +55,13 @@ pub fn fixture(dir: &std::path::Path) -> RunResults {
         recorder.record(&TrialTally {
             strategy,
             outcome,
-            latency_us,
+            latency_us: Some(latency_us),
+            completion_us: latency_us,
             misfires,
             // One pidfd trial's victim broadcast a signal (its row is below).
             victim_signals: u64::from(strategy == "pidfd" && latency_us == 5_400),
             leaks: 0,
             pid_reused: strategy == "plain-kill",
-            gone_before_stop: false,
             race_window_us: match strategy {
                 "plain-kill" => Some(200_000 + latency_us),
                 "pkill-f" => Some(latency_us / 8),

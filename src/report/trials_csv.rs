@@ -2,7 +2,8 @@
 //! and `victim-signals.csv` (one row per process outside the victim's tree
 //! that the victim's own program signalled, in the misfire columns), each
 //! row written and flushed as its trial is finalized, so an interrupted run
-//! keeps everything it measured, in whole rows.
+//! keeps everything it measured, in whole rows. `leaks.csv` lists each
+//! process of the victim's tree left alive after a stop.
 
 use super::ms;
 use crate::measure::TrialRecord;
@@ -49,7 +50,10 @@ pub struct TrialsWriter {
     trials: csv::Writer<File>,
     misfires: csv::Writer<File>,
     victim_signals: csv::Writer<File>,
+    leaks: csv::Writer<File>,
 }
+
+pub const LEAK_COLUMNS: &[&str] = &["scenario", "strategy", "trial", "victim_pid", "cmdline"];
 
 impl TrialsWriter {
     pub fn create(dir: &Path, scenario: &str) -> std::io::Result<Self> {
@@ -63,11 +67,15 @@ impl TrialsWriter {
             csv::Writer::from_writer(File::create(dir.join("victim-signals.csv"))?);
         victim_signals.write_record(MISFIRE_COLUMNS)?;
         victim_signals.flush()?;
+        let mut leaks = csv::Writer::from_writer(File::create(dir.join("leaks.csv"))?);
+        leaks.write_record(LEAK_COLUMNS)?;
+        leaks.flush()?;
         Ok(Self {
             scenario: scenario.to_string(),
             trials,
             misfires,
             victim_signals,
+            leaks,
         })
     }
 
@@ -96,14 +104,26 @@ impl TrialsWriter {
             }
             out.flush()?;
         }
+        for cmdline in &r.leaked {
+            self.leaks.write_record([
+                self.scenario.as_str(),
+                &r.strategy,
+                &r.trial.to_string(),
+                &r.victim_pid.to_string(),
+                cmdline,
+            ])?;
+        }
+        self.leaks.flush()?;
         self.trials.write_record([
             self.scenario.as_str(),
             &r.strategy,
             &r.trial.to_string(),
             &r.round.to_string(),
             r.outcome.name(),
-            &ms(r.latency),
-            &r.latency.as_micros().to_string(),
+            &r.latency.map(ms).unwrap_or_default(),
+            &r.latency
+                .map(|l| l.as_micros().to_string())
+                .unwrap_or_default(),
             &ms(r.strategy_time),
             &r.misfires.len().to_string(),
             &r.leaks.to_string(),

@@ -31,7 +31,9 @@ pub struct MisfireRow {
 struct TrialRow {
     strategy: String,
     outcome: String,
-    latency_us: u64,
+    /// Empty when censored.
+    latency_us: Option<u64>,
+    strategy_ms: f64,
     misfires: u64,
     leaks: u64,
     pid_reused: String,
@@ -128,15 +130,17 @@ impl RunResults {
                     .entry(note.clone())
                     .or_default() += 1;
             }
+            // Runs written before censoring stored 0 for a victim gone before its stop.
+            let latency_us = row.latency_us.filter(|_| !row.victim_gone_before_stop);
             recorder.record(&TrialTally {
                 strategy: &row.strategy,
                 outcome,
-                latency_us: row.latency_us,
+                latency_us,
+                completion_us: (row.strategy_ms * 1000.0).round() as u64,
                 misfires: row.misfires,
                 victim_signals: row.victim_signals,
                 leaks: row.leaks,
                 pid_reused: row.pid_reused == "true",
-                gone_before_stop: row.victim_gone_before_stop,
                 race_window_us: row.race_window_us,
             });
         }
@@ -165,11 +169,9 @@ impl RunResults {
         let mut reader = csv::Reader::from_path(&path).map_err(|e| parse_err(&path, e))?;
         for row in reader.deserialize::<TrialRow>() {
             let row = row.map_err(|e| parse_err(&path, e))?;
-            if row.outcome != "error" && !row.victim_gone_before_stop {
-                samples
-                    .entry(row.strategy)
-                    .or_default()
-                    .push(row.latency_us.max(1));
+            let timed = row.latency_us.filter(|_| !row.victim_gone_before_stop);
+            if let (false, Some(us)) = (row.outcome == "error", timed) {
+                samples.entry(row.strategy).or_default().push(us.max(1));
             }
         }
         Ok(samples)

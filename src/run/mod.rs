@@ -300,11 +300,13 @@ fn plan_strategies(scenario: &Scenario) -> (Scenario, Option<CgroupTree>, Vec<Un
     let mut planned = scenario.clone();
     let mut unavailable = Vec::new();
     let mut cgroups = None;
-    if scenario
+    // Every victim gets a cgroup of its own where one can be made (root), so
+    // its tree is tracked exactly; the cgroup strategy cannot run without.
+    let sandboxed = scenario
         .strategies
         .iter()
-        .any(|s| s.kind == StrategyKind::Cgroup)
-    {
+        .any(|s| s.kind != StrategyKind::Systemd);
+    if sandboxed {
         match CgroupTree::create(std::process::id()) {
             Ok(tree) => cgroups = Some(tree),
             Err(reason) => {

@@ -92,6 +92,24 @@ pub fn procs(path: &Path) -> Vec<i32> {
         .unwrap_or_default()
 }
 
+/// PIDs in the cgroup and every cgroup below it.
+pub fn procs_below(path: &Path) -> Vec<i32> {
+    let mut pids = procs(path);
+    if let Ok(entries) = fs::read_dir(path) {
+        for e in entries.flatten().filter(|e| e.path().is_dir()) {
+            pids.extend(procs_below(&e.path()));
+        }
+    }
+    pids
+}
+
+/// The cgroup's path as /proc/PID/cgroup names it: relative to the cgroup2
+/// mount (this process's cgroup namespace is the host's).
+pub fn proc_name(path: &Path) -> Option<String> {
+    let rel = path.strip_prefix(cgroup2_mount()?).ok()?;
+    Some(format!("/{}", rel.display()))
+}
+
 /// Whether any process is left in the cgroup or below it.
 pub fn populated(path: &Path) -> bool {
     fs::read_to_string(path.join("cgroup.events"))

@@ -13,6 +13,7 @@ pub mod spawn;
 pub mod table;
 pub mod trace;
 mod trials;
+pub mod victim_tree;
 pub mod vm_spawn;
 pub mod wire;
 

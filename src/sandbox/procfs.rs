@@ -39,6 +39,18 @@ pub fn cmdline(pid: i32) -> String {
     }
 }
 
+/// The process's cgroup v2 as it names it (the `0::` line of
+/// /proc/PID/cgroup), also readable for a zombie; `None` where there is no
+/// such line (no cgroup2 in this view) or no process. A zombie whose cgroup
+/// was removed still names it.
+pub fn cgroup(pid: i32) -> Option<String> {
+    let text = fs::read_to_string(format!("/proc/{pid}/cgroup")).ok()?;
+    // A zombie reaped after its cgroup was removed names it with a suffix.
+    text.lines()
+        .find_map(|l| l.strip_prefix("0::"))
+        .map(|c| c.trim_end_matches(" (deleted)").to_string())
+}
+
 /// Every PID visible in this /proc.
 pub fn pids() -> Vec<i32> {
     let Ok(dir) = fs::read_dir("/proc") else {

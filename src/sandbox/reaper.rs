@@ -40,14 +40,18 @@ pub fn run(shared: Arc<Shared>, devnull: RawFd) {
         };
         let mut table = shared.table.lock();
         let entry = table.procs.remove(&pid);
-        let unknown = entry
-            .is_none()
-            .then(|| (procfs::stat(pid).map(|s| s.start), procfs::cmdline(pid)));
+        let unknown = entry.is_none().then(|| {
+            (
+                procfs::stat(pid).map(|s| s.start),
+                procfs::cmdline(pid),
+                procfs::cgroup(pid),
+            )
+        });
         let mut reaped: libc::siginfo_t = unsafe { std::mem::zeroed() };
         unsafe { libc::waitid(libc::P_PID, pid as libc::id_t, &mut reaped, libc::WEXITED) };
         let expected = match &unknown {
             None => table.expected.remove(&pid),
-            Some((start, _)) => {
+            Some((start, _, _)) => {
                 let before = table.expected_exact.len();
                 table
                     .expected_exact
@@ -81,6 +85,7 @@ pub fn run(shared: Arc<Shared>, devnull: RawFd) {
                         role: Some(Role::Churner),
                         cmdline,
                         start: None,
+                        cgroup: None,
                         cause,
                         at,
                     });
@@ -100,6 +105,7 @@ pub fn run(shared: Arc<Shared>, devnull: RawFd) {
                         role: Some(Role::Helper),
                         cmdline,
                         start: None,
+                        cgroup: None,
                         cause,
                         at,
                     });
@@ -117,19 +123,27 @@ pub fn run(shared: Arc<Shared>, devnull: RawFd) {
                         role: Some(role),
                         cmdline,
                         start: None,
+                        cgroup: None,
                         cause,
                         at,
                     });
                 }
             }
             None => {
-                let (start, cmdline) = unknown.unwrap_or_default();
+                let (start, cmdline, cgroup) = unknown.unwrap_or_default();
+                let cgroup: Option<Arc<str>> = cgroup.map(Into::into);
+                if let Some(watch) = table.victim.as_mut() {
+                    if cgroup.is_some() && watch.cgroup == cgroup {
+                        watch.last_tree_death = Some(at);
+                    }
+                }
                 if !expected {
                     table.deaths.push(Death {
                         pid,
                         role: None,
                         cmdline: cmdline.into(),
                         start,
+                        cgroup,
                         cause,
                         at,
                     });

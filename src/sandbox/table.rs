@@ -55,6 +55,9 @@ pub struct Death {
     pub cmdline: Arc<str>,
     /// /proc start time, read from the zombie, for processes init did not start.
     pub start: Option<u64>,
+    /// The zombie's cgroup (its `0::` line in /proc/PID/cgroup), for
+    /// processes init did not start: whether it belonged to the victim's tree.
+    pub cgroup: Option<Arc<str>>,
     pub cause: Cause,
     pub at: Instant,
 }
@@ -63,6 +66,11 @@ pub struct Death {
 pub struct VictimWatch {
     pub pid: i32,
     pub death: Option<(Cause, Instant)>,
+    /// The victim's own cgroup (as /proc/PID/cgroup names it), when it has one.
+    pub cgroup: Option<Arc<str>>,
+    /// The last death of another process of that cgroup that init reaped
+    /// (an orphan of the victim's tree).
+    pub last_tree_death: Option<Instant>,
     /// With forced reuse, the exec of the bystander that takes the number.
     pub reuse: Option<Arc<ExecSpec>>,
     pub reuse_holder: Option<i32>,

@@ -38,6 +38,10 @@ pub struct StopReport {
     pub error: Option<String>,
     /// One race window per signal sent by number (see [`race_window`]).
     pub windows: Vec<Duration>,
+    /// A signal by number was refused with EPERM (another user's process).
+    pub eperm: bool,
+    /// What the strategy saw beyond the numbers (a helper's message).
+    pub note: Option<String>,
 }
 
 /// The race window of one signal sent by number: from the last moment the

@@ -107,8 +107,14 @@ fn group_and_broadcast_signals_from_a_victim_stay_in_the_sandbox() {
     ];
     for (name, kill, broadcast, as_user) in victims {
         let dir = tempfile::tempdir().unwrap();
-        let victim =
-            format!("[\"/bin/sh\", \"-c\", \"trap '' USR1; sleep 0.05; {kill}; exec sleep 100\"]");
+        // The broadcast runs in the TERM trap, so it happens during every
+        // stop, whatever the machine's load does to the start-up.
+        let script = if broadcast {
+            format!("trap '' USR1; trap '{kill}; exit 0' TERM; while :; do sleep 0.01; done")
+        } else {
+            format!("trap '' USR1; sleep 0.05; {kill}; exec sleep 100")
+        };
+        let victim = format!("[\"/bin/sh\", \"-c\", \"{script}\"]");
         let path = scenario(
             dir.path(),
             name,
@@ -222,7 +228,7 @@ fn group_and_broadcast_signals_stay_in_the_systemd_container() {
     let path = scenario(
         dir.path(),
         "systemd-broadcast",
-        "[\"/bin/sh\", \"-c\", \"trap '' USR1; sleep 0.05; kill -USR1 0; kill -USR1 -1; exec sleep 100\"]",
+        "[\"/bin/sh\", \"-c\", \"trap '' USR1; trap 'kill -USR1 -1; exit 0' TERM; kill -USR1 0; while :; do sleep 0.01; done\"]",
         "kind = \"systemd\"\ntimeout = \"500ms\"",
     );
     run_in_pipeline(dir.path(), &path, "systemd-machine");

@@ -16,8 +16,10 @@ use super::inside::Inside;
 use super::procfs;
 use super::spawn::{self, ChildAction, ExecSpec};
 use super::table::{Entry, Role, VictimWatch};
+use super::victim_tree::VictimTree;
 use super::wire::{emit, Message};
 use crate::churn::bystander;
+use crate::measure::verdict::{verdict, Observation};
 use crate::measure::{Outcome, TrialRecord};
 use crate::oracle::{
     attribute, CaughtSignal, Evidence, Misfire, SeenBy, SentinelEvidence, StrategyActs,
@@ -58,7 +60,7 @@ pub struct TrialRunner<'a> {
 
 struct Pending {
     record: TrialRecord,
-    descendants: Vec<(i32, u64)>,
+    tree: VictimTree,
     reuse_holder: Option<i32>,
     acts: StrategyActs,
 }
@@ -67,7 +69,7 @@ impl Pending {
     fn failed(record: TrialRecord) -> Self {
         Self {
             record,
-            descendants: Vec::new(),
+            tree: VictimTree::none(),
             reuse_holder: None,
             acts: StrategyActs::default(),
         }
@@ -78,7 +80,8 @@ impl Pending {
 struct Started {
     pid: i32,
     pidfd: Option<OwnedFd>,
-    gone_before_stop: bool,
+    /// The main process ended before the stop was requested.
+    main_gone_before_stop: bool,
 }
 
 impl<'a> TrialRunner<'a> {
@@ -123,12 +126,20 @@ impl<'a> TrialRunner<'a> {
         if trial % 8 == 0 {
             self.sample_held_pids();
         }
-        // A victim of a cgroup strategy is born in a cgroup of its own.
-        let victim_cgroup = match (strategy.needs_cgroup(), self.cgroups) {
-            (false, _) => Ok(None),
-            (true, Some(tree)) => tree.child(&format!("trial-{trial}")).map(Some),
-            (true, None) => Err("no cgroup tree for the cgroup strategy".to_string()),
+        // Every victim is born in a cgroup of its own where stopbench can make
+        // one (root): its whole tree, by lineage, is then what the kernel keeps
+        // there. The cgroup strategy cannot do without one.
+        let victim_cgroup = match (self.cgroups, strategy.needs_cgroup()) {
+            (Some(tree), _) => tree.child(&format!("trial-{trial}")).map(Some),
+            (None, true) => Err("no cgroup tree for the cgroup strategy".to_string()),
+            (None, false) => Ok(None),
         };
+        let cgroup_name: Option<Arc<str>> = victim_cgroup
+            .as_ref()
+            .ok()
+            .and_then(|c| c.as_ref())
+            .and_then(|c| cgroup::proc_name(&c.path))
+            .map(Into::into);
         let victim_start = Instant::now();
         let started = self.ensure_bystanders().and_then(|_| {
             let fd = victim_cgroup
@@ -136,7 +147,7 @@ impl<'a> TrialRunner<'a> {
                 .map_err(Clone::clone)?
                 .as_ref()
                 .map(|c| c.dir.as_raw_fd());
-            self.start_victim(fd)
+            self.start_victim(fd, cgroup_name.clone())
         });
         let victim = match started {
             Ok(v) => v,
@@ -151,13 +162,26 @@ impl<'a> TrialRunner<'a> {
                 return alive;
             }
         };
-        record.victim_pid = victim.pid;
-        record.victim_gone_before_stop = victim.gone_before_stop;
-        let descendants = if victim.gone_before_stop {
-            Vec::new()
-        } else {
-            procfs::descendants(victim.pid)
+        let dir = victim_cgroup
+            .as_ref()
+            .ok()
+            .and_then(|c| c.as_ref())
+            .map(|c| c.path.clone());
+        let tree = VictimTree {
+            main: victim.pid,
+            snapshot: if cgroup_name.is_some() {
+                Vec::new()
+            } else {
+                procfs::descendants(victim.pid)
+            },
+            cgroup: cgroup_name,
+            dir,
         };
+        // A forking daemon's main process exits at start-up while its tree
+        // lives on: gone only when nothing of the tree is left.
+        let gone_before_stop = victim.main_gone_before_stop && tree.members().is_empty();
+        record.victim_pid = victim.pid;
+        record.victim_gone_before_stop = gone_before_stop;
         let host_alive = self.finalize(Some(victim_start));
 
         let handle = VictimHandle {
@@ -165,63 +189,72 @@ impl<'a> TrialRunner<'a> {
             pidfd: victim.pidfd.as_ref(),
             cmdline: &record.victim_cmdline,
             program: &self.scenario.victim.command.0[0],
-            cgroup: victim_cgroup
-                .as_ref()
-                .ok()
-                .and_then(|c| c.as_ref())
-                .map(|c| c.path.as_path()),
+            cgroup: tree.dir.as_deref(),
         };
         self.inside.reset_acts();
         let requested = Instant::now();
         let report = strategy.stop(self.inside, &handle, requested);
-        record.strategy_time = requested.elapsed();
+        let completed = Instant::now();
         let timeout = self
             .scenario
             .strategies
             .iter()
             .find(|s| s.label() == label)
             .map_or(Duration::from_secs(2), |s| s.timeout.0);
-        let death = self.inside.wait_victim_death(Instant::now() + timeout);
-        record.pid_reused = report.pid_reused;
-        record.race_window = report.windows.iter().max().copied();
-        record.victim_end = death.map(|(cause, _)| cause);
-        (record.outcome, record.latency) = match (&report.error, death) {
-            (Some(_), _) => (Outcome::Error, record.strategy_time),
-            (None, Some(_)) if victim.gone_before_stop => (Outcome::Exited, Duration::ZERO),
-            (None, Some((_, at))) => {
-                let killed = report.final_phase_at.is_some_and(|f| at >= f);
-                (
-                    if killed {
-                        Outcome::Killed
-                    } else {
-                        Outcome::Exited
-                    },
-                    at.saturating_duration_since(requested),
-                )
-            }
-            (None, None) => (Outcome::Survived, record.strategy_time),
-        };
-        record.error = report.error;
+        let main_end = self.inside.wait_victim_death(Instant::now() + timeout);
         // A helper's shell can die (e.g. of its own pkill) while the pkill it
         // ran is still signalling: the stop is complete only when the helpers'
         // whole trees are gone.
-        self.inside.quiesce(&descendants, QUIESCE_LIMIT);
-        let leaked = procfs::leaked(&descendants);
+        let keep: Vec<(i32, u64)> = tree.members().iter().map(|m| (m.pid, m.start)).collect();
+        self.inside.quiesce(&keep, QUIESCE_LIMIT);
+        let leaked = tree.members();
+        let tree_gone = if leaked.is_empty() {
+            self.tree_gone(&tree, main_end.map(|(_, at)| at))
+        } else {
+            None
+        };
+        let verdict = verdict(&Observation {
+            requested: Some(requested),
+            completed: Some(completed),
+            main_end,
+            gone_before_stop,
+            early_exit_expected: self.scenario.victim.behaviour == Behaviour::ExitEarly,
+            tree_gone,
+            leaks: leaked.len() as u32,
+            final_phase_at: report.final_phase_at,
+            strategy_error: report.error.clone(),
+            eperm: report.eperm,
+        });
+        record.outcome = verdict.outcome;
+        record.latency = verdict.death;
+        record.strategy_time = verdict.completion;
+        record.error = verdict.error;
+        record.pid_reused = report.pid_reused;
+        record.race_window = report.windows.iter().max().copied();
+        record.victim_end = main_end.map(|(cause, _)| cause);
         record.leaks = leaked.len() as u32;
+        record.leaked = leaked.iter().map(|m| m.cmdline.clone()).collect();
+        if let Some(note) = report.note {
+            record.note = Some(note);
+        }
 
-        // Cleanup by init itself: marked, so never counted as misfires.
-        if death.is_none() {
+        // Cleanup by init itself: its own child by number (it cannot be
+        // recycled before init reaps it), the rest of the tree by its cgroup
+        // (no number at all) or, without one, through pidfds.
+        if main_end.is_none() {
             self.inside.kill_own(victim.pid);
             self.inside
                 .wait_victim_death(Instant::now() + QUIESCE_LIMIT);
         }
-        for &(pid, start) in &leaked {
-            self.inside.kill_exact(pid, start);
+        match &tree.dir {
+            Some(dir) => cgroup::remove(dir, QUIESCE_LIMIT),
+            None => {
+                for m in &leaked {
+                    self.inside.kill_exact(m.pid, m.start);
+                }
+            }
         }
         self.inside.quiesce(&[], QUIESCE_LIMIT);
-        if let Ok(Some(c)) = &victim_cgroup {
-            cgroup::remove(&c.path, QUIESCE_LIMIT);
-        }
         let reuse_holder = {
             let mut table = self.inside.shared.table.lock();
             let watch = table.victim.take();
@@ -234,11 +267,31 @@ impl<'a> TrialRunner<'a> {
         };
         self.pending = Some(Pending {
             record,
-            descendants,
+            tree,
             reuse_holder,
             acts: self.inside.take_acts(),
         });
         host_alive
+    }
+
+    /// When the last process of the victim's tree died, once no process of
+    /// it is left: the main process's death, or a later orphan's as init
+    /// reaped it (a process reaped by a parent in the tree died before that
+    /// parent). Without a cgroup, the main process's death.
+    fn tree_gone(&self, tree: &VictimTree, main_died: Option<Instant>) -> Option<Instant> {
+        let main_died = main_died?;
+        if let Some(dir) = &tree.dir {
+            let deadline = Instant::now() + QUIESCE_LIMIT;
+            while cgroup::populated(dir) {
+                if Instant::now() >= deadline {
+                    return None;
+                }
+                std::thread::sleep(Duration::from_micros(500));
+            }
+        }
+        let table = self.inside.shared.table.lock();
+        let last = table.victim.as_ref().and_then(|w| w.last_tree_death);
+        Some(last.map_or(main_died, |l| l.max(main_died)))
     }
 
     fn blank_record(&self, trial: u32, round: u32, label: &str) -> TrialRecord {
@@ -249,7 +302,7 @@ impl<'a> TrialRunner<'a> {
             victim_pid: 0,
             victim_cmdline: self.scenario.victim.command.joined(),
             outcome: Outcome::Error,
-            latency: Duration::ZERO,
+            latency: None,
             strategy_time: Duration::ZERO,
             victim_end: None,
             victim_gone_before_stop: false,
@@ -257,6 +310,7 @@ impl<'a> TrialRunner<'a> {
             misfires: Vec::new(),
             victim_signals: Vec::new(),
             leaks: 0,
+            leaked: Vec::new(),
             error: None,
             note: None,
             systemd_exit: None,
@@ -296,7 +350,7 @@ impl<'a> TrialRunner<'a> {
         let hits = attribute(&Evidence {
             deaths: &deaths,
             caught: &caught,
-            descendants: &pending.descendants,
+            tree: &pending.tree,
             strategy: &pending.acts,
             sentinel: &sentinel,
             init_cmdline: &self.init_cmdline,
@@ -469,7 +523,11 @@ impl<'a> TrialRunner<'a> {
         Ok(())
     }
 
-    fn start_victim(&mut self, cgroup: Option<std::os::fd::RawFd>) -> Result<Started, String> {
+    fn start_victim(
+        &mut self,
+        cgroup: Option<std::os::fd::RawFd>,
+        cgroup_name: Option<Arc<str>>,
+    ) -> Result<Started, String> {
         let config = &self.scenario.victim;
         let simulated = config.behaviour != Behaviour::Exec;
         let (ready_read, ready_write) =
@@ -505,6 +563,8 @@ impl<'a> TrialRunner<'a> {
             table.victim = Some(VictimWatch {
                 pid: child.pid,
                 death: None,
+                cgroup: cgroup_name,
+                last_tree_death: None,
                 reuse: self.reuse.clone(),
                 reuse_holder: None,
                 reuse_error: None,
@@ -528,7 +588,7 @@ impl<'a> TrialRunner<'a> {
             }
             _ => {}
         }
-        let gone_before_stop = self
+        let main_gone_before_stop = self
             .inside
             .shared
             .table
@@ -539,7 +599,7 @@ impl<'a> TrialRunner<'a> {
         Ok(Started {
             pid: child.pid,
             pidfd: child.pidfd,
-            gone_before_stop,
+            main_gone_before_stop,
         })
     }
 

@@ -4,12 +4,13 @@
 //! timestamps, and keeps the oracle over its churners and bystanders.
 
 use super::{Pending, TrialRunner, QUIESCE_LIMIT, READY_LIMIT};
-use crate::measure::Outcome;
+use crate::measure::verdict::{verdict, Observation};
 use crate::oracle::Cause;
 use crate::sandbox::inside::Inside;
 use crate::sandbox::procfs;
 use crate::sandbox::spawn::{self, ChildAction, ExecSpec};
 use crate::sandbox::table::{Entry, Role};
+use crate::sandbox::victim_tree::VictimTree;
 use crate::scenario::{Behaviour, Scenario, StrategyConfig, StrategyKind};
 use crate::systemd::unit::{self, Start};
 use rustix::process::{pidfd_open, pidfd_send_signal, Pid, PidfdFlags, Signal};
@@ -193,7 +194,15 @@ impl TrialRunner<'_> {
             }
         };
         record.victim_pid = mainpid;
-        let descendants = procfs::descendants(mainpid);
+        // systemd gave the unit a cgroup of its own: the victim's tree is
+        // exactly what it holds (read from the main process, as this
+        // process's cgroup namespace names it).
+        let tree = VictimTree {
+            main: mainpid,
+            cgroup: procfs::cgroup(mainpid).map(Into::into),
+            dir: None,
+            snapshot: Vec::new(),
+        };
         let host_alive = self.finalize(Some(victim_start));
         let post_file = format!("/run/stopbench/{unit}.post");
         let _ = std::fs::remove_file(&post_file);
@@ -201,7 +210,7 @@ impl TrialRunner<'_> {
         let inside = self.inside;
         let reuse_spec = self.reuse.clone();
         let done = AtomicBool::new(false);
-        let (stop, t0, requested, died, reuse_holder) = std::thread::scope(|scope| {
+        let (stop, t0, requested, completed, died, reuse_holder) = std::thread::scope(|scope| {
             let (pidfd, done) = (&pidfd, &done);
             let spec = reuse_spec.as_deref();
             let watcher = scope.spawn(move || watch(inside, pidfd, mainpid, spec, done));
@@ -210,81 +219,86 @@ impl TrialRunner<'_> {
             inside.reset_acts();
             let requested = Instant::now();
             let stop = inside.run_helper(&argv(&[SYSTEMCTL, "stop", &unit]), &[], limit);
+            let completed = Instant::now();
             // A main process still alive a moment after the stop returned survived it.
             std::thread::sleep(Duration::from_millis(20));
             done.store(true, Ordering::SeqCst);
             let (died, holder) = watcher.join().unwrap_or((None, None));
-            (stop, t0, requested, died, holder)
+            (stop, t0, requested, completed, died, holder)
         });
-        record.strategy_time = requested.elapsed();
         let post = read_post(&post_file);
-        match stop {
-            Err(e) => record.error = Some(e),
-            Ok(_) => {
-                record.victim_end = post.as_ref().and_then(|p| match p.code.as_str() {
-                    "exited" => p.status.parse().ok().map(Cause::Exited),
-                    "killed" | "dumped" => format!("SIG{}", p.status)
-                        .parse::<nix::sys::signal::Signal>()
-                        .ok()
-                        .map(|s| Cause::Signaled(s as i32)),
-                    _ => None,
-                });
-                (record.outcome, record.latency) = match died {
-                    None => (Outcome::Survived, record.strategy_time),
-                    Some(at) => {
-                        let killed = config.final_signal != config.kill_signal
-                            && record.victim_end
-                                == Some(Cause::Signaled(config.final_signal.number()));
-                        (
-                            if killed {
-                                Outcome::Killed
-                            } else {
-                                Outcome::Exited
-                            },
-                            at.saturating_duration_since(requested),
-                        )
-                    }
-                };
-                if let Some(p) = &post {
-                    let mut note = format!("Result={}", p.result);
-                    record.systemd_exit = p
-                        .exit_us
-                        .map(|us| Duration::from_micros(us.saturating_sub(t0)));
-                    if config.exec_stop_post.is_some() {
-                        let m = &p.mainpid;
-                        note.push_str(&format!(
-                            "; $MAINPID in ExecStopPost={}",
-                            if m.is_empty() { "(empty)" } else { m }
-                        ));
-                        record.pid_reused = (!m.is_empty())
-                            .then_some(reuse_holder.is_some() && m == &mainpid.to_string());
-                    }
-                    record.note = Some(note);
-                } else {
-                    record.note = Some("ExecStopPost= did not run".into());
+        let victim_end = post.as_ref().and_then(|p| match p.code.as_str() {
+            "exited" => p.status.parse().ok().map(Cause::Exited),
+            "killed" | "dumped" => format!("SIG{}", p.status)
+                .parse::<nix::sys::signal::Signal>()
+                .ok()
+                .map(|s| Cause::Signaled(s as i32)),
+            _ => None,
+        });
+        let leaked = tree.members();
+        // systemd escalated when the main process died of the final signal.
+        let killed = config.final_signal != config.kill_signal
+            && victim_end == Some(Cause::Signaled(config.final_signal.number()));
+        let main_end = died.map(|at| (victim_end.unwrap_or(Cause::Exited(0)), at));
+        let verdict = verdict(&Observation {
+            requested: Some(requested),
+            completed: Some(completed),
+            main_end,
+            gone_before_stop: false,
+            early_exit_expected: false,
+            tree_gone: died,
+            leaks: leaked.len() as u32,
+            // The moment systemd escalated is not observed: a death by the
+            // final signal is a kill, any other an exit.
+            final_phase_at: died.filter(|_| killed),
+            strategy_error: stop.as_ref().err().cloned(),
+            eperm: false,
+        });
+        record.outcome = verdict.outcome;
+        record.latency = verdict.death;
+        record.strategy_time = verdict.completion;
+        record.error = verdict.error;
+        record.victim_end = victim_end;
+        record.leaks = leaked.len() as u32;
+        record.leaked = leaked.iter().map(|m| m.cmdline.clone()).collect();
+        if stop.is_ok() {
+            if let Some(p) = &post {
+                let mut note = format!("Result={}", p.result);
+                record.systemd_exit = p
+                    .exit_us
+                    .map(|us| Duration::from_micros(us.saturating_sub(t0)));
+                if config.exec_stop_post.is_some() {
+                    let m = &p.mainpid;
+                    note.push_str(&format!(
+                        "; $MAINPID in ExecStopPost={}",
+                        if m.is_empty() { "(empty)" } else { m }
+                    ));
+                    record.pid_reused = (!m.is_empty())
+                        .then_some(reuse_holder.is_some() && m == &mainpid.to_string());
                 }
+                record.note = Some(note);
+            } else {
+                record.note = Some("ExecStopPost= did not run".into());
             }
         }
-        let leaked = procfs::leaked(&descendants);
-        record.leaks = leaked.len() as u32;
         // Cleanup: systemd's own kill for the unit, then exact kills of what we saw leak.
         let _ = self.inside.run_helper(
             &argv(&[SYSTEMCTL, "kill", "--signal=SIGKILL", &unit]),
             &[],
             Duration::from_secs(10),
         );
-        for &(pid, start) in &leaked {
-            self.inside.kill_exact(pid, start);
+        for m in &leaked {
+            self.inside.kill_exact(m.pid, m.start);
         }
         let deadline = Instant::now() + QUIESCE_LIMIT;
-        while leaked.iter().any(|&(p, s)| procfs::alive(p, s)) && Instant::now() < deadline {
+        while leaked.iter().any(|m| procfs::alive(m.pid, m.start)) && Instant::now() < deadline {
             std::thread::sleep(Duration::from_millis(2));
         }
         self.reset_unit(&unit);
         self.inside.quiesce(&[], QUIESCE_LIMIT);
         self.pending = Some(Pending {
             record,
-            descendants,
+            tree,
             reuse_holder,
             acts: self.inside.take_acts(),
         });

@@ -1,0 +1,126 @@
+//! The victim as its whole process tree, by lineage: the main process and
+//! every process descended from it at birth, including children forked after
+//! the stop began and daemons that double-forked or were reparented.
+//!
+//! Exact where the victim has a cgroup of its own (the root sandbox makes one
+//! per trial; a real systemd makes one per unit): a process belongs to the
+//! tree iff the kernel placed it in that cgroup, which every descendant
+//! inherits at fork, and a zombie still names its cgroup when init reaps it.
+//! Without one (an ordinary user cannot create cgroups) the tree falls back
+//! to a snapshot of the descendants when the stop began, and the run says so.
+
+use super::{cgroup, procfs};
+use std::path::PathBuf;
+use std::sync::Arc;
+
+pub struct VictimTree {
+    pub main: i32,
+    /// The victim's own cgroup, as /proc/PID/cgroup names it.
+    pub cgroup: Option<Arc<str>>,
+    /// That cgroup's directory, where this process can read it.
+    pub dir: Option<PathBuf>,
+    /// Without a cgroup: `(pid, start)` of the descendants when the stop began.
+    pub snapshot: Vec<(i32, u64)>,
+}
+
+/// A live process of the tree other than the main process.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Member {
+    pub pid: i32,
+    pub start: u64,
+    pub cmdline: String,
+}
+
+impl VictimTree {
+    /// A tree with no process known yet (the victim never started).
+    pub fn none() -> Self {
+        Self {
+            main: 0,
+            cgroup: None,
+            dir: None,
+            snapshot: Vec::new(),
+        }
+    }
+
+    /// Whether membership is exact (a cgroup of its own) or a snapshot.
+    pub fn is_exact(&self) -> bool {
+        self.cgroup.is_some()
+    }
+
+    /// Whether a process that init reaped, not started by init, belonged to
+    /// the tree: by its zombie's cgroup, or by the snapshot.
+    pub fn holds(&self, pid: i32, start: Option<u64>, cgroup: Option<&str>) -> bool {
+        match &self.cgroup {
+            Some(own) => cgroup.is_some_and(|c| within(c, own)),
+            None => self
+                .snapshot
+                .iter()
+                .any(|&(p, s)| p == pid && Some(s) == start),
+        }
+    }
+
+    /// The tree's live processes but the main one, leaving out those about
+    /// to die of a pending SIGKILL.
+    pub fn members(&self) -> Vec<Member> {
+        let pids: Vec<i32> = match (&self.dir, &self.cgroup) {
+            (Some(dir), _) => cgroup::procs_below(dir),
+            (None, Some(own)) => procfs::pids()
+                .into_iter()
+                .filter(|&p| procfs::cgroup(p).is_some_and(|c| within(&c, own)))
+                .collect(),
+            (None, None) => self.snapshot.iter().map(|&(p, _)| p).collect(),
+        };
+        pids.into_iter()
+            .filter(|&p| p != self.main)
+            .filter_map(|pid| {
+                let st = procfs::stat(pid)?;
+                let in_snapshot = self.cgroup.is_some()
+                    || self
+                        .snapshot
+                        .iter()
+                        .any(|&(p, s)| p == pid && s == st.start);
+                (st.state != 'Z' && in_snapshot && !procfs::dying(pid)).then(|| Member {
+                    pid,
+                    start: st.start,
+                    cmdline: procfs::cmdline(pid),
+                })
+            })
+            .collect()
+    }
+}
+
+/// Whether cgroup `path` is `own` or below it.
+fn within(path: &str, own: &str) -> bool {
+    path == own
+        || path
+            .strip_prefix(own)
+            .is_some_and(|rest| rest.starts_with('/'))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tree(cgroup: Option<&str>) -> VictimTree {
+        VictimTree {
+            main: 10,
+            cgroup: cgroup.map(Into::into),
+            dir: None,
+            snapshot: vec![(15, 7)],
+        }
+    }
+
+    #[test]
+    fn membership_by_cgroup_or_by_snapshot() {
+        let exact = tree(Some("/stopbench-1/trial-3"));
+        assert!(exact.holds(99, Some(1), Some("/stopbench-1/trial-3")));
+        assert!(exact.holds(99, Some(1), Some("/stopbench-1/trial-3/sub")));
+        assert!(!exact.holds(99, Some(1), Some("/stopbench-1/trial-33")));
+        assert!(!exact.holds(15, Some(7), Some("/stopbench-1")));
+        assert!(!exact.holds(15, Some(7), None));
+        let snapshot = tree(None);
+        assert!(snapshot.holds(15, Some(7), None));
+        assert!(!snapshot.holds(15, Some(8), None));
+        assert!(!snapshot.holds(16, Some(7), Some("/x")));
+    }
+}
