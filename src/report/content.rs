@@ -192,29 +192,28 @@ fn recommendation(results: &RunResults, blocks: &mut Vec<Block>) {
     };
     let b = &stats[best];
     let p99 = opt_duration(b.latency_at(0.99));
+    let completion = opt_duration(b.completion_at(0.99));
     if recommend::is_clean(b) {
         blocks.push(Block::Paragraph(vec![
             text("Use "),
             bold(&b.strategy),
             text(format!(
-                ": {}, every victim stopped, p99 {p99}",
+                ": {}, every victim's whole process tree stopped, no error and nothing \
+                 left running; p99 {p99} to the tree's death, {completion} to completion.",
                 misfire_rate_words(b)
             )),
-            text(if b.leaks > 0 {
-                format!(", but {} descendants left running", thousands(b.leaks))
-            } else {
-                String::new()
-            }),
-            text("."),
         ]));
     } else {
         blocks.push(Block::Paragraph(vec![
-            bold("No strategy in this run stopped every victim without hitting another process."),
+            bold(
+                "No strategy in this run was clean: none stopped every victim's whole tree \
+                 without a misfire, a survivor, a leak or an error.",
+            ),
             text(format!(
-                " The least bad is {}: {}, {} survivors, p99 {p99}.",
+                " The least bad is {}: {}; {}.",
                 b.strategy,
                 misfire_rate_words(b),
-                b.survived
+                recommend::faults(b).join(", ")
             )),
         ]));
     }
@@ -246,11 +245,21 @@ fn recommendation(results: &RunResults, blocks: &mut Vec<Block>) {
         }
         if s.leaks > 0 {
             line.push(text(format!(
-                "; {} descendants left running",
+                "; {} processes of its tree left running",
                 thousands(s.leaks)
             )));
         }
-        line.push(text(format!("; p99 {}.", opt_duration(s.latency_at(0.99)))));
+        if s.errors + s.eperm > 0 {
+            line.push(text(format!(
+                "; {} errors or refused signals",
+                thousands(s.errors + s.eperm)
+            )));
+        }
+        line.push(text(format!(
+            "; p99 {} to the tree's death, {} to completion.",
+            opt_duration(s.latency_at(0.99)),
+            opt_duration(s.completion_at(0.99))
+        )));
         items.push(line);
     }
     if !items.is_empty() {

@@ -1,14 +1,18 @@
 //! Choosing the strategy to recommend, from the data. The rules, in order:
-//! a strategy with neither misfires nor survivors beats any strategy with
-//! either; then fewer trials with misfires; then fewer survivors; then fewer
-//! leaked descendants; then fewer tool errors; then the lower p99 latency.
+//! a clean strategy (no misfire, survivor, leak, error or refused signal, and
+//! at least one stop of a live victim whose whole tree died) beats any other;
+//! then fewer trials with misfires; then fewer survivors; then fewer leaked
+//! processes; then fewer errors and refused signals; then a strategy that
+//! stopped a live victim at all; then the lower p99 latency (the tree's
+//! death), then the lower p99 completion.
 
 use crate::measure::StrategyStats;
 use std::cmp::Ordering;
 use std::time::Duration;
 
 /// Sort key; lower is better.
-fn key(s: &StrategyStats) -> (bool, f64, f64, f64, f64, Duration) {
+#[allow(clippy::type_complexity)]
+fn key(s: &StrategyStats) -> (bool, f64, f64, f64, f64, bool, Duration, Duration) {
     let per_trial = |n: u64| {
         if s.trials == 0 {
             0.0
@@ -17,12 +21,14 @@ fn key(s: &StrategyStats) -> (bool, f64, f64, f64, f64, Duration) {
         }
     };
     (
-        s.misfires > 0 || s.survived > 0,
+        !is_clean(s),
         per_trial(s.misfired_trials),
         per_trial(s.survived),
         per_trial(s.leaks),
-        per_trial(s.errors),
+        per_trial(s.errors + s.eperm),
+        s.latency_us.is_empty(),
         s.latency_at(0.99).unwrap_or(Duration::MAX),
+        s.completion_at(0.99).unwrap_or(Duration::MAX),
     )
 }
 
@@ -37,24 +43,55 @@ pub fn rank(stats: &[StrategyStats]) -> Vec<usize> {
     order
 }
 
-/// Whether a strategy stopped every victim without hitting anything else.
+/// Whether a strategy stopped every victim's whole tree without hitting
+/// anything else, failing, or leaving anything behind, and stopped at least
+/// one live victim (a run of crashed or failing victims proves nothing).
 pub fn is_clean(s: &StrategyStats) -> bool {
-    s.trials > 0 && s.misfires == 0 && s.survived == 0
+    s.trials > 0
+        && s.misfires == 0
+        && s.survived == 0
+        && s.leaks == 0
+        && s.errors == 0
+        && s.eperm == 0
+        && !s.latency_us.is_empty()
+}
+
+/// Why a strategy is not clean, in words; empty when it is.
+pub fn faults(s: &StrategyStats) -> Vec<String> {
+    let mut why = Vec::new();
+    let mut count = |n: u64, one: &str, many: &str| {
+        if n > 0 {
+            why.push(format!("{n} {}", if n == 1 { one } else { many }));
+        }
+    };
+    count(s.misfired_trials, "trial with misfires", "trials with misfires");
+    count(s.survived, "survivor", "survivors");
+    count(s.leaks, "leaked process", "leaked processes");
+    count(s.errors, "error", "errors");
+    count(s.eperm, "refused signal (EPERM)", "refused signals (EPERM)");
+    if s.trials > 0 && s.latency_us.is_empty() {
+        why.push("no stop of a live victim whose whole tree died".into());
+    }
+    why
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::measure::{Outcome, Recorder, TrialTally};
+    use Outcome::{Error, Exited, Killed, Survived};
 
-    /// A strategy's stats from `(outcome, latency ms, misfires, leaks)` trials.
+    /// A strategy's stats from `(outcome, latency ms, misfires, leaks)`
+    /// trials; as a trial is recorded, latency 0 means no stop was timed
+    /// (the victim was gone before it), and a leak censors the death.
     fn stats(name: &str, trials: &[(Outcome, u64, u64, u64)]) -> StrategyStats {
         let mut r = Recorder::new(&[name.to_string()]);
         for &(outcome, ms, misfires, leaks) in trials {
+            let stopped = matches!(outcome, Exited | Killed) && leaks == 0 && ms > 0;
             r.record(&TrialTally {
                 strategy: name,
                 outcome,
-                latency_us: Some(ms * 1000),
+                latency_us: stopped.then_some(ms * 1000),
                 completion_us: ms * 1000,
                 misfires,
                 victim_signals: 0,
@@ -66,7 +103,6 @@ mod tests {
         r.strategies.pop().unwrap()
     }
 
-    use Outcome::{Error, Exited, Killed, Survived};
 
     #[test]
     fn ordering_rules() {
@@ -111,6 +147,30 @@ mod tests {
                     stats("steady", &[(Exited, 9, 0, 0)]),
                 ],
                 vec!["steady", "erring"],
+            ),
+            (
+                "a strategy whose victims were all gone before the stop never wins",
+                vec![
+                    stats("stopped-nothing", &[(Exited, 0, 0, 0), (Exited, 0, 0, 0)]),
+                    stats("stopped-a-live-one", &[(Killed, 2000, 0, 0)]),
+                ],
+                vec!["stopped-a-live-one", "stopped-nothing"],
+            ),
+            (
+                "all errors never win over a slow clean stop",
+                vec![
+                    stats("failing", &[(Error, 0, 0, 0)]),
+                    stats("slow", &[(Killed, 2000, 0, 0)]),
+                ],
+                vec!["slow", "failing"],
+            ),
+            (
+                "a leak loses to a slower strategy without",
+                vec![
+                    stats("fast-leaky", &[(Exited, 1, 0, 1)]),
+                    stats("slow-tidy", &[(Killed, 2000, 0, 0)]),
+                ],
+                vec!["slow-tidy", "fast-leaky"],
             ),
             (
                 "otherwise the lower p99 wins",

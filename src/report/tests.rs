@@ -289,5 +289,6 @@ fn recommendation_names_the_clean_strategy_with_numbers() {
         rec.contains("**pkill-f**: misfired in 4 of 4 trials"),
         "{rec}"
     );
-    assert!(rec.contains("KillMode=control-group"), "{rec}");
+    // The unit settings implement what pidfd does: the main process only.
+    assert!(rec.contains("KillMode=process"), "{rec}");
 }

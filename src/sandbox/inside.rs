@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// PATH given to helpers, as systemd gives it to Exec*= commands.
-pub const HELPER_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+pub const HELPER_PATH: &str = crate::scenario::program::SYSTEMD_PATH;
 
 pub struct Inside {
     pub shared: Arc<Shared>,
@@ -30,6 +30,9 @@ pub struct Inside {
 pub struct HelperRun {
     pub cause: Cause,
     pub events: Vec<TraceEvent>,
+    /// What the helper and its children wrote to stderr (a usage error,
+    /// "No such process"), kept so a failed helper is never a silent stop.
+    pub stderr: String,
 }
 
 /// What signalling a number did.
@@ -70,20 +73,27 @@ impl Inside {
         env: &[(String, String)],
         limit: Duration,
     ) -> Result<Cause, String> {
-        let spec = self.helper_spec(argv, env, false);
+        let spec = self.helper_spec(argv, env, false, None);
         let pid = self.start_helper(&spec)?;
         self.wait_helper(pid, &spec, limit)
     }
 
-    /// A helper's exec: systemd's PATH, `env`, and with `traced` the shim.
-    fn helper_spec(&self, argv: &[String], env: &[(String, String)], traced: bool) -> ExecSpec {
+    /// A helper's exec: systemd's PATH, `env`, with `traced` the shim, and
+    /// with `stderr` that fd as its standard error.
+    fn helper_spec(
+        &self,
+        argv: &[String],
+        env: &[(String, String)],
+        traced: bool,
+        stderr: Option<std::os::fd::RawFd>,
+    ) -> ExecSpec {
         let mut full_env = vec![("PATH".to_string(), HELPER_PATH.to_string())];
         full_env.extend(env.iter().cloned());
-        let mut fds = Vec::new();
+        let mut fds: Vec<_> = stderr.map(|fd| (fd, 2)).into_iter().collect();
         if let Some(trace) = self.trace.as_ref().filter(|_| traced) {
             let (trace_env, trace_fds) = trace.helper_setup();
             full_env.extend(trace_env);
-            fds = trace_fds;
+            fds.extend(trace_fds);
         }
         ExecSpec::new(&argv[0], argv, &full_env, fds)
     }
@@ -98,15 +108,23 @@ impl Inside {
         env: &[(String, String)],
         limit: Duration,
     ) -> Result<HelperRun, String> {
-        let spec = self.helper_spec(argv, env, true);
-        let pid = self.start_helper(&spec)?;
-        let cause = self.wait_helper(pid, &spec, limit);
+        // Non-blocking: the helper's whole tree has exited when its stderr is
+        // read, but churners forked meanwhile may hold copies of the write end.
+        let (read, write) =
+            nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC | nix::fcntl::OFlag::O_NONBLOCK)
+                .map_err(|e| format!("pipe: {e}"))?;
+        let spec = self.helper_spec(argv, env, true, Some(write.as_raw_fd()));
+        let pid = self.start_helper(&spec);
+        drop(write);
+        let cause = self.wait_helper(pid?, &spec, limit);
         // Drained even on error, so no event reaches the next helper's run.
         let events = self.trace.as_ref().map(|t| t.drain()).unwrap_or_default();
         self.note_trace(&events);
+        let stderr = super::wire::read_available(std::os::fd::AsFd::as_fd(&read));
         Ok(HelperRun {
             cause: cause?,
             events,
+            stderr: String::from_utf8_lossy(&stderr).into_owned(),
         })
     }
 

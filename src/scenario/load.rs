@@ -2,7 +2,8 @@
 //! file, line and key at fault.
 
 use super::builtin;
-use super::model::{Scenario, StrategyKind};
+use super::model::{Behaviour, Scenario, StrategyKind, UnitForm};
+use super::program;
 use std::collections::HashSet;
 use std::path::Path;
 
@@ -108,7 +109,27 @@ fn check_cross_fields(origin: &str, text: &str, s: &Scenario) -> Result<(), Scen
             );
         }
     }
+    if s.victim.behaviour == Behaviour::Exec {
+        if let Err(why) = program::resolve(&s.victim.command.0[0]) {
+            return fail("victim.command", why);
+        }
+    }
     for (i, strategy) in s.strategies.iter().enumerate() {
+        let only = |key: &str, kind: StrategyKind, set: bool| {
+            (set && strategy.kind != kind).then(|| {
+                fail(
+                    &format!("strategy[{i}].{key}"),
+                    format!("`{key}` applies to `{}` only", kind.name()),
+                )
+            })
+        };
+        if let Some(err) = only("shell", StrategyKind::PkillF, strategy.shell) {
+            return err;
+        }
+        let form_set = strategy.form != UnitForm::Pidfile;
+        if let Some(err) = only("form", StrategyKind::ExecstoppostCheck, form_set) {
+            return err;
+        }
         let lines = [
             ("exec_stop", &strategy.exec_stop),
             ("exec_stop_post", &strategy.exec_stop_post),

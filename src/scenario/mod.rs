@@ -4,6 +4,7 @@ pub mod builtin;
 pub mod duration;
 pub mod load;
 pub mod model;
+pub mod program;
 pub mod signal;
 pub mod sweep;
 

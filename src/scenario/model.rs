@@ -514,9 +514,21 @@ pub struct StrategyConfig {
     /// `pkill-f`: the pattern; defaults to the victim's program (argv[0]).
     #[serde(default)]
     pub pattern: Option<String>,
+    /// `pkill-f`: run pkill through `/bin/sh -c "pkill ..."` (a unit line that
+    /// names a shell) instead of directly, as systemd's `ExecStopPost=` does.
+    /// The shell's command line holds the pattern, so pkill matches it too.
+    #[serde(default)]
+    pub shell: bool,
+    /// `execstoppost-check`: which unit B it is (see [`UnitForm`]).
+    #[serde(default)]
+    pub form: UnitForm,
     /// `cgroup`, `systemd`: which processes get the signals, as systemd's `KillMode=`.
     #[serde(default)]
     pub kill_mode: KillMode,
+    /// `cgroup`, `systemd`: `SendSIGHUP=`: SIGHUP right after the kill
+    /// signal (and its SIGCONT) to the same processes.
+    #[serde(default)]
+    pub send_sighup: bool,
     /// `systemd`: `SendSIGKILL=`.
     #[serde(default = "yes")]
     pub send_sigkill: bool,
@@ -534,6 +546,29 @@ pub struct StrategyConfig {
 
 fn yes() -> bool {
     true
+}
+
+/// The two forms of the seed's unit B, which differ in what `$MAINPID`
+/// holds in `ExecStopPost=`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum UnitForm {
+    /// `Type=forking` with `PIDFile=`, a daemon systemd does not parent:
+    /// systemd keeps the number exported, so the check runs against it.
+    #[default]
+    Pidfile,
+    /// `Type=simple`, systemd's own child: after it exited `$MAINPID` is
+    /// unset in `ExecStopPost=`, so `ps -p` fails and the check never fires.
+    Simple,
+}
+
+impl UnitForm {
+    pub fn name(self) -> &'static str {
+        match self {
+            UnitForm::Pidfile => "pidfile",
+            UnitForm::Simple => "simple",
+        }
+    }
 }
 
 /// systemd's `KillMode=` (man systemd.kill).
@@ -560,11 +595,19 @@ impl KillMode {
 }
 
 impl StrategyConfig {
+    /// The label in every output; by default the kind, with the form
+    /// named where it is not the default one.
     pub fn label(&self) -> String {
-        self.label
-            .as_ref()
-            .map(|l| l.0.clone())
-            .unwrap_or_else(|| self.kind.name().to_string())
+        if let Some(l) = &self.label {
+            return l.0.clone();
+        }
+        match self.kind {
+            StrategyKind::PkillF if self.shell => "pkill-f-sh".into(),
+            StrategyKind::ExecstoppostCheck if self.form == UnitForm::Simple => {
+                "execstoppost-check-simple".into()
+            }
+            kind => kind.name().to_string(),
+        }
     }
 }
 
@@ -622,7 +665,7 @@ impl StrategyKind {
                 "ExecStop=/bin/kill -TERM $MAINPID; wait; ExecStopPost=/bin/sh -c \"if ps -p $MAINPID > /dev/null; then /bin/kill -KILL $MAINPID; fi\""
             }
             StrategyKind::PkillF => {
-                "/bin/sh -c \"pkill -TERM -f PATTERN\"; wait; /bin/sh -c \"pkill -KILL -f PATTERN\""
+                "pkill -TERM -f PATTERN; wait; pkill -KILL -f PATTERN (executed directly as ExecStopPost= does; shell = true runs each through /bin/sh -c)"
             }
             StrategyKind::Pidfd => {
                 "pidfd from spawn; pidfd_send_signal TERM; poll the pidfd until timeout; pidfd_send_signal KILL"

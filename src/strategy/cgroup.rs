@@ -3,7 +3,10 @@
 //! `kill_mode` (systemd's KillMode=); after the timeout, `process` sends the
 //! final signal to the main process only, while `mixed` and `control-group`
 //! empty the cgroup with `cgroup.kill`. Every signal goes through a pidfd or
-//! the cgroup itself, so nothing outside the cgroup can be hit.
+//! the cgroup itself, so nothing outside the cgroup can be hit. As systemd does
+//! (man systemd.kill), the kill signal is followed at once
+//! by SIGCONT to the same processes, so a SIGSTOPped daemon handles it, and
+//! by SIGHUP with `send_sighup`.
 
 use super::{StopReport, StopStrategy, VictimHandle};
 use crate::sandbox::cgroup;
@@ -23,7 +26,7 @@ fn signal(sig: StopSignal) -> Signal {
 /// Signals each process in the cgroup through a pidfd opened while it was
 /// listed there, after checking it still is (its number cannot change holder
 /// while the pidfd is open).
-fn signal_members(path: &Path, sig: StopSignal) {
+fn signal_members(path: &Path, sigs: &[Signal]) {
     let rel = path
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
@@ -38,7 +41,9 @@ fn signal_members(path: &Path, sig: StopSignal) {
         let member = std::fs::read_to_string(format!("/proc/{}/cgroup", pid.as_raw_nonzero()))
             .is_ok_and(|t| t.lines().any(|l| l.starts_with("0::") && l.contains(&rel)));
         if member {
-            let _ = pidfd_send_signal(&fd, signal(sig));
+            for &sig in sigs {
+                let _ = pidfd_send_signal(&fd, sig);
+            }
         }
     }
 }
@@ -54,9 +59,11 @@ fn wait_empty(path: &Path, deadline: Instant) -> bool {
     !cgroup::populated(path)
 }
 
-fn send(fd: Option<&OwnedFd>, sig: StopSignal) {
+fn send(fd: Option<&OwnedFd>, sigs: &[Signal]) {
     if let Some(fd) = fd {
-        let _ = pidfd_send_signal(fd, signal(sig));
+        for &sig in sigs {
+            let _ = pidfd_send_signal(fd, sig);
+        }
     }
 }
 
@@ -77,9 +84,17 @@ impl StopStrategy for CgroupKill {
         };
         let deadline = requested + self.0.timeout.0;
         let mode = self.0.kill_mode;
+        // The kill signal, SIGCONT unless that was the signal, SIGHUP if asked.
+        let mut first = vec![signal(self.0.kill_signal)];
+        if self.0.kill_signal.number() != libc::SIGCONT {
+            first.push(Signal::CONT);
+        }
+        if self.0.send_sighup {
+            first.push(Signal::HUP);
+        }
         match mode {
-            KillMode::ControlGroup => signal_members(path, self.0.kill_signal),
-            KillMode::Mixed | KillMode::Process => send(victim.pidfd, self.0.kill_signal),
+            KillMode::ControlGroup => signal_members(path, &first),
+            KillMode::Mixed | KillMode::Process => send(victim.pidfd, &first),
         }
         // systemd waits for the main process; with control-group, for the whole cgroup.
         let done = match mode {
@@ -90,7 +105,7 @@ impl StopStrategy for CgroupKill {
             KillMode::Process => {
                 if !done {
                     report.final_phase_at = Some(Instant::now());
-                    send(victim.pidfd, self.0.final_signal);
+                    send(victim.pidfd, &[signal(self.0.final_signal)]);
                 }
             }
             KillMode::Mixed | KillMode::ControlGroup => {

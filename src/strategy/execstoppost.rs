@@ -3,12 +3,14 @@
 //! then /bin/kill -KILL $MAINPID; fi"` with the recorded number exported (as
 //! systemd does for a `PIDFile=` main process it does not parent). The
 //! scenario's `exec_stop` and `exec_stop_post` replace either line, executed
-//! as systemd executes them (see exec_line).
+//! as systemd executes them (see exec_line). `form = "simple"` is the seed's
+//! `Type=simple` unit instead: systemd's own child, whose `$MAINPID` is unset
+//! in `ExecStopPost=` once it exited, so the check never fires.
 
-use super::{race_window, StopReport, StopStrategy, VictimHandle, HELPER_LIMIT};
+use super::{note_helper, race_window, StopReport, StopStrategy, VictimHandle, HELPER_LIMIT};
 use crate::sandbox::inside::Inside;
 use crate::sandbox::trace::{TraceEvent, TraceKind};
-use crate::scenario::{StrategyConfig, StrategyKind};
+use crate::scenario::{StrategyConfig, StrategyKind, UnitForm};
 use std::time::Instant;
 
 pub struct ExecStopPostCheck(pub StrategyConfig);
@@ -22,7 +24,7 @@ impl StopStrategy for ExecStopPostCheck {
         let mut report = StopReport::default();
         let mainpid = victim.pid.to_string();
         // As a separate word, systemd substitutes $MAINPID itself.
-        let exec_stop = match self.line(self.0.exec_stop.as_deref(), victim.pid) {
+        let exec_stop = match self.line(self.0.exec_stop.as_deref(), Some(victim.pid)) {
             Ok(Some(argv)) => argv,
             Ok(None) => vec![
                 "/bin/kill".to_string(),
@@ -42,6 +44,12 @@ impl StopStrategy for ExecStopPostCheck {
                 return report;
             }
         };
+        note_helper(
+            &mut report,
+            &exec_stop,
+            &run,
+            ignores_failure(&self.0.exec_stop),
+        );
         // ExecStop's number was read at the stop request.
         for at in kills(&run.events) {
             let freed = inside.victim_death_at();
@@ -54,7 +62,10 @@ impl StopStrategy for ExecStopPostCheck {
             "if ps -p $MAINPID > /dev/null; then /bin/kill -{} $MAINPID; fi",
             self.0.final_signal.short_name()
         );
-        let exec_stop_post = match self.line(self.0.exec_stop_post.as_deref(), victim.pid) {
+        // What systemd exports in ExecStopPost=: the number for a PIDFile=
+        // daemon it does not parent; nothing for its own child that exited.
+        let post_mainpid = (self.0.form == UnitForm::Pidfile).then_some(victim.pid);
+        let exec_stop_post = match self.line(self.0.exec_stop_post.as_deref(), post_mainpid) {
             Ok(Some(argv)) => argv,
             Ok(None) => vec!["/bin/sh".to_string(), "-c".to_string(), script],
             Err(err) => {
@@ -63,14 +74,20 @@ impl StopStrategy for ExecStopPostCheck {
             }
         };
         reused |= inside.number_reused(victim.pid);
-        match inside.run_traced_helper(
-            &exec_stop_post,
-            &[("MAINPID".into(), mainpid)],
-            HELPER_LIMIT,
-        ) {
+        let env: Vec<(String, String)> = post_mainpid
+            .map(|_| ("MAINPID".to_string(), mainpid))
+            .into_iter()
+            .collect();
+        match inside.run_traced_helper(&exec_stop_post, &env, HELPER_LIMIT) {
             // `ps -p` saw the number alive when it exited with 0; the kill
             // that follows is the check-then-kill race of the seed.
             Ok(run) => {
+                note_helper(
+                    &mut report,
+                    &exec_stop_post,
+                    &run,
+                    ignores_failure(&self.0.exec_stop_post),
+                );
                 let checked = run
                     .events
                     .iter()
@@ -93,10 +110,20 @@ impl StopStrategy for ExecStopPostCheck {
 
 impl ExecStopPostCheck {
     /// The scenario's own line for this step, as systemd would execute it.
-    fn line(&self, line: Option<&str>, mainpid: i32) -> Result<Option<Vec<String>>, String> {
-        line.map(|l| super::exec_line::argv(l, Some(mainpid)).map_err(|e| format!("`{l}`: {e}")))
+    fn line(
+        &self,
+        line: Option<&str>,
+        mainpid: Option<i32>,
+    ) -> Result<Option<Vec<String>>, String> {
+        line.map(|l| super::exec_line::argv(l, mainpid).map_err(|e| format!("`{l}`: {e}")))
             .transpose()
     }
+}
+
+/// systemd's `-` prefix: the line's failure is ignored.
+fn ignores_failure(line: &Option<String>) -> bool {
+    line.as_deref()
+        .is_some_and(|l| l.trim_start().starts_with('-'))
 }
 
 /// When each `kill` program's kill() returned.

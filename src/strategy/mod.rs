@@ -4,6 +4,7 @@
 mod cgroup;
 pub mod exec_line;
 mod execstoppost;
+pub mod helper_end;
 mod pidfd;
 mod pkill;
 mod plain_kill;
@@ -122,6 +123,41 @@ impl StopStrategy for SystemdUnit {
         StopReport {
             error: Some("the systemd strategy runs only inside the sandboxed systemd".into()),
             ..StopReport::default()
+        }
+    }
+}
+
+/// Records what a helper's end means for the stop: a failed helper makes
+/// the trial an error, a refused signal an `eperm`, and whatever it said on
+/// stderr goes into the trial's note.
+fn note_helper(
+    report: &mut StopReport,
+    argv: &[String],
+    run: &crate::sandbox::inside::HelperRun,
+    ignore_failure: bool,
+) {
+    match helper_end::judge(argv, run.cause, &run.stderr, ignore_failure) {
+        helper_end::HelperEnd::Done => {}
+        helper_end::HelperEnd::Refused => report.eperm = true,
+        helper_end::HelperEnd::Failed(why) => {
+            report.error.get_or_insert(why);
+        }
+    }
+    let said = helper_end::first_lines(&run.stderr);
+    if !said.is_empty() {
+        let program = argv[0].rsplit('/').next().unwrap_or(&argv[0]);
+        let line = if said.starts_with(&format!("{program}:")) {
+            said
+        } else {
+            format!("{program}: {said}")
+        };
+        match &mut report.note {
+            Some(note) if !note.contains(&line) => {
+                note.push_str("; ");
+                note.push_str(&line);
+            }
+            Some(_) => {}
+            None => report.note = Some(line),
         }
     }
 }

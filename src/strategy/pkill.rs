@@ -1,8 +1,10 @@
 //! `pkill -TERM -f PATTERN`, wait, then always `pkill -KILL -f PATTERN` (the
-//! seed's "extreme" ExecStopPost), each through `/bin/sh -c` as a unit would
-//! run it, so the shell that matches its own pattern is measured too.
+//! seed's "extreme" `ExecStopPost=pkill -9 -f ...`). By default pkill is
+//! executed directly, as systemd executes an `ExecStopPost=` line; with
+//! `shell = true` each runs through `/bin/sh -c`, whose own command line holds
+//! the pattern, so pkill hits its shell too (counted as misfires).
 
-use super::{shell_word, StopReport, StopStrategy, VictimHandle, HELPER_LIMIT};
+use super::{note_helper, shell_word, StopReport, StopStrategy, VictimHandle, HELPER_LIMIT};
 use crate::sandbox::inside::Inside;
 use crate::sandbox::trace::{TraceEvent, TraceKind};
 use crate::scenario::{StrategyConfig, StrategyKind};
@@ -10,12 +12,23 @@ use std::time::Instant;
 
 pub struct PkillF(pub StrategyConfig);
 
+/// procps's pkill, where Debian (and systemd units) find it.
+const PKILL: &str = "/usr/bin/pkill";
+
 impl PkillF {
     fn command(&self, signal: &str, pattern: &str) -> Vec<String> {
+        if self.0.shell {
+            return vec![
+                "/bin/sh".to_string(),
+                "-c".to_string(),
+                format!("pkill -{signal} -f {}", shell_word(pattern)),
+            ];
+        }
         vec![
-            "/bin/sh".to_string(),
-            "-c".to_string(),
-            format!("pkill -{signal} -f {}", shell_word(pattern)),
+            PKILL.to_string(),
+            format!("-{signal}"),
+            "-f".to_string(),
+            pattern.to_string(),
         ]
     }
 }
@@ -30,9 +43,13 @@ impl StopStrategy for PkillF {
         let pattern = self.0.pattern.as_deref().unwrap_or(victim.program);
         // pkill exits 1 when nothing matched; its shell may die of its own
         // pkill. Neither is an error of the tool: the oracle counts the hits.
+        // Exit 2 (a pattern it rejects) or 3 is: see helper_end.
         let first = self.command(self.0.kill_signal.short_name(), pattern);
         match inside.run_traced_helper(&first, &[], HELPER_LIMIT) {
-            Ok(run) => report.windows.extend(scan_to_kill(&run.events)),
+            Ok(run) => {
+                report.windows.extend(scan_to_kill(&run.events));
+                note_helper(&mut report, &first, &run, false);
+            }
             Err(err) => {
                 report.error = Some(err);
                 return report;
@@ -42,7 +59,10 @@ impl StopStrategy for PkillF {
         report.final_phase_at = Some(Instant::now());
         let last = self.command(self.0.final_signal.short_name(), pattern);
         match inside.run_traced_helper(&last, &[], HELPER_LIMIT) {
-            Ok(run) => report.windows.extend(scan_to_kill(&run.events)),
+            Ok(run) => {
+                report.windows.extend(scan_to_kill(&run.events));
+                note_helper(&mut report, &last, &run, false);
+            }
             Err(err) => report.error = Some(err),
         }
         report

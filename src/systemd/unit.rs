@@ -2,7 +2,7 @@
 //! prints, what the report recommends, and, for the `systemd` strategy, what
 //! the sandboxed systemd runs.
 
-use crate::scenario::{Behaviour, Scenario, StrategyConfig, StrategyKind};
+use crate::scenario::{Behaviour, Scenario, StrategyConfig, StrategyKind, UnitForm};
 use crate::victim::env;
 use std::fmt::Write;
 use std::path::Path;
@@ -44,8 +44,10 @@ pub fn settings(c: &StrategyConfig, s: &Scenario) -> Vec<String> {
     let (short, final_short) = (c.kill_signal.short_name(), c.final_signal.short_name());
     match c.kind {
         StrategyKind::Pidfd => vec![
-            "# systemd 255+ tracks the main process by pidfd; let it do the signalling.".into(),
-            "KillMode=control-group".into(),
+            "# systemd 255+ holds the main process by pidfd and signals it through it.".into(),
+            "# Like the pidfd strategy, only the main process is signalled: its children".into(),
+            "# are left running (the cgroup strategy's KillMode=mixed stops them too).".into(),
+            "KillMode=process".into(),
             format!("KillSignal={sig}"),
             format!("TimeoutStopSec={timeout}"),
             format!("FinalKillSignal={fin}"),
@@ -58,19 +60,38 @@ pub fn settings(c: &StrategyConfig, s: &Scenario) -> Vec<String> {
             format!("# ...then kill -{final_short} $MAINPID: the number may be someone else's by now."),
         ],
         StrategyKind::ExecstoppostCheck => vec![
+            match c.form {
+                UnitForm::Pidfile => "# Type=forking, PIDFile=...: a daemon systemd does not parent, so $MAINPID stays set in ExecStopPost=".into(),
+                UnitForm::Simple => "Type=simple".into(),
+            },
             "KillMode=process".into(),
-            format!("ExecStop=/bin/kill -{short} $MAINPID"),
-            format!("ExecStopPost=/bin/sh -c \"if ps -p $MAINPID > /dev/null; then /bin/kill -{final_short} $MAINPID; fi\""),
+            format!(
+                "ExecStop={}",
+                c.exec_stop.clone().unwrap_or_else(|| format!("/bin/kill -{short} $MAINPID"))
+            ),
+            format!(
+                "ExecStopPost={}",
+                c.exec_stop_post.clone().unwrap_or_else(|| format!(
+                    "/bin/sh -c \"if ps -p $MAINPID > /dev/null; then /bin/kill -{final_short} $MAINPID; fi\""
+                ))
+            ),
             format!("TimeoutStopSec={timeout}"),
             "SuccessExitStatus=143 TERM".into(),
         ],
-        StrategyKind::PkillF => vec![
-            format!(
-                "ExecStopPost=/usr/bin/pkill -{final_short} -f {}",
-                exec_word(&c.pattern.clone().unwrap_or_else(|| s.victim.command.0[0].clone()))
-            ),
-            format!("TimeoutStopSec={timeout}"),
-        ],
+        StrategyKind::PkillF => {
+            let pattern = c.pattern.clone().unwrap_or_else(|| s.victim.command.0[0].clone());
+            vec![
+                if c.shell {
+                    format!(
+                        "ExecStopPost=/bin/sh -c \"pkill -{final_short} -f {}\"",
+                        exec_word(&pattern)
+                    )
+                } else {
+                    format!("ExecStopPost=/usr/bin/pkill -{final_short} -f {}", exec_word(&pattern))
+                },
+                format!("TimeoutStopSec={timeout}"),
+            ]
+        }
         StrategyKind::Cgroup | StrategyKind::Systemd => {
             let mut lines = vec![
                 format!("KillMode={}", c.kill_mode.name()),
@@ -79,6 +100,9 @@ pub fn settings(c: &StrategyConfig, s: &Scenario) -> Vec<String> {
                 format!("SendSIGKILL={}", if c.send_sigkill { "yes" } else { "no" }),
                 format!("TimeoutStopSec={timeout}"),
             ];
+            if c.send_sighup {
+                lines.push("SendSIGHUP=yes".into());
+            }
             lines.extend(c.exec_stop.iter().map(|l| format!("ExecStop={l}")));
             lines.extend(c.exec_stop_post.iter().map(|l| format!("ExecStopPost={l}")));
             lines.extend(c.service.iter().cloned());

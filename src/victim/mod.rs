@@ -22,7 +22,12 @@ pub fn exec_spec(
             "PATH".to_string(),
             crate::sandbox::inside::HELPER_PATH.to_string(),
         )];
-        return ExecSpec::new(&argv[0], argv, &env, Vec::new());
+        // Resolved as systemd resolves it (checked when the scenario was
+        // read); argv stays as written, which is what `pkill -f` sees.
+        let exe = crate::scenario::program::resolve(&argv[0])
+            .map(|p| p.display().to_string())
+            .unwrap_or_else(|_| argv[0].clone());
+        return ExecSpec::new(&exe, argv, &env, Vec::new());
     }
     let env = vec![
         (env::ROLE.to_string(), "victim".to_string()),

@@ -114,14 +114,21 @@ fn pkill_hits_exactly_the_matching_processes() {
         3,
         "the fixture's list changed: {expected:?}"
     );
-    expected.insert("/bin/sh -c pkill -TERM -f /usr/bin/foo_daemon".into(), 1);
-    expected.insert("/bin/sh -c pkill -KILL -f /usr/bin/foo_daemon".into(), 1);
+    // pkill executed directly, as systemd's ExecStopPost= does, hits the
+    // look-alikes only; through `sh -c` it also hits its own shells.
+    let mut through_sh = expected.clone();
+    through_sh.insert("/bin/sh -c pkill -TERM -f /usr/bin/foo_daemon".into(), 1);
+    through_sh.insert("/bin/sh -c pkill -KILL -f /usr/bin/foo_daemon".into(), 1);
     let per_trial: usize = expected.values().sum();
 
     let trials = 8;
     let (dir, _) = run(&scenario_path, &["--trials", &trials.to_string()]);
     let s = summary(dir.path());
     assert_eq!(num(&s["pkill-f"], "misfires") as usize, trials * per_trial);
+    assert_eq!(
+        num(&s["pkill-f-sh"], "misfires") as usize,
+        trials * through_sh.values().sum::<usize>()
+    );
     for other in ["plain-kill", "execstoppost-check", "pidfd", "cgroup"] {
         assert_eq!(num(&s[other], "misfires"), 0.0, "{other}");
     }
@@ -139,10 +146,12 @@ fn pkill_hits_exactly_the_matching_processes() {
         }
         by_trial
     };
-    let hits = by_trial("pkill-f");
-    assert_eq!(hits.len(), trials);
-    for (trial, hits) in hits {
-        assert_eq!(hits, expected, "trial {trial}");
+    for (label, want) in [("pkill-f", &expected), ("pkill-f-sh", &through_sh)] {
+        let hits = by_trial(label);
+        assert_eq!(hits.len(), trials, "{label}");
+        for (trial, hits) in hits {
+            assert_eq!(&hits, want, "{label} trial {trial}");
+        }
     }
     // The seed's ExecStopPost=pkill -9 -f under real systemd (when this
     // machine has it): systemd execs pkill with no shell, and SIGKILL cannot
@@ -153,11 +162,7 @@ fn pkill_hits_exactly_the_matching_processes() {
         "systemd-pkill neither ran nor was reported unavailable"
     );
     if s.contains_key("systemd-pkill") {
-        let once: HashMap<String, usize> = expected
-            .keys()
-            .filter(|k| !k.starts_with("/bin/sh"))
-            .map(|k| (k.clone(), 1))
-            .collect();
+        let once: HashMap<String, usize> = expected.keys().map(|k| (k.clone(), 1)).collect();
         let hits = by_trial("systemd-pkill");
         assert_eq!(hits.len(), trials);
         for (trial, hits) in hits {
