@@ -47,6 +47,10 @@ pub struct StrategyChange {
     pub p99: (Option<Duration>, Option<Duration>),
     pub latency_p: Option<f64>,
     pub latency: Verdict,
+    /// The stop's completion (what a deploy waits for), compared likewise.
+    pub completion_p50: (Option<Duration>, Option<Duration>),
+    pub completion_p: Option<f64>,
+    pub completion: Verdict,
     pub misfire_rate: (f64, f64),
     pub misfire_trials: ((u64, u64), (u64, u64)),
     pub misfire_p: f64,
@@ -91,27 +95,23 @@ pub fn compare(old_dir: &Path, new_dir: &Path, noise: f64) -> Result<Comparison,
             continue;
         };
         let empty = Vec::new();
-        let (a, b) = (
-            old_lat.get(&o.strategy).unwrap_or(&empty),
-            new_lat.get(&n.strategy).unwrap_or(&empty),
-        );
-        let (p50_old, p50_new) = (o.latency_at(0.5), n.latency_at(0.5));
-        let (latency_p, latency) = match (mann_whitney(a, b), p50_old, p50_new) {
-            (Some((p, _)), Some(m0), Some(m1)) => {
-                let rel = (m1.as_secs_f64() - m0.as_secs_f64()) / m0.as_secs_f64().max(1e-9);
-                let verdict = if p >= ALPHA {
-                    Verdict::NoChange
-                } else if rel.abs() < noise {
-                    Verdict::WithinNoise
-                } else if rel < 0.0 {
-                    Verdict::Better
-                } else {
-                    Verdict::Worse
-                };
-                (Some(p), verdict)
-            }
-            _ => (None, Verdict::Incomparable),
+        let samples = |all: &std::collections::BTreeMap<String, Vec<u64>>, s: &str| {
+            all.get(s).unwrap_or(&empty).clone()
         };
+        let (p50_old, p50_new) = (o.latency_at(0.5), n.latency_at(0.5));
+        let (latency_p, latency) = shift(
+            &samples(&old_lat.death, &o.strategy),
+            &samples(&new_lat.death, &n.strategy),
+            (p50_old, p50_new),
+            noise,
+        );
+        let completion_p50 = (o.completion_at(0.5), n.completion_at(0.5));
+        let (completion_p, completion) = shift(
+            &samples(&old_lat.completion, &o.strategy),
+            &samples(&new_lat.completion, &n.strategy),
+            completion_p50,
+            noise,
+        );
         let misfire_p = two_proportions(o.misfired_trials, o.trials, n.misfired_trials, n.trials);
         let (r0, r1) = (o.misfire_rate().0, n.misfire_rate().0);
         let misfires = if o.trials == 0 || n.trials == 0 {
@@ -129,6 +129,9 @@ pub fn compare(old_dir: &Path, new_dir: &Path, noise: f64) -> Result<Comparison,
             p99: (o.latency_at(0.99), n.latency_at(0.99)),
             latency_p,
             latency,
+            completion_p50,
+            completion_p,
+            completion,
             misfire_rate: (r0, r1),
             misfire_trials: ((o.misfired_trials, o.trials), (n.misfired_trials, n.trials)),
             misfire_p,
@@ -149,6 +152,32 @@ pub fn compare(old_dir: &Path, new_dir: &Path, noise: f64) -> Result<Comparison,
         strategies,
         unmatched,
     })
+}
+
+/// Whether the samples moved: Mann–Whitney U, then the medians' relative
+/// change against the noise threshold.
+fn shift(
+    a: &[u64],
+    b: &[u64],
+    (m0, m1): (Option<Duration>, Option<Duration>),
+    noise: f64,
+) -> (Option<f64>, Verdict) {
+    match (mann_whitney(a, b), m0, m1) {
+        (Some((p, _)), Some(m0), Some(m1)) => {
+            let rel = (m1.as_secs_f64() - m0.as_secs_f64()) / m0.as_secs_f64().max(1e-9);
+            let verdict = if p >= ALPHA {
+                Verdict::NoChange
+            } else if rel.abs() < noise {
+                Verdict::WithinNoise
+            } else if rel < 0.0 {
+                Verdict::Better
+            } else {
+                Verdict::Worse
+            };
+            (Some(p), verdict)
+        }
+        _ => (None, Verdict::Incomparable),
+    }
 }
 
 fn change(old: Option<Duration>, new: Option<Duration>) -> String {
@@ -193,6 +222,22 @@ impl Comparison {
                 }
                 v
             })
+            .chain(
+                self.strategies
+                    .iter()
+                    .filter(|s| s.completion.changed())
+                    .map(|s| {
+                        format!(
+                            "{} completion {}",
+                            s.strategy,
+                            if s.completion == Verdict::Better {
+                                "improved"
+                            } else {
+                                "regressed"
+                            }
+                        )
+                    }),
+            )
             .collect();
         if changed.is_empty() {
             "no significant change".into()
@@ -201,7 +246,7 @@ impl Comparison {
         }
     }
 
-    fn rows(&self) -> Vec<[String; 5]> {
+    fn rows(&self) -> Vec<[String; 6]> {
         self.strategies
             .iter()
             .map(|s| {
@@ -220,12 +265,22 @@ impl Comparison {
                     s.misfires.words("fewer misfires", "more misfires"),
                     s.misfire_p
                 );
+                let done = s.completion.words("faster", "slower");
+                let done = format!(
+                    "{} {}",
+                    change(s.completion_p50.0, s.completion_p50.1),
+                    match s.completion_p {
+                        Some(p) => format!("{done} (p = {p:.3})"),
+                        None => done,
+                    }
+                );
                 [
                     s.strategy.clone(),
                     change(s.p50.0, s.p50.1),
                     change(s.p99.0, s.p99.1),
                     lat,
                     mis,
+                    done,
                 ]
             })
             .collect()
@@ -236,8 +291,8 @@ impl Comparison {
         for r in self.rows() {
             let _ = writeln!(
                 out,
-                "  {}\n    p50 {}   p99 {}\n    latency: {}\n    misfired trials: {}",
-                r[0], r[1], r[2], r[3], r[4]
+                "  {}\n    p50 {}   p99 {}\n    latency: {}\n    misfired trials: {}\n    completion p50: {}",
+                r[0], r[1], r[2], r[3], r[4], r[5]
             );
         }
         for u in &self.unmatched {
@@ -255,7 +310,7 @@ impl Comparison {
             self.headline(),
             self.noise * 100.0
         );
-        out.push_str("| strategy | p50 | p99 | latency | misfired trials |\n| --- | --- | --- | --- | --- |\n");
+        out.push_str("| strategy | p50 | p99 | latency | misfired trials | completion p50 |\n| --- | --- | --- | --- | --- | --- |\n");
         for r in self.rows() {
             let _ = writeln!(out, "| {} |", r.join(" | "));
         }

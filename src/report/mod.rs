@@ -87,6 +87,19 @@ pub fn render_dir(dir: &Path) -> Result<RunResults, ReportError> {
             message: e.to_string(),
         })?;
         write_file(&dir.join(format!("{}.hlog", s.strategy)), &log)?;
+        // The stop's completion (what a deploy waits for), beside the death.
+        write_file(
+            &dir.join(format!("completion-{}.hgrm", s.strategy)),
+            hgrm::render(&s.completion_us).as_bytes(),
+        )?;
+        let tag = format!("completion-{}", s.strategy);
+        let log = hlog::write(&s.completion_us, &tag, results.meta.started_unix, length).map_err(
+            |e| ReportError::Render {
+                path: format!("{tag}.hlog"),
+                message: e.to_string(),
+            },
+        )?;
+        write_file(&dir.join(format!("{tag}.hlog")), &log)?;
         if !s.race_window_us.is_empty() {
             write_file(
                 &dir.join(format!("race-window-{}.hgrm", s.strategy)),

@@ -64,7 +64,11 @@ pub fn faults(s: &StrategyStats) -> Vec<String> {
             why.push(format!("{n} {}", if n == 1 { one } else { many }));
         }
     };
-    count(s.misfired_trials, "trial with misfires", "trials with misfires");
+    count(
+        s.misfired_trials,
+        "trial with misfires",
+        "trials with misfires",
+    );
     count(s.survived, "survivor", "survivors");
     count(s.leaks, "leaked process", "leaked processes");
     count(s.errors, "error", "errors");
@@ -102,7 +106,6 @@ mod tests {
         }
         r.strategies.pop().unwrap()
     }
-
 
     #[test]
     fn ordering_rules() {

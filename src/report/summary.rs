@@ -53,6 +53,23 @@ pub struct SummaryRow {
     /// signalled (a `kill -1`), summed over trials: not misfires.
     #[serde(default)]
     pub victim_signals: u64,
+    /// Signals by number refused with EPERM.
+    #[serde(default)]
+    pub eperm: u64,
+    /// Stops whose victim tree did not die within the trial (survivors and
+    /// leaks): censored, so in none of the `p*_ms` latencies.
+    #[serde(default)]
+    pub censored: u64,
+    /// Completion (stop request to the strategy's return, what a deploy
+    /// waits for) percentiles, over every stop that ran.
+    #[serde(default)]
+    pub completion_p50_ms: Option<f64>,
+    #[serde(default)]
+    pub completion_p90_ms: Option<f64>,
+    #[serde(default)]
+    pub completion_p99_ms: Option<f64>,
+    #[serde(default)]
+    pub completion_max_ms: Option<f64>,
 }
 
 fn ms(d: Option<Duration>) -> Option<f64> {
@@ -93,6 +110,12 @@ impl SummaryRow {
             race_window_p50_ms: ms(s.window_at(0.5)),
             race_window_p99_ms: ms(s.window_at(0.99)),
             victim_signals: s.victim_signals,
+            eperm: s.eperm,
+            censored: s.censored,
+            completion_p50_ms: ms(s.completion_at(0.5)),
+            completion_p90_ms: ms(s.completion_at(0.9)),
+            completion_p99_ms: ms(s.completion_at(0.99)),
+            completion_max_ms: ms(s.completion_at(1.0)),
         }
     }
 }
@@ -138,6 +161,12 @@ const HEADER: &[&str] = &[
     "race_window_p50_ms",
     "race_window_p99_ms",
     "victim_signals",
+    "eperm",
+    "censored",
+    "completion_p50_ms",
+    "completion_p90_ms",
+    "completion_p99_ms",
+    "completion_max_ms",
 ];
 
 #[cfg(test)]
@@ -169,6 +198,12 @@ mod tests {
             race_window_p50_ms: None,
             race_window_p99_ms: Some(1.25),
             victim_signals: 2,
+            eperm: 0,
+            censored: 1,
+            completion_p50_ms: Some(1.75),
+            completion_p90_ms: Some(2.25),
+            completion_p99_ms: Some(2.75),
+            completion_max_ms: Some(2.75),
         }
     }
 

@@ -47,6 +47,13 @@ struct TrialRow {
     victim_signals: u64,
 }
 
+/// Latency samples of a run, in µs per strategy.
+#[derive(Debug, Default)]
+pub struct LatencySamples {
+    pub death: BTreeMap<String, Vec<u64>>,
+    pub completion: BTreeMap<String, Vec<u64>>,
+}
+
 pub struct RunResults {
     pub dir: PathBuf,
     pub meta: RunMeta,
@@ -162,17 +169,30 @@ impl RunResults {
         })
     }
 
-    /// Latencies in µs per strategy (stops that were timed), for comparisons.
-    pub fn latency_samples(dir: &Path) -> Result<BTreeMap<String, Vec<u64>>, LoadError> {
+    /// Per strategy, in µs: the deaths of stops whose victim tree died, and
+    /// the completions of every stop that ran; for comparisons.
+    pub fn latency_samples(dir: &Path) -> Result<LatencySamples, LoadError> {
         let path = dir.join("trials.csv");
-        let mut samples: BTreeMap<String, Vec<u64>> = BTreeMap::new();
+        let mut samples = LatencySamples::default();
         let mut reader = csv::Reader::from_path(&path).map_err(|e| parse_err(&path, e))?;
         for row in reader.deserialize::<TrialRow>() {
             let row = row.map_err(|e| parse_err(&path, e))?;
-            let timed = row.latency_us.filter(|_| !row.victim_gone_before_stop);
-            if let (false, Some(us)) = (row.outcome == "error", timed) {
-                samples.entry(row.strategy).or_default().push(us.max(1));
+            if row.outcome == "error" {
+                continue;
             }
+            if let Some(us) = row.latency_us.filter(|_| !row.victim_gone_before_stop) {
+                samples
+                    .death
+                    .entry(row.strategy.clone())
+                    .or_default()
+                    .push(us.max(1));
+            }
+            let completion = (row.strategy_ms * 1000.0).round() as u64;
+            samples
+                .completion
+                .entry(row.strategy)
+                .or_default()
+                .push(completion.max(1));
         }
         Ok(samples)
     }

@@ -33,6 +33,14 @@ pub const BUILTIN: &[(&str, &str)] = &[
         include_str!("../../scenarios/seed-killmode.toml"),
     ),
     (
+        "seed-bash-daemon",
+        include_str!("../../scenarios/seed-bash-daemon.toml"),
+    ),
+    (
+        "forking-daemon",
+        include_str!("../../scenarios/forking-daemon.toml"),
+    ),
+    (
         "sweep-churn-rate",
         include_str!("../../scenarios/sweep-churn-rate.toml"),
     ),

@@ -138,19 +138,21 @@ pub fn service(s: &Scenario, c: &StrategyConfig, start: Start<'_>) -> String {
                 env::CHILDREN,
                 v.children.0
             );
-            // Records how the main process ended (systemd hands ExecStopPost=
-            // $SERVICE_RESULT, $EXIT_CODE, $EXIT_STATUS), when systemd saw it
-            // end (the unit is still loaded here; once inactive it may be
-            // garbage-collected), and what $MAINPID holds there, exactly as a
-            // user's line sees it (sh expands it).
-            let _ = writeln!(
-                u,
-                "ExecStopPost=/bin/sh -c 'echo \"$SERVICE_RESULT $EXIT_CODE $EXIT_STATUS $(systemctl show -p ExecMainExitTimestampMonotonic --value %n) [$MAINPID]\" > /run/stopbench/%n.post'"
-            );
         }
         _ => {
             let _ = writeln!(u, "ExecStart={}", exec_line(&s.victim.command.0));
         }
+    }
+    if matches!(start, Start::Simulated { .. }) {
+        // Records how the main process ended (systemd hands ExecStopPost=
+        // $SERVICE_RESULT, $EXIT_CODE, $EXIT_STATUS), when systemd saw it
+        // end (the unit is still loaded here; once inactive it may be
+        // garbage-collected), and what $MAINPID holds there, exactly as a
+        // user's line sees it (sh expands it).
+        let _ = writeln!(
+            u,
+            "ExecStopPost=/bin/sh -c 'echo \"$SERVICE_RESULT $EXIT_CODE $EXIT_STATUS $(systemctl show -p ExecMainExitTimestampMonotonic --value %n) [$MAINPID]\" > /run/stopbench/%n.post'"
+        );
     }
     for line in settings(c, s) {
         let _ = writeln!(u, "{line}");

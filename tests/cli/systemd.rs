@@ -286,3 +286,67 @@ fn systemd_unavailable_is_reported_with_the_reason() {
         .unwrap()
         .contains("Not measured on this machine"));
 }
+
+/// The emulations match systemd: for every shipped scenario with a real
+/// systemd row, each sandbox row that stands for the same unit agrees with
+/// it on outcomes, leaks and misfires, and on the median stop latency within
+/// systemd's timer slack (its event loop fires up to 250 ms late), run side
+/// by side in one run.
+#[test]
+fn sandbox_rows_agree_with_real_systemd_on_every_shipped_scenario() {
+    let pairs: &[(&str, &[(&str, &str)])] = &[
+        ("seed-timeoutstopsec", &[("cgroup", "systemd")]),
+        ("seed-sigstop", &[("cgroup", "systemd")]),
+        (
+            "seed-execstoppost",
+            &[("execstoppost-check-simple", "systemd-unit-b")],
+        ),
+        (
+            "seed-killmode",
+            &[
+                ("cgroup-process", "systemd-process"),
+                ("cgroup-mixed", "systemd-mixed"),
+                ("cgroup-control-group", "systemd-control-group"),
+            ],
+        ),
+        (
+            "seed-bash-daemon",
+            &[
+                ("cgroup-control-group", "systemd-control-group"),
+                ("cgroup-process", "systemd-process"),
+            ],
+        ),
+        ("forking-daemon", &[("cgroup", "systemd")]),
+    ];
+    for (scenario, pairs) in pairs {
+        let mut args = vec!["--trials", "3"];
+        for (a, b) in pairs.iter() {
+            args.extend(["--strategy", a, "--strategy", b]);
+        }
+        let (dir, _) = run(scenario, &args);
+        let s = summary(dir.path());
+        for (sandbox, systemd) in pairs.iter() {
+            let (a, b) = (&s[*sandbox], &s[*systemd]);
+            for column in [
+                "trials", "exited", "killed", "survived", "errors", "misfires", "leaks",
+            ] {
+                assert_eq!(
+                    num(a, column),
+                    num(b, column),
+                    "{scenario}: `{column}` of {sandbox} vs {systemd}: {a:?} vs {b:?}"
+                );
+            }
+            if let (Ok(x), Ok(y)) = (a["p50_ms"].parse::<f64>(), b["p50_ms"].parse::<f64>()) {
+                assert!(
+                    (x - y).abs() <= 350.0,
+                    "{scenario}: p50 {x} ms ({sandbox}) vs {y} ms ({systemd})"
+                );
+            } else {
+                assert_eq!(
+                    a["p50_ms"], b["p50_ms"],
+                    "{scenario}: {sandbox} vs {systemd}"
+                );
+            }
+        }
+    }
+}

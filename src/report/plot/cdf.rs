@@ -1,5 +1,7 @@
 //! Latency distribution per strategy as a CDF: the share of stops done by
-//! each latency, so modes (e.g. "exits at once" vs "waits out the timeout") show.
+//! each latency, so modes (e.g. "exits at once" vs "waits out the timeout")
+//! show. Each strategy has two lines: the victim tree's death (thick) and the
+//! stop's completion, when the strategy returned (thin).
 
 use super::{colour, empty, latency_range, legend, render, Chart, DrawResult, Plot, FONT};
 use crate::results::RunResults;
@@ -7,7 +9,7 @@ use plotters::coord::Shift;
 use plotters::prelude::*;
 use std::path::Path;
 
-const TITLE: &str = "Stop latency distribution (CDF)";
+const TITLE: &str = "Stop latency distribution (CDF): death and completion";
 
 struct Cdf<'a>(&'a RunResults);
 
@@ -50,24 +52,28 @@ impl Chart for Cdf<'_> {
                 let mut chart = $chart;
                 chart
                     .configure_mesh()
-                    .x_desc("stop latency (ms)")
+                    .x_desc("from the stop request (ms)")
                     .y_desc("share of stops done")
                     .y_label_formatter(&|y| format!("{:.0}%", y * 100.0))
                     .label_style((FONT, 14))
                     .draw()?;
-                for (i, s) in results
-                    .stats
-                    .iter()
-                    .enumerate()
-                    .filter(|(_, s)| !s.latency_us.is_empty())
-                {
+                for (i, s) in results.stats.iter().enumerate() {
                     let c = colour(i);
-                    chart
-                        .draw_series(LineSeries::new(steps(&s.latency_us), c.stroke_width(2)))?
-                        .label(s.strategy.clone())
-                        .legend(move |(x, y)| {
-                            PathElement::new(vec![(x, y), (x + 20, y)], c.stroke_width(2))
-                        });
+                    let lines = [
+                        (&s.latency_us, 3, format!("{} (death)", s.strategy)),
+                        (&s.completion_us, 1, format!("{} (completion)", s.strategy)),
+                    ];
+                    for (hist, width, label) in lines {
+                        if hist.is_empty() {
+                            continue;
+                        }
+                        chart
+                            .draw_series(LineSeries::new(steps(hist), c.stroke_width(width)))?
+                            .label(label)
+                            .legend(move |(x, y)| {
+                                PathElement::new(vec![(x, y), (x + 20, y)], c.stroke_width(width))
+                            });
+                    }
                 }
                 legend(&mut chart, SeriesLabelPosition::LowerRight)?;
             }};

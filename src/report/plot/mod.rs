@@ -108,18 +108,20 @@ pub fn render_run(results: &RunResults) -> Result<Vec<Plot>, String> {
 
 /// Latency axis bounds in ms over all strategies, and whether a log axis is needed.
 pub fn latency_range(results: &RunResults) -> Option<(f64, f64, bool)> {
+    // Both latencies of every strategy: the death and the completion.
     let timed: Vec<_> = results
         .stats
         .iter()
-        .filter(|s| !s.latency_us.is_empty())
+        .flat_map(|s| [&s.latency_us, &s.completion_us])
+        .filter(|h| !h.is_empty())
         .collect();
     let lo = timed
         .iter()
-        .map(|s| s.latency_us.min() as f64 / 1000.0)
+        .map(|h| h.min() as f64 / 1000.0)
         .fold(f64::INFINITY, f64::min);
     let hi = timed
         .iter()
-        .map(|s| s.latency_us.max() as f64 / 1000.0)
+        .map(|h| h.max() as f64 / 1000.0)
         .fold(0.0, f64::max);
     if timed.is_empty() {
         return None;

@@ -131,6 +131,34 @@ fn watch(
     (Some(died), None)
 }
 
+/// When the last process of the unit's tree was gone: once the main process
+/// exited (its pidfd turns readable), the unit's cgroup is polled through
+/// /proc until none of its processes is left, or until `done`. The unit's
+/// orphans are systemd's to reap, so this is as close as the agent can see.
+fn watch_tree(tree: &VictimTree, pidfd: &OwnedFd, done: &AtomicBool) -> Option<Instant> {
+    use rustix::event::{poll, PollFd, PollFlags, Timespec};
+    let slice = Timespec {
+        tv_sec: 0,
+        tv_nsec: 1_000_000,
+    };
+    loop {
+        match poll(&mut [PollFd::new(pidfd, PollFlags::IN)], Some(&slice)) {
+            Ok(n) if n > 0 => break,
+            Err(rustix::io::Errno::INTR) | Ok(_) if !done.load(Ordering::SeqCst) => {}
+            _ => return None,
+        }
+    }
+    loop {
+        if tree.members().is_empty() {
+            return Some(Instant::now());
+        }
+        if done.load(Ordering::SeqCst) {
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    }
+}
+
 /// What the recorder line in ExecStopPost= wrote:
 /// `RESULT CODE STATUS EXIT_MONOTONIC_US [MAINPID]`.
 struct PostRecord {
@@ -210,22 +238,26 @@ impl TrialRunner<'_> {
         let inside = self.inside;
         let reuse_spec = self.reuse.clone();
         let done = AtomicBool::new(false);
-        let (stop, t0, requested, completed, died, reuse_holder) = std::thread::scope(|scope| {
-            let (pidfd, done) = (&pidfd, &done);
-            let spec = reuse_spec.as_deref();
-            let watcher = scope.spawn(move || watch(inside, pidfd, mainpid, spec, done));
-            // The container shares the host's CLOCK_MONOTONIC (no time namespace).
-            let t0 = monotonic_us();
-            inside.reset_acts();
-            let requested = Instant::now();
-            let stop = inside.run_helper(&argv(&[SYSTEMCTL, "stop", &unit]), &[], limit);
-            let completed = Instant::now();
-            // A main process still alive a moment after the stop returned survived it.
-            std::thread::sleep(Duration::from_millis(20));
-            done.store(true, Ordering::SeqCst);
-            let (died, holder) = watcher.join().unwrap_or((None, None));
-            (stop, t0, requested, completed, died, holder)
-        });
+        let (stop, t0, requested, completed, died, tree_gone, reuse_holder) =
+            std::thread::scope(|scope| {
+                let (pidfd, done) = (&pidfd, &done);
+                let spec = reuse_spec.as_deref();
+                let watcher = scope.spawn(move || watch(inside, pidfd, mainpid, spec, done));
+                let tree = &tree;
+                let tree_watcher = scope.spawn(move || watch_tree(tree, pidfd, done));
+                // The container shares the host's CLOCK_MONOTONIC (no time namespace).
+                let t0 = monotonic_us();
+                inside.reset_acts();
+                let requested = Instant::now();
+                let stop = inside.run_helper(&argv(&[SYSTEMCTL, "stop", &unit]), &[], limit);
+                let completed = Instant::now();
+                // A main process still alive a moment after the stop returned survived it.
+                std::thread::sleep(Duration::from_millis(20));
+                done.store(true, Ordering::SeqCst);
+                let (died, holder) = watcher.join().unwrap_or((None, None));
+                let tree_gone = tree_watcher.join().unwrap_or(None);
+                (stop, t0, requested, completed, died, tree_gone, holder)
+            });
         let post = read_post(&post_file);
         let victim_end = post.as_ref().and_then(|p| match p.code.as_str() {
             "exited" => p.status.parse().ok().map(Cause::Exited),
@@ -246,7 +278,7 @@ impl TrialRunner<'_> {
             main_end,
             gone_before_stop: false,
             early_exit_expected: false,
-            tree_gone: died,
+            tree_gone,
             leaks: leaked.len() as u32,
             // The moment systemd escalated is not observed: a death by the
             // final signal is a kill, any other an exit.
