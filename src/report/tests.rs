@@ -234,9 +234,12 @@ fn plots_have_axis_labels_and_one_series_per_strategy() {
             format!("#{:02X}{:02X}{:02X}", c.0, c.1, c.2)
         })
         .collect();
-    for stem in ["latency_percentiles", "latency_cdf"] {
+    for (stem, axis) in [
+        ("latency_percentiles", "stop latency (ms)"),
+        ("latency_cdf", "from the stop request (ms)"),
+    ] {
         let text = svg(stem);
-        for label in ["stop latency (ms)", "plain-kill", "pkill-f", "pidfd"] {
+        for label in [axis, "plain-kill", "pkill-f", "pidfd"] {
             assert!(text.contains(label), "{stem}: no `{label}`");
         }
         for colour in &colours {
