@@ -308,16 +308,30 @@ impl Inside {
         }
     }
 
+    /// Kills a leaked member of the victim's tree, through a pidfd opened
+    /// before it is checked to be that member still.
+    pub fn kill_member(
+        &self,
+        tree: &super::victim_tree::VictimTree,
+        m: &super::victim_tree::Member,
+    ) {
+        self.kill_checked(m.pid, m.start, |pid, start| tree.still_holds(pid, start));
+    }
+
     /// Kills `(pid, start)` if that exact process is alive, through a pidfd so
     /// the number cannot be recycled between check and kill.
     pub fn kill_exact(&self, pid: i32, start: u64) {
+        self.kill_checked(pid, start, super::procfs::alive);
+    }
+
+    fn kill_checked(&self, pid: i32, start: u64, check: impl Fn(i32, u64) -> bool) {
         let Ok(fd) = rustix::process::pidfd_open(
             rustix::process::Pid::from_raw(pid).expect("positive pid"),
             rustix::process::PidfdFlags::empty(),
         ) else {
             return;
         };
-        if super::procfs::alive(pid, start) {
+        if check(pid, start) {
             let mut table = self.shared.table.lock();
             // Entries that never reached our reaper (their parent reaped
             // them) are dropped once that exact process is gone; a zombie

@@ -89,6 +89,20 @@ impl VictimTree {
     }
 }
 
+impl VictimTree {
+    /// Whether the live process `pid` is still the member `start` named:
+    /// checked with a pidfd already held, so the number cannot change
+    /// holder afterwards. With a cgroup its membership is the proof, which a
+    /// newcomer on the same number and clock tick cannot have.
+    pub fn still_holds(&self, pid: i32, start: u64) -> bool {
+        let same = procfs::alive(pid, start);
+        match &self.cgroup {
+            Some(own) => same && procfs::cgroup(pid).is_some_and(|c| within(&c, own)),
+            None => same,
+        }
+    }
+}
+
 /// Whether cgroup `path` is `own` or below it.
 fn within(path: &str, own: &str) -> bool {
     path == own

@@ -51,7 +51,11 @@ mod tests {
             .unwrap_err()
             .contains("not found"));
         assert!(resolve("bin/sh").unwrap_err().contains("relative path"));
-        assert!(resolve("/etc/hostname")
+        let dir = tempfile::tempdir().unwrap();
+        let plain = dir.path().join("data");
+        std::fs::write(&plain, "x").unwrap();
+        std::fs::set_permissions(&plain, std::fs::Permissions::from_mode(0o644)).unwrap();
+        assert!(resolve(plain.to_str().unwrap())
             .unwrap_err()
             .contains("not executable"));
     }

@@ -4,7 +4,8 @@
 //! character, and no shell runs unless the line names one. `$MAINPID` as a
 //! word of its own, and `${MAINPID}` anywhere, are replaced by systemd; a
 //! `$MAINPID` inside a longer word is left for the program (a shell expands
-//! it from the environment, where systemd also puts it).
+//! it from the environment, where systemd also puts it). The program is an
+//! absolute path, or a bare name found in systemd's search path.
 
 /// Why a line cannot be executed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -13,8 +14,8 @@ pub enum ExecLineError {
     Empty,
     #[error("unterminated {0} quote")]
     Unterminated(char),
-    #[error("the program `{0}` is not an absolute path (systemd needs one here)")]
-    Relative(String),
+    #[error("{0}")]
+    Program(String),
 }
 
 /// The words of `line`, unquoted, with `$MAINPID` and `${MAINPID}`
@@ -34,10 +35,10 @@ pub fn argv(line: &str, mainpid: Option<i32>) -> Result<Vec<String>, ExecLineErr
             words.push(word);
         }
     }
-    let program = words.first().ok_or(ExecLineError::Empty)?;
-    if !program.starts_with('/') {
-        return Err(ExecLineError::Relative(program.clone()));
-    }
+    let program = words.first_mut().ok_or(ExecLineError::Empty)?;
+    // A bare name is found in systemd's fixed search path, as systemd does.
+    let path = crate::scenario::program::resolve(program).map_err(ExecLineError::Program)?;
+    *program = path.display().to_string();
     Ok(words)
 }
 
@@ -123,9 +124,15 @@ mod tests {
             argv("/bin/sh -c \"x", None),
             Err(ExecLineError::Unterminated('"'))
         );
-        assert_eq!(
-            argv("pkill -f foo", None),
-            Err(ExecLineError::Relative("pkill".into()))
-        );
+        assert!(matches!(
+            argv("no-such-program -f foo", None),
+            Err(ExecLineError::Program(_))
+        ));
+        assert!(matches!(
+            argv("bin/kill 1", None),
+            Err(ExecLineError::Program(_))
+        ));
+        // A bare name, as systemd finds it.
+        assert!(argv("kill -TERM 1", None).unwrap()[0].ends_with("/kill"));
     }
 }

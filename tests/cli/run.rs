@@ -444,9 +444,10 @@ fn cleanup_of_leaked_children_is_not_a_misfire() {
             "{strategy}: two children per trial"
         );
     }
-    // pkill -f kills the children (same command line) and its own two shells.
+    // pkill -f kills the children (same command line): the victim's own
+    // tree, so no misfire; executed directly, it has no shell to hit.
     assert_eq!(num(&s["pkill-f"], "leaks"), 0.0);
-    assert_eq!(num(&s["pkill-f"], "misfires"), 50.0);
+    assert_eq!(num(&s["pkill-f"], "misfires"), 0.0);
 }
 
 /// Where the machine cannot support a strategy it is reported unavailable

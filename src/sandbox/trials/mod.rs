@@ -250,7 +250,7 @@ impl<'a> TrialRunner<'a> {
             Some(dir) => cgroup::remove(dir, QUIESCE_LIMIT),
             None => {
                 for m in &leaked {
-                    self.inside.kill_exact(m.pid, m.start);
+                    self.inside.kill_member(&tree, m);
                 }
             }
         }
@@ -355,11 +355,24 @@ impl<'a> TrialRunner<'a> {
             sentinel: &sentinel,
             init_cmdline: &self.init_cmdline,
         });
+        // A broadcast belongs to the victim that made it: the next trial's
+        // when the sentinel caught it only after that victim began to start.
+        // Deaths are placed by their broadcast, not by when the reaper saw
+        // them (under load that can be late).
+        let before_next = |at: Option<Instant>| match (at, next_victim) {
+            (Some(at), Some(next)) => at < next,
+            _ => true,
+        };
+        let early: Vec<String> = caught
+            .iter()
+            .filter(|c| c.role == "sentinel" && before_next(c.at))
+            .map(|c| crate::scenario::signal::signal_name(c.signal))
+            .collect();
         let record = &mut pending.record;
         record.victim_signals = std::mem::take(&mut self.carried);
         for hit in hits {
-            let next_victims = hit.by_victim
-                && matches!((hit.at, next_victim), (Some(at), Some(next)) if at >= next);
+            let next_victims =
+                hit.by_victim && !before_next(hit.at) && !early.contains(&hit.misfire.signal);
             if next_victims {
                 self.carried.push(hit.misfire);
             } else if hit.by_victim {

@@ -320,7 +320,7 @@ impl TrialRunner<'_> {
             Duration::from_secs(10),
         );
         for m in &leaked {
-            self.inside.kill_exact(m.pid, m.start);
+            self.inside.kill_member(&tree, m);
         }
         let deadline = Instant::now() + QUIESCE_LIMIT;
         while leaked.iter().any(|m| procfs::alive(m.pid, m.start)) && Instant::now() < deadline {
