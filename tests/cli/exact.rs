@@ -80,35 +80,49 @@ fn the_seed_bash_daemon_is_one_tree() {
 }
 
 /// A daemon that forks into the background: the started process exits at
-/// once, its child is the daemon. Stopping that child is no misfire; not
-/// stopping it is a leak, never a clean stop.
+/// once, its child (or grandchild, after a double fork) is the daemon.
+/// Stopping it is no misfire; not stopping it is a leak, never a clean stop.
 #[test]
 fn a_forking_daemons_child_is_the_daemon() {
-    let dir = tempfile::tempdir().unwrap();
-    let strategies = [
-        strategy("pidfd", ""),
-        strategy("cgroup", ""),
-        strategy("pkill-f", "pattern = \"sleep 1000\""),
-    ]
-    .concat();
-    let path = scenario(
-        dir.path(),
-        "forking",
-        3,
-        "behaviour = \"exec\"\nstartup = \"200ms\"\ncommand = [\"/bin/sh\", \"-c\", \"sleep 1000 & exit 0\"]",
-        &strategies,
-    );
-    let (out, _) = run(&path, &[]);
-    let s = summary(out.path());
-    for stops_it in ["cgroup", "pkill-f"] {
-        assert_eq!(num(&s[stops_it], "misfires"), 0.0, "{stops_it}");
-        assert_eq!(num(&s[stops_it], "leaks"), 0.0, "{stops_it}");
-        assert_eq!(num(&s[stops_it], "errors"), 0.0, "{stops_it}");
+    // Forked into the background once, and double-forked into a session of its own.
+    for (name, command) in [
+        ("forking", "[\"/bin/sh\", \"-c\", \"sleep 1000 & exit 0\"]"),
+        (
+            "double-forked",
+            "[\"/bin/sh\", \"-c\", \"setsid sh -c 'sleep 1000 & exit 0' & exit 0\"]",
+        ),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        let strategies = [
+            strategy("pidfd", ""),
+            strategy("cgroup", ""),
+            strategy("pkill-f", "pattern = \"sleep 1000\""),
+        ]
+        .concat();
+        let path = scenario(
+            dir.path(),
+            name,
+            3,
+            &format!("behaviour = \"exec\"\nstartup = \"200ms\"\ncommand = {command}"),
+            &strategies,
+        );
+        let (out, _) = run(&path, &[]);
+        let s = summary(out.path());
+        for stops_it in ["cgroup", "pkill-f"] {
+            assert_eq!(num(&s[stops_it], "misfires"), 0.0, "{name}: {stops_it}");
+            assert_eq!(num(&s[stops_it], "leaks"), 0.0, "{name}: {stops_it}");
+            assert_eq!(num(&s[stops_it], "errors"), 0.0, "{name}: {stops_it}");
+        }
+        assert_eq!(num(&s["pidfd"], "leaks"), 3.0, "{name}");
+        let leaks = rows(&out.path().join("run/leaks.csv"));
+        assert!(
+            leaks.iter().all(|l| l["cmdline"] == "sleep 1000"),
+            "{leaks:?}"
+        );
+        let report = std::fs::read_to_string(out.path().join("run/report.md")).unwrap();
+        let rec = report.split("## Results").next().unwrap();
+        assert!(!rec.contains("Use **pidfd**"), "{name}: {rec}");
     }
-    assert_eq!(num(&s["pidfd"], "leaks"), 3.0);
-    let report = std::fs::read_to_string(out.path().join("run/report.md")).unwrap();
-    let rec = report.split("## Results").next().unwrap();
-    assert!(!rec.contains("Use **pidfd**"), "{rec}");
 }
 
 /// A victim program that cannot run is refused when the scenario is read,
