@@ -37,7 +37,6 @@ pub fn benches(c: &mut Criterion) {
         signal: libc::SIGTERM,
         seen_by: SeenBy::Handler,
         sender: Some(310),
-        at: None,
     }];
     let acts = StrategyActs {
         senders: [1, 310, 311].into(),

@@ -39,24 +39,15 @@ pub fn reuse_holder_spec(argv: &[String], self_exe: &str) -> ExecSpec {
     ExecSpec::new(self_exe, argv, &env, Vec::new())
 }
 
-/// Bytes of one handler report: `(pid, signal, sender, 0)` as i32 and the
-/// CLOCK_MONOTONIC nanoseconds as u64. Below PIPE_BUF, so each write is
-/// atomic among all reporting processes.
-const REPORT_LEN: usize = 24;
+/// Bytes of one handler report: `(pid, signal, sender)` as i32. Below
+/// PIPE_BUF, so each write is atomic among all reporting processes.
+const REPORT_LEN: usize = 12;
 
 extern "C" fn report_signal(sig: libc::c_int, info: *mut libc::siginfo_t, _: *mut libc::c_void) {
     // SAFETY: the kernel hands a valid siginfo to an SA_SIGINFO handler;
-    // getpid, clock_gettime and write are async-signal-safe.
+    // getpid and write are async-signal-safe.
     unsafe {
-        let sender = (*info).si_pid();
-        let mut ts: libc::timespec = std::mem::zeroed();
-        libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts);
-        let nanos = ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64;
-        let mut record = [0u8; REPORT_LEN];
-        for (i, v) in [libc::getpid(), sig, sender, 0].iter().enumerate() {
-            record[i * 4..i * 4 + 4].copy_from_slice(&v.to_ne_bytes());
-        }
-        record[16..].copy_from_slice(&nanos.to_ne_bytes());
+        let record: [i32; 3] = [libc::getpid(), sig, (*info).si_pid()];
         libc::write(env::ORACLE_FD, record.as_ptr().cast(), REPORT_LEN);
     }
 }
@@ -112,14 +103,12 @@ pub fn sentinel_spec(self_exe: &str, ready_fd: RawFd, oracle_fd: RawFd) -> ExecS
 /// The sentinel's command line.
 pub const SENTINEL_CMDLINE: &str = "stopbench-sentinel";
 
-/// One handler report: who caught which signal from whom, and when
-/// (CLOCK_MONOTONIC nanoseconds).
+/// One handler report: who caught which signal from whom.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct HandlerReport {
     pub pid: i32,
     pub signal: i32,
     pub sender: i32,
-    pub nanos: u64,
 }
 
 /// Decodes the oracle pipe's records.
@@ -133,7 +122,6 @@ pub fn decode_reports(bytes: &[u8]) -> Vec<HandlerReport> {
                 pid: field(0),
                 signal: field(1),
                 sender: field(2),
-                nanos: u64::from_ne_bytes(chunk[16..24].try_into().expect("8 bytes")),
             }
         })
         .collect()
@@ -146,13 +134,8 @@ mod tests {
     #[test]
     fn decodes_reports() {
         let mut bytes = Vec::new();
-        for (pid, sig, sender, nanos) in
-            [(42i32, libc::SIGTERM, 7i32, 5u64), (43, libc::SIGHUP, 8, 6)]
-        {
-            for v in [pid, sig, sender, 0] {
-                bytes.extend_from_slice(&v.to_ne_bytes());
-            }
-            bytes.extend_from_slice(&nanos.to_ne_bytes());
+        for v in [42i32, libc::SIGTERM, 7, 43, libc::SIGHUP, 8] {
+            bytes.extend_from_slice(&v.to_ne_bytes());
         }
         // A torn tail is ignored, never misread.
         bytes.extend_from_slice(&[1, 2, 3]);
@@ -163,14 +146,12 @@ mod tests {
                 HandlerReport {
                     pid: 42,
                     signal: libc::SIGTERM,
-                    sender: 7,
-                    nanos: 5
+                    sender: 7
                 },
                 HandlerReport {
                     pid: 43,
                     signal: libc::SIGHUP,
-                    sender: 8,
-                    nanos: 6
+                    sender: 8
                 },
             ]
         );

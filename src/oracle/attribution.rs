@@ -13,7 +13,6 @@ use crate::sandbox::table::{Death, Role};
 use crate::sandbox::victim_tree::VictimTree;
 use crate::scenario::signal::signal_name;
 use std::collections::HashSet;
-use std::time::Instant;
 
 /// A signal a process in the sandbox caught (with its sender) or has pending.
 #[derive(Debug, Clone)]
@@ -25,7 +24,6 @@ pub struct CaughtSignal {
     pub seen_by: SeenBy,
     /// `si_pid` of a caught signal; `None` for a pending one.
     pub sender: Option<i32>,
-    pub at: Option<Instant>,
 }
 
 /// What the strategy under test did, as far as the oracle can see it.
@@ -38,10 +36,10 @@ pub struct StrategyActs {
     pub targets: HashSet<i32>,
     /// The helpers' own children that died of a signal (reaped by a shell,
     /// not by init): `(pid, program, signal)`.
-    pub helper_children_killed: Vec<(i32, String, i32, Instant)>,
+    pub helper_children_killed: Vec<(i32, String, i32)>,
     /// Signals a helper sent to PID 1, the sandbox's init. The kernel drops
     /// them (init has no handler), but they reached a process outside the victim.
-    pub init_hits: Vec<(i32, Instant)>,
+    pub init_hits: Vec<i32>,
 }
 
 /// The sentinel's side of the evidence (see churn::bystander::sentinel_spec).
@@ -72,8 +70,6 @@ pub struct Hit {
     pub misfire: Misfire,
     /// Sent by the victim's own tree (a broadcast), not by the strategy.
     pub by_victim: bool,
-    /// When the oracle saw it, where known.
-    pub at: Option<Instant>,
 }
 
 impl Evidence<'_> {
@@ -109,7 +105,7 @@ pub fn attribute(evidence: &Evidence<'_>) -> Vec<Hit> {
     let by_victim =
         |pid: i32, sig: i32| !evidence.strategy.targets.contains(&pid) && broadcasts.contains(&sig);
     let mut hits = Vec::new();
-    let mut push = |pid, role: &str, cmdline: String, sig, seen_by, victim, at| {
+    let mut push = |pid, role: &str, cmdline: String, sig, seen_by, victim| {
         // The sentinel is our instrument, not a neighbour of the daemon: a
         // broadcast reaching it is evidence, not a hit to report.
         if victim && role == Role::Sentinel.name() {
@@ -124,7 +120,6 @@ pub fn attribute(evidence: &Evidence<'_>) -> Vec<Hit> {
                 seen_by,
             },
             by_victim: victim,
-            at,
         })
     };
     for death in evidence.deaths {
@@ -152,10 +147,9 @@ pub fn attribute(evidence: &Evidence<'_>) -> Vec<Hit> {
             sig,
             SeenBy::Death,
             victim,
-            Some(death.at),
         );
     }
-    for (pid, program, sig, at) in &evidence.strategy.helper_children_killed {
+    for (pid, program, sig) in &evidence.strategy.helper_children_killed {
         let victim = by_victim(*pid, *sig);
         push(
             *pid,
@@ -164,10 +158,9 @@ pub fn attribute(evidence: &Evidence<'_>) -> Vec<Hit> {
             *sig,
             SeenBy::Parent,
             victim,
-            Some(*at),
         );
     }
-    for &(sig, at) in &evidence.strategy.init_hits {
+    for &sig in &evidence.strategy.init_hits {
         push(
             1,
             "sandbox-init",
@@ -175,7 +168,6 @@ pub fn attribute(evidence: &Evidence<'_>) -> Vec<Hit> {
             sig,
             SeenBy::Trace,
             false,
-            Some(at),
         );
     }
     for caught in evidence.caught {
@@ -190,7 +182,6 @@ pub fn attribute(evidence: &Evidence<'_>) -> Vec<Hit> {
             caught.signal,
             caught.seen_by,
             victim,
-            caught.at,
         );
     }
     hits
@@ -199,6 +190,7 @@ pub fn attribute(evidence: &Evidence<'_>) -> Vec<Hit> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::Instant;
 
     fn death(pid: i32, role: Option<Role>, cause: Cause, start: Option<u64>) -> Death {
         Death {
@@ -305,7 +297,6 @@ mod tests {
             signal: libc::SIGTERM,
             seen_by: SeenBy::Handler,
             sender: Some(1),
-            at: None,
         }];
         let (acts, sentinel) = (StrategyActs::default(), SentinelEvidence::default());
         let got = attribute(&evidence(&[], &caught, &acts, &sentinel));
@@ -335,7 +326,6 @@ mod tests {
             signal: libc::SIGUSR1,
             seen_by: SeenBy::Handler,
             sender: Some(77),
-            at: None,
         }];
         let acts = StrategyActs {
             senders: [1, 50].into(),
@@ -392,10 +382,9 @@ mod tests {
 
     #[test]
     fn helpers_children_and_init_are_counted() {
-        let now = Instant::now();
         let acts = StrategyActs {
-            helper_children_killed: vec![(60, "kill".into(), 9, now)],
-            init_hits: vec![(9, now)],
+            helper_children_killed: vec![(60, "kill".into(), 9)],
+            init_hits: vec![9],
             ..StrategyActs::default()
         };
         let hits = attribute(&evidence(&[], &[], &acts, &SentinelEvidence::default()));

@@ -206,7 +206,7 @@ impl Inside {
                 } if signal != 0 => {
                     acts.targets.insert(target);
                     if target == 1 && delivered {
-                        acts.init_hits.push((signal, e.at));
+                        acts.init_hits.push(signal);
                     }
                 }
                 TraceKind::Reap { child, signal } => {
@@ -214,8 +214,7 @@ impl Inside {
                         .iter()
                         .find(|s| s.pid == child && s.kind == TraceKind::Start)
                         .map_or_else(|| format!("[pid {child}]"), |s| s.comm.clone());
-                    acts.helper_children_killed
-                        .push((child, program, signal, e.at));
+                    acts.helper_children_killed.push((child, program, signal));
                 }
                 _ => {}
             }

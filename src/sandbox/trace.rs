@@ -112,12 +112,6 @@ fn shim_bytes() -> Option<&'static [u8]> {
     None
 }
 
-/// The `Instant` of a CLOCK_MONOTONIC reading in nanoseconds (from the shim,
-/// or a bystander's handler report).
-pub fn monotonic_instant(nanos: u64) -> Instant {
-    Clock::now().instant_of(nanos)
-}
-
 /// CLOCK_MONOTONIC (the shim's clock, and what `Instant` uses on Linux)
 /// paired with an `Instant` read at the same moment.
 struct Clock {

@@ -90,6 +90,17 @@ impl VictimTree {
 }
 
 impl VictimTree {
+    /// Whether a signal's sender (`si_pid`) was of this tree: its main
+    /// process, or a live process of its cgroup (a `/bin/kill` it ran may
+    /// be gone already; then only the main process is known for sure).
+    pub fn sent(&self, sender: i32) -> bool {
+        sender == self.main
+            || self
+                .cgroup
+                .as_deref()
+                .is_some_and(|own| procfs::cgroup(sender).is_some_and(|c| within(&c, own)))
+    }
+
     /// Whether the live process `pid` is still the member `start` named:
     /// checked with a pidfd already held, so the number cannot change
     /// holder afterwards. With a cgroup its membership is the proof, which a

@@ -140,7 +140,6 @@ impl<'a> TrialRunner<'a> {
             .and_then(|c| c.as_ref())
             .and_then(|c| cgroup::proc_name(&c.path))
             .map(Into::into);
-        let victim_start = Instant::now();
         let started = self.ensure_bystanders().and_then(|_| {
             let fd = victim_cgroup
                 .as_ref()
@@ -156,7 +155,7 @@ impl<'a> TrialRunner<'a> {
                 if let Ok(Some(c)) = &victim_cgroup {
                     cgroup::remove(&c.path, QUIESCE_LIMIT);
                 }
-                let alive = self.finalize(Some(victim_start));
+                let alive = self.finalize(None);
                 self.inside.shared.table.lock().victim = None;
                 self.pending = Some(Pending::failed(record));
                 return alive;
@@ -182,7 +181,7 @@ impl<'a> TrialRunner<'a> {
         let gone_before_stop = victim.main_gone_before_stop && tree.members().is_empty();
         record.victim_pid = victim.pid;
         record.victim_gone_before_stop = gone_before_stop;
-        let host_alive = self.finalize(Some(victim_start));
+        let host_alive = self.finalize(Some(&tree));
 
         let handle = VictimHandle {
             pid: victim.pid,
@@ -325,10 +324,10 @@ impl<'a> TrialRunner<'a> {
     }
 
     /// Attributes everything seen since the pending trial's stop request and
-    /// emits its record. `next_victim` is when the next trial began to start
-    /// its victim: what that victim broadcast from then on is its own trial's.
+    /// emits its record. `next` is the next trial's victim, already started:
+    /// what it broadcast while it started is its own trial's.
     /// Returns `false` when the host has gone away.
-    fn finalize(&mut self, next_victim: Option<Instant>) -> bool {
+    fn finalize(&mut self, next: Option<&VictimTree>) -> bool {
         let Some(mut pending) = self.pending.take() else {
             return true;
         };
@@ -355,24 +354,27 @@ impl<'a> TrialRunner<'a> {
             sentinel: &sentinel,
             init_cmdline: &self.init_cmdline,
         });
-        // A broadcast belongs to the victim that made it: the next trial's
-        // when the sentinel caught it only after that victim began to start.
-        // Deaths are placed by their broadcast, not by when the reaper saw
-        // them (under load that can be late).
-        let before_next = |at: Option<Instant>| match (at, next_victim) {
-            (Some(at), Some(next)) => at < next,
-            _ => true,
-        };
-        let early: Vec<String> = caught
-            .iter()
-            .filter(|c| c.role == "sentinel" && before_next(c.at))
-            .map(|c| crate::scenario::signal::signal_name(c.signal))
-            .collect();
+        // A broadcast belongs to the victim that made it, as the sentinel
+        // saw its sender: the next trial's victim may already have sent one
+        // while it started, and the previous one's may still be landing.
+        // Deaths carry no sender: they go with their signal's broadcast, and
+        // stay with this trial when both victims broadcast that signal.
+        let (mut theirs, mut ours) = (Vec::new(), Vec::new());
+        for c in caught.iter().filter(|c| c.role == "sentinel") {
+            let by_next =
+                matches!((next, c.sender), (Some(tree), Some(sender)) if tree.sent(sender));
+            let name = crate::scenario::signal::signal_name(c.signal);
+            if by_next {
+                theirs.push(name)
+            } else {
+                ours.push(name)
+            }
+        }
         let record = &mut pending.record;
         record.victim_signals = std::mem::take(&mut self.carried);
         for hit in hits {
-            let next_victims =
-                hit.by_victim && !before_next(hit.at) && !early.contains(&hit.misfire.signal);
+            let sig = &hit.misfire.signal;
+            let next_victims = hit.by_victim && theirs.contains(sig) && !ours.contains(sig);
             if next_victims {
                 self.carried.push(hit.misfire);
             } else if hit.by_victim {
@@ -411,7 +413,6 @@ impl<'a> TrialRunner<'a> {
                 signal: report.signal,
                 seen_by: SeenBy::Handler,
                 sender: Some(report.sender),
-                at: Some(super::trace::monotonic_instant(report.nanos)),
             });
         }
         (caught, sentinel_caught)
@@ -447,7 +448,6 @@ impl<'a> TrialRunner<'a> {
                     signal,
                     seen_by: SeenBy::Pending,
                     sender: None,
-                    at: None,
                 });
             }
             self.inside.kill_own(pid);
@@ -455,18 +455,53 @@ impl<'a> TrialRunner<'a> {
         caught
     }
 
-    /// Starts the sentinel if it is not alive (first trial, or hit).
-    fn ensure_sentinel(&mut self) -> Result<(), String> {
-        if self.inside.shared.table.lock().sentinel.is_some() {
-            return Ok(());
+    /// Starts the sentinel and every configured bystander that is not alive
+    /// (first trial, or hit).
+    fn ensure_bystanders(&mut self) -> Result<(), String> {
+        let (inside, scenario) = (self.inside, self.scenario);
+        if inside.shared.table.lock().sentinel.is_none() {
+            let spec = self
+                .ready_spec(|ready, oracle| bystander::sentinel_spec(&inside.exe, ready, oracle))?;
+            self.start_ready(spec, Role::Sentinel, |table, pid| {
+                table.sentinel = Some(pid)
+            })?;
         }
+        for (index, config) in scenario.churn.bystanders.iter().enumerate() {
+            if inside.shared.table.lock().bystanders[index].is_some() {
+                continue;
+            }
+            let spec = self.ready_spec(|ready, oracle| {
+                bystander::exec_spec(config, &inside.exe, ready, oracle)
+            })?;
+            let pid = self.start_ready(spec, Role::Bystander(index), |table, pid| {
+                table.bystanders[index] = Some(pid)
+            })?;
+            if config.behaviour == BystanderBehaviour::Stopped {
+                self.stop_process(pid)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// A bystander-like exec with a fresh ready pipe and the oracle pipe.
+    fn ready_spec(
+        &self,
+        spec: impl FnOnce(std::os::fd::RawFd, std::os::fd::RawFd) -> ExecSpec,
+    ) -> Result<(ExecSpec, OwnedFd, OwnedFd), String> {
         let (ready_read, ready_write) =
             pipe2(OFlag::O_CLOEXEC).map_err(|e| format!("pipe: {e}"))?;
-        let spec = bystander::sentinel_spec(
-            &self.inside.exe,
-            ready_write.as_raw_fd(),
-            self.oracle_write.as_raw_fd(),
-        );
+        let spec = spec(ready_write.as_raw_fd(), self.oracle_write.as_raw_fd());
+        Ok((spec, ready_read, ready_write))
+    }
+
+    /// Spawns a process that reports ready, registers it under the same lock
+    /// (so the reaper cannot see it die unregistered), and waits for it.
+    fn start_ready(
+        &mut self,
+        (spec, ready_read, ready_write): (ExecSpec, OwnedFd, OwnedFd),
+        role: Role,
+        register: impl FnOnce(&mut super::table::Table, i32),
+    ) -> Result<i32, String> {
         let pid = {
             let mut table = self.inside.shared.table.lock();
             let child = spawn::spawn(
@@ -475,65 +510,22 @@ impl<'a> TrialRunner<'a> {
                 None,
                 false,
             )
-            .map_err(|e| format!("cannot start the sentinel: {e}"))?;
+            .map_err(|e| format!("cannot start {} `{}`: {e}", role.name(), spec.cmdline()))?;
             table.procs.insert(
                 child.pid,
                 Entry {
-                    role: Role::Sentinel,
+                    role,
                     cmdline: spec.cmdline().into(),
                 },
             );
-            table.sentinel = Some(child.pid);
+            register(&mut table, child.pid);
             child.pid
         };
+        // Only the child holds the write end now, so its exit means EOF.
         drop(ready_write);
         self.bystander_cmdlines.insert(pid, spec.cmdline());
-        wait_ready(&ready_read).map_err(|e| format!("the sentinel {e}"))
-    }
-
-    /// Starts the sentinel and every configured bystander that is not alive
-    /// (first trial, or hit).
-    fn ensure_bystanders(&mut self) -> Result<(), String> {
-        self.ensure_sentinel()?;
-        for (index, config) in self.scenario.churn.bystanders.iter().enumerate() {
-            if self.inside.shared.table.lock().bystanders[index].is_some() {
-                continue;
-            }
-            let (ready_read, ready_write) =
-                pipe2(OFlag::O_CLOEXEC).map_err(|e| format!("pipe: {e}"))?;
-            let spec = bystander::exec_spec(
-                config,
-                &self.inside.exe,
-                ready_write.as_raw_fd(),
-                self.oracle_write.as_raw_fd(),
-            );
-            let pid = {
-                let mut table = self.inside.shared.table.lock();
-                let child = spawn::spawn(
-                    &ChildAction::Exec(&spec),
-                    self.inside.devnull.as_raw_fd(),
-                    None,
-                    false,
-                )
-                .map_err(|e| format!("cannot start bystander `{}`: {e}", spec.cmdline()))?;
-                table.procs.insert(
-                    child.pid,
-                    Entry {
-                        role: Role::Bystander(index),
-                        cmdline: spec.cmdline().into(),
-                    },
-                );
-                table.bystanders[index] = Some(child.pid);
-                child.pid
-            };
-            drop(ready_write);
-            self.bystander_cmdlines.insert(pid, spec.cmdline());
-            wait_ready(&ready_read).map_err(|e| format!("bystander `{}` {e}", spec.cmdline()))?;
-            if config.behaviour == BystanderBehaviour::Stopped {
-                self.stop_process(pid)?;
-            }
-        }
-        Ok(())
+        wait_ready(&ready_read).map_err(|e| format!("{} `{}` {e}", role.name(), spec.cmdline()))?;
+        Ok(pid)
     }
 
     fn start_victim(

@@ -207,7 +207,6 @@ impl TrialRunner<'_> {
         let unit = unit_name(label);
         let mut record = self.blank_record(trial, round, label);
         let limit = config.timeout.0 * 4 + Duration::from_secs(30);
-        let victim_start = Instant::now();
         let started = self
             .ensure_bystanders()
             .and_then(|_| self.start_unit(&unit, limit));
@@ -215,7 +214,7 @@ impl TrialRunner<'_> {
             Ok(v) => v,
             Err(err) => {
                 record.error = Some(err);
-                let alive = self.finalize(Some(victim_start));
+                let alive = self.finalize(None);
                 self.reset_unit(&unit);
                 self.pending = Some(Pending::failed(record));
                 return alive;
@@ -231,7 +230,7 @@ impl TrialRunner<'_> {
             dir: None,
             snapshot: Vec::new(),
         };
-        let host_alive = self.finalize(Some(victim_start));
+        let host_alive = self.finalize(Some(&tree));
         let post_file = format!("/run/stopbench/{unit}.post");
         let _ = std::fs::remove_file(&post_file);
 
