@@ -57,10 +57,17 @@ impl CgroupTree {
         Ok(Self { base })
     }
 
+    /// The victim cgroup `name`: made, or used again when a trial left it
+    /// empty (a mkdir and rmdir per trial cost more than the rest of a fast
+    /// trial's cgroup work).
     pub fn child(&self, name: &str) -> Result<VictimCgroup, String> {
         let path = self.base.join(name);
-        fs::create_dir(&path)
-            .map_err(|e| format!("cannot create cgroup `{}`: {e}", path.display()))?;
+        match fs::create_dir(&path) {
+            Err(e) if e.kind() != std::io::ErrorKind::AlreadyExists => {
+                return Err(format!("cannot create cgroup `{}`: {e}", path.display()))
+            }
+            _ => {}
+        }
         let dir = fs::File::open(&path)
             .map_err(|e| format!("cannot open cgroup `{}`: {e}", path.display()))?;
         Ok(VictimCgroup {

@@ -130,7 +130,10 @@ impl<'a> TrialRunner<'a> {
         // one (root): its whole tree, by lineage, is then what the kernel keeps
         // there. The cgroup strategy cannot do without one.
         let victim_cgroup = match (self.cgroups, strategy.needs_cgroup()) {
-            (Some(tree), _) => tree.child(&format!("trial-{trial}")).map(Some),
+            // A ring of cgroups: the pending trial (finalized during this
+            // one) never shares this one's, and one that needed killing in
+            // cleanup is removed and made afresh (see the cleanup below).
+            (Some(tree), _) => tree.child(&format!("victim-{}", trial % 4)).map(Some),
             (None, true) => Err("no cgroup tree for the cgroup strategy".to_string()),
             (None, false) => Ok(None),
         };
@@ -246,6 +249,14 @@ impl<'a> TrialRunner<'a> {
                 .wait_victim_death(Instant::now() + QUIESCE_LIMIT);
         }
         match &tree.dir {
+            // Left empty by the stop: used again. Anything left is killed
+            // and the cgroup removed, so no later victim is born beside it.
+            // A cgroup that ever got a `cgroup.kill` is never used again:
+            // on this machine's kernel (6.18) a child cloned into it with
+            // CLONE_INTO_CGROUP is killed at birth (measured: every victim
+            // born in a reused, once-killed cgroup died before it was ready).
+            Some(dir)
+                if !strategy.needs_cgroup() && leaked.is_empty() && !cgroup::populated(dir) => {}
             Some(dir) => cgroup::remove(dir, QUIESCE_LIMIT),
             None => {
                 for m in &leaked {
