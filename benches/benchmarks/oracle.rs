@@ -45,7 +45,6 @@ pub fn benches(c: &mut Criterion) {
     };
     let sentinel = SentinelEvidence {
         pid: Some(5),
-        caught: vec![(libc::SIGTERM, 310)],
         died_of: None,
     };
     let tree = VictimTree {

@@ -42,12 +42,11 @@ pub struct StrategyActs {
     pub init_hits: Vec<i32>,
 }
 
-/// The sentinel's side of the evidence (see churn::bystander::sentinel_spec).
+/// The sentinel's side of the evidence (see churn::bystander::sentinel_spec);
+/// what it caught is among [`Evidence::caught`], with role `sentinel`.
 #[derive(Debug, Clone, Default)]
 pub struct SentinelEvidence {
     pub pid: Option<i32>,
-    /// `(signal, sender)` of every signal it caught.
-    pub caught: Vec<(i32, i32)>,
     /// It died of this signal (SIGKILL can be neither caught nor reported).
     pub died_of: Option<i32>,
 }
@@ -82,11 +81,11 @@ impl Evidence<'_> {
     /// Signals the victim's tree broadcast, as the sentinel saw them.
     fn victim_broadcasts(&self) -> HashSet<i32> {
         let mut signals: HashSet<i32> = self
-            .sentinel
             .caught
             .iter()
-            .filter(|&&(_, sender)| !self.is_strategy_sender(sender))
-            .map(|&(sig, _)| sig)
+            .filter(|c| c.role == Role::Sentinel.name())
+            .filter(|c| c.sender.is_some_and(|s| !self.is_strategy_sender(s)))
+            .map(|c| c.signal)
             .collect();
         if let (Some(sig), Some(pid)) = (self.sentinel.died_of, self.sentinel.pid) {
             if !self.strategy.targets.contains(&pid) {
@@ -333,23 +332,25 @@ mod tests {
         };
         let sentinel = SentinelEvidence {
             pid: Some(5),
-            caught: vec![(libc::SIGUSR1, 77)],
             died_of: None,
         };
         let mut sentinel_report = caught[0].clone();
         (sentinel_report.pid, sentinel_report.role) = (5, "sentinel");
-        let caught = [caught[0].clone(), sentinel_report];
+        let caught = [caught[0].clone(), sentinel_report.clone()];
         let hits = attribute(&evidence(&deaths, &caught, &acts, &sentinel));
         // The sentinel's own report is evidence, not a hit.
         assert_eq!(split(&hits), (1, 3));
         // The same sentinel report, but sent by a helper of the strategy (a
         // pkill whose pattern matched the sentinel): no broadcast at all.
-        let sentinel = SentinelEvidence {
-            caught: vec![(libc::SIGUSR1, 50)],
-            ..sentinel
-        };
-        let hits = attribute(&evidence(&deaths, &[], &acts, &sentinel));
-        assert_eq!(split(&hits), (3, 0));
+        sentinel_report.sender = Some(50);
+        let caught = [sentinel_report];
+        let hits = attribute(&evidence(&deaths, &caught, &acts, &sentinel));
+        let (others, on_sentinel): (Vec<Hit>, Vec<Hit>) = hits
+            .into_iter()
+            .partition(|h| h.misfire.hit_role != "sentinel");
+        assert_eq!(split(&others), (3, 0));
+        // The sentinel itself, hit by the strategy, is a misfire too.
+        assert_eq!(split(&on_sentinel), (1, 0));
     }
 
     #[test]
@@ -357,7 +358,6 @@ mod tests {
         let deaths = [death(40, Some(Role::ReuseHolder), Cause::Signaled(9), None)];
         let sentinel = SentinelEvidence {
             pid: Some(5),
-            caught: Vec::new(),
             died_of: Some(9),
         };
         let mut acts = StrategyActs::default();

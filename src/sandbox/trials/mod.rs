@@ -342,7 +342,7 @@ impl<'a> TrialRunner<'a> {
         let Some(mut pending) = self.pending.take() else {
             return true;
         };
-        let (mut caught, sentinel_caught) = self.drain_handler_reports();
+        let mut caught = self.drain_handler_reports();
         caught.extend(self.stopped_bystander_signals());
         let deaths = std::mem::take(&mut self.inside.shared.table.lock().deaths);
         let sentinel = SentinelEvidence {
@@ -351,7 +351,6 @@ impl<'a> TrialRunner<'a> {
                 .find(|d| d.role == Some(Role::Sentinel))
                 .map(|d| d.pid)
                 .or(self.inside.shared.table.lock().sentinel),
-            caught: sentinel_caught,
             died_of: deaths.iter().find_map(|d| match (d.role, d.cause) {
                 (Some(Role::Sentinel), crate::oracle::Cause::Signaled(sig)) => Some(sig),
                 _ => None,
@@ -371,7 +370,7 @@ impl<'a> TrialRunner<'a> {
         // Deaths carry no sender: they go with their signal's broadcast, and
         // stay with this trial when both victims broadcast that signal.
         let (mut theirs, mut ours) = (Vec::new(), Vec::new());
-        for c in caught.iter().filter(|c| c.role == "sentinel") {
+        for c in caught.iter().filter(|c| c.role == Role::Sentinel.name()) {
             let by_next =
                 matches!((next, c.sender), (Some(tree), Some(sender)) if tree.sent(sender));
             let name = crate::scenario::signal::signal_name(c.signal);
@@ -402,18 +401,16 @@ impl<'a> TrialRunner<'a> {
         })
     }
 
-    /// The handler reports since the last drain: the bystanders' caught
-    /// signals, and the sentinel's `(signal, sender)` apart.
-    fn drain_handler_reports(&self) -> (Vec<CaughtSignal>, Vec<(i32, i32)>) {
+    /// The handler reports since the last drain: the bystanders' and the
+    /// sentinel's caught signals, with their senders.
+    fn drain_handler_reports(&self) -> Vec<CaughtSignal> {
         let bytes = super::wire::read_available(self.oracle_read.as_fd());
         let mut caught = Vec::new();
-        let mut sentinel_caught = Vec::new();
         for report in bystander::decode_reports(&bytes) {
             // By command line: a sentinel hit and replaced meanwhile still counts.
             let cmdline = self.bystander_cmdlines.get(&report.pid).cloned();
             let role = if cmdline.as_deref() == Some(bystander::SENTINEL_CMDLINE) {
-                sentinel_caught.push((report.signal, report.sender));
-                "sentinel"
+                Role::Sentinel.name()
             } else {
                 "bystander"
             };
@@ -426,7 +423,7 @@ impl<'a> TrialRunner<'a> {
                 sender: Some(report.sender),
             });
         }
-        (caught, sentinel_caught)
+        caught
     }
 
     /// Signals pending on SIGSTOPped bystanders; those hit are retired (and
