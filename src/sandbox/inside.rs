@@ -345,27 +345,36 @@ impl Inside {
 
     /// Waits until no process outside the table is left but the given ones
     /// (e.g. a `pkill` whose shell it killed), so nothing from one trial
-    /// reaches into the next. Stragglers after `limit` are killed.
+    /// reaches into the next, and until our reaper has seen every such
+    /// process that died: a zombie's death belongs to the trial that caused
+    /// it, not to the next one. Stragglers after `limit` are killed.
     pub fn quiesce(&self, keep: &[(i32, u64)], limit: Duration) -> usize {
         let deadline = Instant::now() + limit;
+        let me = std::process::id() as i32;
         loop {
             // Only our own descendants: beside a real systemd, the machine's
             // other processes are none of our business.
-            let strays: Vec<(i32, u64)> = {
-                let mine = super::procfs::descendants(std::process::id() as i32);
+            let (strays, unreaped) = {
+                let all = super::procfs::scan();
+                let mine = super::procfs::descendants_in(&all, me);
                 let table = self.shared.table.lock();
                 // The scan is not atomic: a churner reaped (and dropped from
                 // the table) after the scan saw it is gone, not a stray. Under
                 // the lock the reaper cannot reap, so existence is exact here.
-                mine.into_iter()
-                    .filter(|(p, s)| {
-                        !table.procs.contains_key(p)
-                            && !keep.iter().any(|(k, ks)| k == p && ks == s)
-                            && super::procfs::exists(*p, *s)
-                    })
-                    .collect()
+                let outside = |p: &i32, s: &u64| {
+                    !table.procs.contains_key(p) && super::procfs::exists(*p, *s)
+                };
+                let strays: Vec<(i32, u64)> = mine
+                    .into_iter()
+                    .filter(|(p, s)| !keep.iter().any(|(k, ks)| k == p && ks == s))
+                    .filter(|(p, s)| outside(p, s))
+                    .collect();
+                let unreaped = super::procfs::zombies_of(&all, me)
+                    .iter()
+                    .any(|(p, s)| outside(p, s));
+                (strays, unreaped)
             };
-            if strays.is_empty() {
+            if strays.is_empty() && !unreaped {
                 return 0;
             }
             if Instant::now() >= deadline {

@@ -62,14 +62,23 @@ pub fn pids() -> Vec<i32> {
 
 /// `(pid, start)` of every live descendant of `root`.
 pub fn descendants(root: i32) -> Vec<(i32, u64)> {
-    let all: Vec<(i32, Stat)> = pids()
+    descendants_in(&scan(), root)
+}
+
+/// Every process visible in this /proc with its stat, read once.
+pub fn scan() -> Vec<(i32, Stat)> {
+    pids()
         .into_iter()
         .filter_map(|p| Some((p, stat(p)?)))
-        .collect();
+        .collect()
+}
+
+/// `(pid, start)` of every live descendant of `root` in a [`scan`].
+pub fn descendants_in(all: &[(i32, Stat)], root: i32) -> Vec<(i32, u64)> {
     let mut found = Vec::new();
     let mut frontier = vec![root];
     while let Some(parent) = frontier.pop() {
-        for (pid, st) in &all {
+        for (pid, st) in all {
             if st.ppid == parent && st.state != 'Z' && !found.iter().any(|(p, _)| p == pid) {
                 found.push((*pid, st.start));
                 frontier.push(*pid);
@@ -77,6 +86,15 @@ pub fn descendants(root: i32) -> Vec<(i32, u64)> {
         }
     }
     found
+}
+
+/// `(pid, start)` of `parent`'s children in a [`scan`] that died and wait
+/// to be reaped: their deaths are not known yet.
+pub fn zombies_of(all: &[(i32, Stat)], parent: i32) -> Vec<(i32, u64)> {
+    all.iter()
+        .filter(|(_, st)| st.ppid == parent && st.state == 'Z')
+        .map(|(pid, st)| (*pid, st.start))
+        .collect()
 }
 
 /// Those of `procs` still alive and not about to die of a pending SIGKILL.
@@ -137,5 +155,24 @@ mod tests {
         assert!(!alive(me, st.start + 1));
         assert!(!cmdline(me).is_empty());
         assert!(pids().contains(&me));
+    }
+
+    /// A child that exited is a zombie until waited for: it is among our
+    /// zombies, not among our live descendants, and gone once reaped.
+    #[test]
+    fn an_unreaped_child_is_a_zombie_not_a_descendant() {
+        let me = std::process::id() as i32;
+        let mut child = std::process::Command::new("true").spawn().unwrap();
+        let pid = child.id() as i32;
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while stat(pid).is_some_and(|s| s.state != 'Z') {
+            assert!(std::time::Instant::now() < deadline, "child never exited");
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        let all = scan();
+        assert!(zombies_of(&all, me).iter().any(|&(p, _)| p == pid));
+        assert!(!descendants_in(&all, me).iter().any(|&(p, _)| p == pid));
+        child.wait().unwrap();
+        assert!(!zombies_of(&scan(), me).iter().any(|&(p, _)| p == pid));
     }
 }

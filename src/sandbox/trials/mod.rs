@@ -298,6 +298,20 @@ impl<'a> TrialRunner<'a> {
                 }
                 std::thread::sleep(Duration::from_micros(500));
             }
+            // Left the cgroup, but a zombie until our reaper takes it: its
+            // death is not known before then.
+            let me = std::process::id() as i32;
+            let unreaped = || {
+                procfs::zombies_of(&procfs::scan(), me)
+                    .iter()
+                    .any(|&(p, _)| tree.holds(p, None, procfs::cgroup(p).as_deref()))
+            };
+            while unreaped() {
+                if Instant::now() >= deadline {
+                    return None;
+                }
+                std::thread::sleep(Duration::from_micros(200));
+            }
         }
         let table = self.inside.shared.table.lock();
         let last = table.victim.as_ref().and_then(|w| w.last_tree_death);
