@@ -191,16 +191,6 @@ fn run_trials(plan: RunPlan) -> i32 {
             scenario.churn.forced_reuse = false;
         }
     }
-    if plan.cgroup.is_none() && plan.mode != SandboxMode::SystemdMachine {
-        let text = "no cgroup of its own for each victim (an ordinary user cannot create \
-                    cgroups): the victim's tree is a snapshot of its descendants when the stop \
-                    began, so children it forks afterwards are neither excused from misfires \
-                    nor counted as leaks; run as root for an exact tree"
-            .to_string();
-        if !emit(&Message::Warning { text }) {
-            return 1;
-        }
-    }
     let shared = Shared::new(scenario.churn.bystanders.len());
     let trace = super::trace::HelperTrace::new();
     if trace.is_none() {

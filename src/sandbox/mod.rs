@@ -5,6 +5,7 @@
 pub mod cgroup;
 pub mod init;
 pub mod inside;
+mod keeper;
 pub mod launch;
 pub mod namespace;
 pub mod procfs;

@@ -172,6 +172,15 @@ fn on_victim_death(
         return;
     };
     watch.death = Some((cause, at));
+    give_number(table, pid, devnull);
+}
+
+/// With forced reuse, gives the victim's number, reaped a moment ago under
+/// the table lock still held, to a fresh bystander.
+pub(super) fn give_number(table: &mut super::table::Table, pid: i32, devnull: RawFd) {
+    let Some(watch) = table.victim.as_mut().filter(|w| w.pid == pid) else {
+        return;
+    };
     let Some(spec) = watch.reuse.clone() else {
         return;
     };

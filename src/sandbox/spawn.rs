@@ -69,6 +69,9 @@ pub enum ChildAction<'a> {
     Exec(&'a ExecSpec),
     /// A churner: live for this long, then `_exit(0)`.
     Sleep(Duration),
+    /// The victim's keeper (see keeper.rs): start the victim, then reap
+    /// its tree in lockstep with init.
+    Keep(&'a super::keeper::KeeperSpec<'a>),
 }
 
 pub struct Spawned {
@@ -193,6 +196,7 @@ unsafe fn child_main(action: &ChildAction<'_>, devnull: RawFd) -> ! {
             while libc::nanosleep(&rem, &mut rem) != 0 {}
             libc::_exit(0)
         }
+        ChildAction::Keep(spec) => super::keeper::keeper_main(spec, devnull),
         ChildAction::Exec(spec) => {
             // A session (and process group) of its own, as systemd gives
             // every process it starts: a `kill 0` or `kill -PGID` from this

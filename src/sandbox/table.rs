@@ -24,6 +24,9 @@ pub enum Role {
     /// The process that catches every signal to see the victim's broadcasts
     /// (see churn::bystander::sentinel_spec).
     Sentinel,
+    /// The subreaper between init and the victim where the victim has no
+    /// cgroup of its own (see keeper.rs).
+    Keeper,
 }
 
 impl Role {
@@ -35,6 +38,7 @@ impl Role {
             Role::Victim => "victim",
             Role::Helper => "helper",
             Role::Sentinel => "sentinel",
+            Role::Keeper => "keeper",
         }
     }
 }

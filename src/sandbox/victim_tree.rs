@@ -2,12 +2,18 @@
 //! every process descended from it at birth, including children forked after
 //! the stop began and daemons that double-forked or were reparented.
 //!
-//! Exact where the victim has a cgroup of its own (the root sandbox makes one
-//! per trial; a real systemd makes one per unit): a process belongs to the
-//! tree iff the kernel placed it in that cgroup, which every descendant
-//! inherits at fork, and a zombie still names its cgroup when init reaps it.
-//! Without one (an ordinary user cannot create cgroups) the tree falls back
-//! to a snapshot of the descendants when the stop began, and the run says so.
+//! Exact in both sandboxes:
+//! - Where the victim has a cgroup of its own (the root sandbox makes one
+//!   per trial; a real systemd makes one per unit), a process belongs to the
+//!   tree iff the kernel placed it in that cgroup, which every descendant
+//!   inherits at fork, and a zombie still names its cgroup when init reaps it.
+//! - Without one (an ordinary user cannot create cgroups), the victim's
+//!   parent is a keeper, a child subreaper (see keeper.rs): every orphan of
+//!   the tree is reparented to it, so the tree is the keeper's descendants.
+//!   The keeper reaps them; init never sees their deaths.
+//!
+//! A snapshot of the descendants when the stop began is kept as a last
+//! resort, for a keeper that a misfire killed.
 
 use super::{cgroup, procfs};
 use std::path::PathBuf;
@@ -19,6 +25,8 @@ pub struct VictimTree {
     pub cgroup: Option<Arc<str>>,
     /// That cgroup's directory, where this process can read it.
     pub dir: Option<PathBuf>,
+    /// Without a cgroup: the victim's keeper, whose descendants the tree is.
+    pub keeper: Option<i32>,
     /// Without a cgroup: `(pid, start)` of the descendants when the stop began.
     pub snapshot: Vec<(i32, u64)>,
 }
@@ -38,17 +46,14 @@ impl VictimTree {
             main: 0,
             cgroup: None,
             dir: None,
+            keeper: None,
             snapshot: Vec::new(),
         }
     }
 
-    /// Whether membership is exact (a cgroup of its own) or a snapshot.
-    pub fn is_exact(&self) -> bool {
-        self.cgroup.is_some()
-    }
-
     /// Whether a process that init reaped, not started by init, belonged to
-    /// the tree: by its zombie's cgroup, or by the snapshot.
+    /// the tree: by its zombie's cgroup, or by the snapshot (with a keeper,
+    /// init reaps none of the tree while the keeper lives).
     pub fn holds(&self, pid: i32, start: Option<u64>, cgroup: Option<&str>) -> bool {
         match &self.cgroup {
             Some(own) => cgroup.is_some_and(|c| within(c, own)),
@@ -62,19 +67,24 @@ impl VictimTree {
     /// The tree's live processes but the main one, leaving out those about
     /// to die of a pending SIGKILL.
     pub fn members(&self) -> Vec<Member> {
-        let pids: Vec<i32> = match (&self.dir, &self.cgroup) {
-            (Some(dir), _) => cgroup::procs_below(dir),
-            (None, Some(own)) => procfs::pids()
+        let pids: Vec<i32> = match (&self.dir, &self.cgroup, self.keeper) {
+            (Some(dir), _, _) => cgroup::procs_below(dir),
+            (None, Some(own), _) => procfs::pids()
                 .into_iter()
                 .filter(|&p| procfs::cgroup(p).is_some_and(|c| within(&c, own)))
                 .collect(),
-            (None, None) => self.snapshot.iter().map(|&(p, _)| p).collect(),
+            (None, None, Some(keeper)) => procfs::descendants(keeper)
+                .into_iter()
+                .map(|(p, _)| p)
+                .collect(),
+            (None, None, None) => self.snapshot.iter().map(|&(p, _)| p).collect(),
         };
         pids.into_iter()
             .filter(|&p| p != self.main)
             .filter_map(|pid| {
                 let st = procfs::stat(pid)?;
                 let in_snapshot = self.cgroup.is_some()
+                    || self.keeper.is_some()
                     || self
                         .snapshot
                         .iter()
@@ -99,6 +109,9 @@ impl VictimTree {
                 .cgroup
                 .as_deref()
                 .is_some_and(|own| procfs::cgroup(sender).is_some_and(|c| within(&c, own)))
+            || self
+                .keeper
+                .is_some_and(|k| sender != k && descends_from(sender, k))
     }
 
     /// Whether the live process `pid` is still the member `start` named:
@@ -107,11 +120,28 @@ impl VictimTree {
     /// newcomer on the same number and clock tick cannot have.
     pub fn still_holds(&self, pid: i32, start: u64) -> bool {
         let same = procfs::alive(pid, start);
-        match &self.cgroup {
-            Some(own) => same && procfs::cgroup(pid).is_some_and(|c| within(&c, own)),
-            None => same,
+        match (&self.cgroup, self.keeper) {
+            (Some(own), _) => same && procfs::cgroup(pid).is_some_and(|c| within(&c, own)),
+            (None, Some(keeper)) => same && descends_from(pid, keeper),
+            (None, None) => same,
         }
     }
+}
+
+/// Whether `ancestor` is among `pid`'s ancestors, by the parent links of
+/// /proc (a process of the keeper's tree can never leave it while the
+/// keeper lives: orphans go to the nearest subreaper, the keeper at worst).
+fn descends_from(pid: i32, ancestor: i32) -> bool {
+    let mut at = pid;
+    // A chain longer than the PID space is a loop in a racy read.
+    for _ in 0..4_194_304 {
+        match procfs::stat(at) {
+            Some(st) if st.ppid == ancestor => return true,
+            Some(st) if st.ppid > 1 => at = st.ppid,
+            _ => return false,
+        }
+    }
+    false
 }
 
 /// Whether cgroup `path` is `own` or below it.
@@ -131,6 +161,7 @@ mod tests {
             main: 10,
             cgroup: cgroup.map(Into::into),
             dir: None,
+            keeper: None,
             snapshot: vec![(15, 7)],
         }
     }

@@ -1,7 +1,7 @@
 //! Verdicts on real programs: the victim is its whole tree, every outcome
 //! is honest, and the latencies say what a deploy waits for.
 
-use crate::helpers::{num, rows, run, summary, BIN};
+use crate::helpers::{num, ordinary_user_dir, rows, run, run_as_ordinary_user, summary, BIN};
 use std::path::Path;
 use std::process::Command;
 
@@ -122,6 +122,54 @@ fn a_forking_daemons_child_is_the_daemon() {
         let report = std::fs::read_to_string(out.path().join("run/report.md")).unwrap();
         let rec = report.split("## Results").next().unwrap();
         assert!(!rec.contains("Use **pidfd**"), "{name}: {rec}");
+    }
+}
+
+/// As an ordinary user there is no cgroup for the victim: its keeper, a
+/// subreaper, inherits its orphans, so the tree is as exact as under root.
+/// A `sleep` forked after the stop began, and a double-forked daemon, are
+/// the victim's: leaks where only the main process is stopped, no misfire
+/// where they are stopped.
+#[test]
+fn an_ordinary_users_sandbox_keeps_the_tree_exact() {
+    let dir = ordinary_user_dir();
+    let trials = 3;
+    let bash =
+        "[\"/bin/bash\", \"-c\", \"trap 'echo Ignoring TERM' TERM; while true; do sleep 1; done\"]";
+    let forked = "[\"/bin/sh\", \"-c\", \"setsid sh -c 'sleep 1000 & exit 0' & exit 0\"]";
+    let strategies = [
+        strategy("plain-kill", ""),
+        strategy("pidfd", ""),
+        strategy("pkill-f", "pattern = \"sleep\""),
+    ]
+    .concat();
+    for (name, command, leaked) in [("bash", bash, "sleep 1"), ("forked", forked, "sleep 1000")] {
+        let path = scenario(
+            dir.path(),
+            name,
+            trials,
+            &format!("behaviour = \"exec\"\nstartup = \"200ms\"\ncommand = {command}"),
+            &strategies,
+        );
+        let _ = std::fs::remove_dir_all(dir.path().join("run"));
+        let output = run_as_ordinary_user(dir.path(), &["run", &path, "--quiet"]);
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(output.status.success(), "{name}: {stderr}");
+        assert!(!stderr.contains("snapshot"), "{name}: {stderr}");
+        let json = std::fs::read_to_string(dir.path().join("run/run.json")).unwrap();
+        assert!(json.contains("\"mode\": \"user-namespace\""), "{json}");
+        let s = summary(dir.path());
+        for row in s.values() {
+            assert_eq!(num(row, "misfires"), 0.0, "{name}: {}", row["strategy"]);
+            assert_eq!(num(row, "errors"), 0.0, "{name}: {}", row["strategy"]);
+        }
+        assert_eq!(num(&s["pidfd"], "leaks"), f64::from(trials), "{name}");
+        assert_eq!(num(&s["pkill-f"], "leaks"), 0.0, "{name}");
+        let leaks = rows(&dir.path().join("run/leaks.csv"));
+        assert!(
+            leaks.iter().all(|l| l["cmdline"] == leaked),
+            "{name}: {leaks:?}"
+        );
     }
 }
 

@@ -152,3 +152,38 @@ pub fn assert_whole_rows(path: &Path) {
         assert_eq!(row.unwrap().len(), width);
     }
 }
+
+/// A directory anyone may write, holding a copy of the binary that an
+/// ordinary user may run (the build directory may not be theirs to enter).
+pub fn ordinary_user_dir() -> tempfile::TempDir {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::copy(BIN, dir.path().join("stopbench")).unwrap();
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
+    std::fs::set_permissions(
+        dir.path().join("stopbench"),
+        std::fs::Permissions::from_mode(0o755),
+    )
+    .unwrap();
+    dir
+}
+
+/// Runs that copy in `dir` as an ordinary user (nobody, when the tests run
+/// as root), with `args` and `--out DIR/run`: the sandbox is a user namespace.
+pub fn run_as_ordinary_user(dir: &Path, args: &[&str]) -> Output {
+    let exe = dir.join("stopbench");
+    let mut cmd = if nix::unistd::geteuid().is_root() {
+        let mut c = Command::new("setpriv");
+        c.args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+            .arg(&exe);
+        c
+    } else {
+        Command::new(&exe)
+    };
+    cmd.args(args)
+        .arg("--out")
+        .arg(dir.join("run"))
+        .current_dir(dir)
+        .output()
+        .unwrap()
+}

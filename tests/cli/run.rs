@@ -326,37 +326,22 @@ fn malformed_scenarios_name_file_line_and_key() {
 /// exact misfire counts.
 #[test]
 fn stale_pidfile_as_an_ordinary_user() {
-    let dir = tempfile::tempdir().unwrap();
-    let exe = dir.path().join("stopbench");
-    std::fs::copy(BIN, &exe).unwrap();
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
-    std::fs::set_permissions(&exe, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let dir = ordinary_user_dir();
     let out = dir.path().join("run");
-    let args = [
-        "run",
-        "stale-pidfile",
-        "--quiet",
-        "--trials",
-        "50",
-        "--strategy",
-        "plain-kill",
-        "--strategy",
-        "pidfd",
-        "--out",
-    ];
-    let output = if nix::unistd::geteuid().is_root() {
-        Command::new("setpriv")
-            .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
-            .arg(&exe)
-            .args(args)
-            .arg(&out)
-            .current_dir(dir.path())
-            .output()
-            .unwrap()
-    } else {
-        Command::new(&exe).args(args).arg(&out).output().unwrap()
-    };
+    let output = run_as_ordinary_user(
+        dir.path(),
+        &[
+            "run",
+            "stale-pidfile",
+            "--quiet",
+            "--trials",
+            "50",
+            "--strategy",
+            "plain-kill",
+            "--strategy",
+            "pidfd",
+        ],
+    );
     assert!(
         output.status.success(),
         "{}",
@@ -459,21 +444,9 @@ fn cgroup_strategy_is_unavailable_to_an_ordinary_user() {
         nix::unistd::geteuid().is_root(),
         "this test drops privileges with setpriv: run it as root"
     );
-    let dir = tempfile::tempdir().unwrap();
-    let exe = dir.path().join("stopbench");
-    std::fs::copy(BIN, &exe).unwrap();
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
-    std::fs::set_permissions(&exe, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let dir = ordinary_user_dir();
     let out = dir.path().join("run");
-    let output = Command::new("setpriv")
-        .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
-        .arg(&exe)
-        .args(["run", "seed-killmode", "--trials", "2", "--out"])
-        .arg(&out)
-        .current_dir(dir.path())
-        .output()
-        .unwrap();
+    let output = run_as_ordinary_user(dir.path(), &["run", "seed-killmode", "--trials", "2"]);
     assert!(
         output.status.success(),
         "{}",

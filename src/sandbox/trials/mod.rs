@@ -13,6 +13,7 @@ pub use unit::install_units;
 
 use super::cgroup::{self, CgroupTree};
 use super::inside::Inside;
+use super::keeper;
 use super::procfs;
 use super::spawn::{self, ChildAction, ExecSpec};
 use super::table::{Entry, Role, VictimWatch};
@@ -80,6 +81,8 @@ impl Pending {
 struct Started {
     pid: i32,
     pidfd: Option<OwnedFd>,
+    /// Its keeper, where it has no cgroup of its own.
+    keeper: Option<i32>,
     /// The main process ended before the stop was requested.
     main_gone_before_stop: bool,
 }
@@ -178,6 +181,7 @@ impl<'a> TrialRunner<'a> {
             },
             cgroup: cgroup_name,
             dir,
+            keeper: victim.keeper,
         };
         // A forking daemon's main process exits at start-up while its tree
         // lives on: gone only when nothing of the tree is left.
@@ -207,7 +211,9 @@ impl<'a> TrialRunner<'a> {
         // A helper's shell can die (e.g. of its own pkill) while the pkill it
         // ran is still signalling: the stop is complete only when the helpers'
         // whole trees are gone.
-        let keep: Vec<(i32, u64)> = tree.members().iter().map(|m| (m.pid, m.start)).collect();
+        let mut keep: Vec<(i32, u64)> = tree.members().iter().map(|m| (m.pid, m.start)).collect();
+        // A surviving main process under a keeper is no child of init's.
+        keep.extend(procfs::stat(victim.pid).map(|st| (victim.pid, st.start)));
         self.inside.quiesce(&keep, QUIESCE_LIMIT);
         let leaked = tree.members();
         let tree_gone = if leaked.is_empty() {
@@ -244,7 +250,13 @@ impl<'a> TrialRunner<'a> {
         // recycled before init reaps it), the rest of the tree by its cgroup
         // (no number at all) or, without one, through pidfds.
         if main_end.is_none() {
-            self.inside.kill_own(victim.pid);
+            match (victim.keeper, &victim.pidfd) {
+                // Not init's child: through the pidfd held since its birth.
+                (Some(_), Some(fd)) => {
+                    let _ = rustix::process::pidfd_send_signal(fd, rustix::process::Signal::KILL);
+                }
+                _ => self.inside.kill_own(victim.pid),
+            }
             self.inside
                 .wait_victim_death(Instant::now() + QUIESCE_LIMIT);
         }
@@ -261,6 +273,9 @@ impl<'a> TrialRunner<'a> {
             None => {
                 for m in &leaked {
                     self.inside.kill_member(&tree, m);
+                }
+                if let Some(keeper) = tree.keeper {
+                    self.end_keeper(&tree, keeper);
                 }
             }
         }
@@ -284,12 +299,51 @@ impl<'a> TrialRunner<'a> {
         host_alive
     }
 
+    /// Waits until the keeper exits, which it does when the tree is gone;
+    /// what is left after the limit (a member that forked meanwhile) is
+    /// killed through pidfds, and the keeper with it.
+    fn end_keeper(&self, tree: &VictimTree, keeper: i32) {
+        if self.keeper_gone(keeper, Instant::now() + QUIESCE_LIMIT) {
+            return;
+        }
+        for m in tree.members() {
+            self.inside.kill_member(tree, &m);
+        }
+        if !self.keeper_gone(keeper, Instant::now() + QUIESCE_LIMIT) {
+            self.inside.kill_own(keeper);
+        }
+    }
+
+    /// Whether the keeper was reaped by `until`.
+    fn keeper_gone(&self, keeper: i32, until: Instant) -> bool {
+        let mut table = self.inside.shared.table.lock();
+        while table.procs.contains_key(&keeper) {
+            if self
+                .inside
+                .shared
+                .changed
+                .wait_until(&mut table, until)
+                .timed_out()
+            {
+                return !table.procs.contains_key(&keeper);
+            }
+        }
+        true
+    }
+
     /// When the last process of the victim's tree died, once no process of
     /// it is left: the main process's death, or a later orphan's as init
     /// reaped it (a process reaped by a parent in the tree died before that
     /// parent). Without a cgroup, the main process's death.
     fn tree_gone(&self, tree: &VictimTree, main_died: Option<Instant>) -> Option<Instant> {
         let main_died = main_died?;
+        if let Some(keeper) = tree.keeper {
+            // The keeper exits when its last child, the tree's last
+            // process, has been reaped.
+            if !self.keeper_gone(keeper, Instant::now() + QUIESCE_LIMIT) {
+                return None;
+            }
+        }
         if let Some(dir) = &tree.dir {
             let deadline = Instant::now() + QUIESCE_LIMIT;
             while cgroup::populated(dir) {
@@ -566,6 +620,22 @@ impl<'a> TrialRunner<'a> {
             simulated.then(|| ready_write.as_raw_fd()),
             exit_after,
         );
+        // Without a cgroup of its own, the victim's parent is a keeper that
+        // inherits its orphans (see keeper.rs): the tree stays exact.
+        if cgroup.is_none() {
+            let candidates = if config.random_pid {
+                self.random_pids()
+                    .map_err(|e| format!("cannot start the victim `{}`: {e}", spec.cmdline()))?
+            } else {
+                Vec::new()
+            };
+            let keeper = keeper::start(self.inside, &spec, candidates)?;
+            let (pid, keeper_pid) = (keeper.victim, keeper.pid);
+            self.inside.shared.table.lock().victim = Some(self.watch(pid, None));
+            let pidfd = keeper.watch(self.inside.shared.clone(), self.inside.devnull.as_raw_fd());
+            drop(ready_write);
+            return self.victim_started(pid, Some(pidfd), Some(keeper_pid), ready_read, exit_after);
+        }
         let child = {
             let mut table = self.inside.shared.table.lock();
             let child = if config.random_pid {
@@ -587,25 +657,43 @@ impl<'a> TrialRunner<'a> {
                     cmdline: spec.cmdline().into(),
                 },
             );
-            table.victim = Some(VictimWatch {
-                pid: child.pid,
-                death: None,
-                cgroup: cgroup_name,
-                last_tree_death: None,
-                reuse: self.reuse.clone(),
-                reuse_holder: None,
-                reuse_error: None,
-            });
+            table.victim = Some(self.watch(child.pid, cgroup_name));
             child
         };
         drop(ready_write);
-        if simulated {
+        self.victim_started(child.pid, child.pidfd, None, ready_read, exit_after)
+    }
+
+    fn watch(&self, pid: i32, cgroup: Option<Arc<str>>) -> VictimWatch {
+        VictimWatch {
+            pid,
+            death: None,
+            cgroup,
+            last_tree_death: None,
+            reuse: self.reuse.clone(),
+            reuse_holder: None,
+            reuse_error: None,
+        }
+    }
+
+    /// Waits until the started victim is what its behaviour asks for at the
+    /// stop: ready, SIGSTOPped, or dead on its own.
+    fn victim_started(
+        &self,
+        pid: i32,
+        pidfd: Option<OwnedFd>,
+        keeper: Option<i32>,
+        ready_read: OwnedFd,
+        exit_after: Duration,
+    ) -> Result<Started, String> {
+        let config = &self.scenario.victim;
+        if config.behaviour != Behaviour::Exec {
             wait_ready(&ready_read).map_err(|e| format!("victim {e}"))?;
         } else {
             std::thread::sleep(config.startup.0);
         }
         match config.behaviour {
-            Behaviour::Stopped => self.stop_process(child.pid)?,
+            Behaviour::Stopped => self.stop_victim(pid, pidfd.as_ref())?,
             Behaviour::ExitEarly => {
                 let limit = Instant::now() + exit_after + READY_LIMIT;
                 if self.inside.wait_victim_death(limit).is_none() {
@@ -624,10 +712,22 @@ impl<'a> TrialRunner<'a> {
             .as_ref()
             .is_some_and(|w| w.death.is_some());
         Ok(Started {
-            pid: child.pid,
-            pidfd: child.pidfd,
+            pid,
+            pidfd,
+            keeper,
             main_gone_before_stop,
         })
+    }
+
+    /// `random_pid` under a keeper: free numbers of the allocator's cycle,
+    /// drawn here, for the keeper to try in turn.
+    fn random_pids(&mut self) -> Result<Vec<i32>, String> {
+        use rand::Rng;
+        let pid_max = crate::model::host::pid_max().map_err(|e| e.to_string())?;
+        let low = crate::model::risk::RESERVED as i32;
+        Ok((0..64)
+            .map(|_| self.rng.random_range(low..pid_max as i32))
+            .collect())
     }
 
     /// Spawns the victim under a uniformly drawn free number of the
@@ -672,6 +772,18 @@ impl<'a> TrialRunner<'a> {
         self.inside.shared.table.lock().held_samples.push(tasks);
     }
 
+    /// SIGSTOPs the victim (the seed's `kill -STOP`), through its pidfd
+    /// where it has one (under a keeper it is not init's child).
+    fn stop_victim(&self, pid: i32, pidfd: Option<&OwnedFd>) -> Result<(), String> {
+        match pidfd {
+            Some(fd) => {
+                let _ = rustix::process::pidfd_send_signal(fd, rustix::process::Signal::STOP);
+                self.wait_stopped(pid)
+            }
+            None => self.stop_process(pid),
+        }
+    }
+
     /// SIGSTOPs a process init started (the seed's `kill -STOP`) and waits until it is stopped.
     fn stop_process(&self, pid: i32) -> Result<(), String> {
         {
@@ -680,6 +792,10 @@ impl<'a> TrialRunner<'a> {
                 unsafe { libc::kill(pid, libc::SIGSTOP) };
             }
         }
+        self.wait_stopped(pid)
+    }
+
+    fn wait_stopped(&self, pid: i32) -> Result<(), String> {
         let deadline = Instant::now() + READY_LIMIT;
         while Instant::now() < deadline {
             if procfs::stat(pid).is_some_and(|s| s.state == 'T') {

@@ -228,6 +228,7 @@ impl TrialRunner<'_> {
             main: mainpid,
             cgroup: procfs::cgroup(mainpid).map(Into::into),
             dir: None,
+            keeper: None,
             snapshot: Vec::new(),
         };
         let host_alive = self.finalize(Some(&tree));

@@ -1,0 +1,310 @@
+//! The victim's keeper, where the victim has no cgroup of its own (an
+//! ordinary user's sandbox): a child subreaper (`PR_SET_CHILD_SUBREAPER`)
+//! between init and the victim, so every orphan of the victim's tree (a
+//! child forked after the stop began, a daemon that double-forked) is
+//! reparented to the keeper, never to init. The victim's tree is then
+//! exactly the keeper's descendants, by lineage, with no snapshot.
+//!
+//! The keeper is a fork of init that never execs, so it runs only
+//! async-signal-safe calls. It reaps in lockstep with init: it reports each
+//! zombie (`waitid` with `WNOWAIT`, so the number is still held), waits
+//! for init's go-ahead, reaps, and says so. Init's watcher thread holds the
+//! process table's lock across that exchange, which keeps the rule of the
+//! table (a number changes holder only while init holds the lock) true for
+//! the victim's number too, and lets forced reuse hand the number to its
+//! holder before anyone else can see it free.
+//!
+//! The keeper exits when it has no child left: the whole tree is gone.
+
+use super::inside::Inside;
+use super::spawn::{self, ChildAction, ExecSpec};
+use super::table::{Entry, Role, Shared};
+use crate::oracle::Cause;
+use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// The keeper's name in /proc (`comm`), as a misfire on it shows it.
+pub const KEEPER_CMDLINE: &str = "[stopbench keeper]";
+
+const STARTED: i32 = 1;
+const FAILED: i32 = 2;
+const ZOMBIE: i32 = 3;
+const REAPED: i32 = 4;
+
+/// One report from the keeper: `[tag, pid, si_code or errno, si_status]`.
+type Report = [i32; 4];
+
+/// What the keeper needs, prepared before the clone so it allocates nothing.
+pub struct KeeperSpec<'a> {
+    victim: &'a ExecSpec,
+    /// PIDs to try in turn (`random_pid`); empty: the allocator's next one.
+    candidates: Vec<libc::pid_t>,
+    report: RawFd,
+    ack: RawFd,
+    /// Every fd of init's but those the keeper and the victim need, as
+    /// inclusive ranges for `close_range`.
+    close: Vec<(u32, u32)>,
+}
+
+/// A started keeper and its victim, before the keeper may reap.
+pub struct Keeper {
+    pub pid: i32,
+    pub victim: i32,
+    /// The victim's pidfd, opened while the keeper could not reap it.
+    pub pidfd: OwnedFd,
+    report: OwnedFd,
+    ack: OwnedFd,
+}
+
+/// How long the keeper may take to start the victim.
+const START_LIMIT: Duration = Duration::from_secs(5);
+
+/// Forks a keeper that starts `victim` (at one of `candidates` if any) and
+/// waits for the victim's number. The keeper is registered under the table
+/// lock, like every child of init.
+pub fn start(
+    inside: &Inside,
+    victim: &ExecSpec,
+    candidates: Vec<libc::pid_t>,
+) -> Result<Keeper, String> {
+    use nix::fcntl::OFlag;
+    let pipe = || nix::unistd::pipe2(OFlag::O_CLOEXEC).map_err(|e| format!("pipe: {e}"));
+    let (report_read, report_write) = pipe()?;
+    let (ack_read, ack_write) = pipe()?;
+    let devnull = inside.devnull.as_raw_fd();
+    let mut keep: Vec<RawFd> = vec![devnull, report_write.as_raw_fd(), ack_read.as_raw_fd()];
+    keep.extend(victim.fds.iter().map(|(src, _)| *src));
+    let spec = KeeperSpec {
+        victim,
+        candidates,
+        report: report_write.as_raw_fd(),
+        ack: ack_read.as_raw_fd(),
+        close: gaps(keep),
+    };
+    let pid = {
+        let mut table = inside.shared.table.lock();
+        let child = spawn::spawn(&ChildAction::Keep(&spec), devnull, None, false)
+            .map_err(|e| format!("cannot start the victim's keeper: {e}"))?;
+        table.procs.insert(
+            child.pid,
+            Entry {
+                role: Role::Keeper,
+                cmdline: KEEPER_CMDLINE.into(),
+            },
+        );
+        child.pid
+    };
+    // Only the keeper holds these ends now: its exit means EOF.
+    drop(report_write);
+    drop(ack_read);
+    let first = read_report(&report_read, Some(START_LIMIT));
+    let victim_pid = match first {
+        Some([STARTED, pid, _, _]) => pid,
+        Some([FAILED, _, errno, _]) => {
+            return Err(format!(
+                "cannot start the victim `{}`: {}",
+                victim.cmdline(),
+                std::io::Error::from_raw_os_error(errno)
+            ))
+        }
+        _ => return Err("the victim's keeper ended before it started the victim".into()),
+    };
+    // The keeper reaps nothing before our go-ahead: the number is the victim's.
+    let pidfd = rustix::process::pidfd_open(
+        rustix::process::Pid::from_raw(victim_pid).expect("positive pid"),
+        rustix::process::PidfdFlags::empty(),
+    )
+    .map_err(|e| format!("pidfd_open of the victim: {e}"))?;
+    Ok(Keeper {
+        pid,
+        victim: victim_pid,
+        pidfd,
+        report: report_read,
+        ack: ack_write,
+    })
+}
+
+impl Keeper {
+    /// Lets the keeper reap, with a thread that records the tree's deaths
+    /// in the table as the reaper would: the victim's death (and, with
+    /// forced reuse, its number handed to the holder), and the last death
+    /// of another process of the tree. Call once `table.victim` is set.
+    pub fn watch(self, shared: Arc<Shared>, devnull: RawFd) -> OwnedFd {
+        let Keeper {
+            victim,
+            pidfd,
+            report,
+            ack,
+            ..
+        } = self;
+        // The go-ahead for the keeper's first reap.
+        let _ = rustix::io::write(&ack, &[1]);
+        std::thread::spawn(move || {
+            while let Some([ZOMBIE, pid, code, status]) = read_report(&report, None) {
+                let at = Instant::now();
+                let cause = if code == libc::CLD_EXITED {
+                    Cause::Exited(status)
+                } else {
+                    Cause::Signaled(status)
+                };
+                let mut table = shared.table.lock();
+                if let Some(watch) = table.victim.as_mut().filter(|w| w.pid == victim) {
+                    if pid == victim {
+                        watch.death = Some((cause, at));
+                    } else {
+                        watch.last_tree_death = Some(at);
+                    }
+                }
+                let _ = rustix::io::write(&ack, &[1]);
+                let reaped = read_report(&report, None);
+                if pid == victim && matches!(reaped, Some([REAPED, ..])) {
+                    super::reaper::give_number(&mut table, victim, devnull);
+                }
+                drop(table);
+                shared.changed.notify_all();
+            }
+        });
+        pidfd
+    }
+}
+
+/// Reads one report; `None` at EOF, on error or after `limit`.
+fn read_report(fd: &OwnedFd, limit: Option<Duration>) -> Option<Report> {
+    use rustix::event::{poll, PollFd, PollFlags, Timespec};
+    if let Some(limit) = limit {
+        let timeout = Timespec {
+            tv_sec: limit.as_secs() as i64,
+            tv_nsec: limit.subsec_nanos() as i64,
+        };
+        let mut fds = [PollFd::new(fd, PollFlags::IN)];
+        loop {
+            match poll(&mut fds, Some(&timeout)) {
+                Err(rustix::io::Errno::INTR) => continue,
+                Ok(0) | Err(_) => return None,
+                Ok(_) => break,
+            }
+        }
+    }
+    let mut bytes = [0u8; 16];
+    let mut got = 0;
+    while got < bytes.len() {
+        match rustix::io::read(fd.as_fd(), &mut bytes[got..]) {
+            Ok(0) => return None,
+            Ok(n) => got += n,
+            Err(rustix::io::Errno::INTR) => continue,
+            Err(_) => return None,
+        }
+    }
+    let word = |i: usize| i32::from_ne_bytes(bytes[i * 4..i * 4 + 4].try_into().unwrap());
+    Some([word(0), word(1), word(2), word(3)])
+}
+
+/// The inclusive fd ranges from 3 up that hold none of `keep`.
+fn gaps(mut keep: Vec<RawFd>) -> Vec<(u32, u32)> {
+    keep.retain(|&fd| fd >= 3);
+    keep.sort_unstable();
+    keep.dedup();
+    let mut ranges = Vec::new();
+    let mut next = 3u32;
+    for fd in keep {
+        let fd = fd as u32;
+        if fd > next {
+            ranges.push((next, fd - 1));
+        }
+        next = fd + 1;
+    }
+    ranges.push((next, u32::MAX));
+    ranges
+}
+
+/// The keeper itself, in the child of init's clone. Only async-signal-safe
+/// calls: init is multithreaded, and this fork of it never execs.
+///
+/// # Safety
+/// Call only in a freshly cloned child, once.
+pub(super) unsafe fn keeper_main(spec: &KeeperSpec<'_>, devnull: RawFd) -> ! {
+    // Its own session, like every process init starts: a victim's `kill 0`
+    // never reaches it.
+    libc::setsid();
+    for fd in 0..3 {
+        libc::dup2(devnull, fd);
+    }
+    for &(low, high) in &spec.close {
+        libc::syscall(libc::SYS_close_range, low, high, 0);
+    }
+    libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);
+    let send = |report: Report| {
+        let bytes: *const Report = &report;
+        libc::write(spec.report, bytes.cast(), std::mem::size_of::<Report>());
+    };
+    let wait_ack = || {
+        let mut byte = 0u8;
+        loop {
+            let n = libc::read(spec.ack, (&mut byte as *mut u8).cast(), 1);
+            if n >= 0 || *libc::__errno_location() != libc::EINTR {
+                return n == 1;
+            }
+        }
+    };
+    let action = ChildAction::Exec(spec.victim);
+    let mut victim = Err(libc::EINVAL);
+    if spec.candidates.is_empty() {
+        victim = spawn::spawn(&action, devnull, None, false)
+            .map_err(|e| e.raw_os_error().unwrap_or(libc::EIO));
+    }
+    for &pid in &spec.candidates {
+        victim = spawn::spawn(&action, devnull, Some(pid), false)
+            .map_err(|e| e.raw_os_error().unwrap_or(libc::EIO));
+        if !matches!(victim, Err(libc::EEXIST)) {
+            break;
+        }
+    }
+    let victim = match victim {
+        Ok(child) => child.pid,
+        Err(errno) => {
+            send([FAILED, 0, errno, 0]);
+            libc::_exit(1)
+        }
+    };
+    // The victim has its copies; ours would keep its ready pipe open.
+    for (src, _) in &spec.victim.fds {
+        libc::close(*src);
+    }
+    send([STARTED, victim, 0, 0]);
+    if !wait_ack() {
+        // Init is gone or gave up: nothing to keep.
+        libc::_exit(1)
+    }
+    loop {
+        let mut info: libc::siginfo_t = std::mem::zeroed();
+        if libc::waitid(libc::P_ALL, 0, &mut info, libc::WEXITED | libc::WNOWAIT) < 0 {
+            if *libc::__errno_location() == libc::EINTR {
+                continue;
+            }
+            // No child left: the victim's whole tree is gone.
+            libc::_exit(0)
+        }
+        let pid = info.si_pid();
+        send([ZOMBIE, pid, info.si_code, info.si_status()]);
+        // Without init's go-ahead (init gone) it still reaps: the tree ends.
+        wait_ack();
+        let mut reaped: libc::siginfo_t = std::mem::zeroed();
+        libc::waitid(libc::P_PID, pid as libc::id_t, &mut reaped, libc::WEXITED);
+        send([REAPED, pid, 0, 0]);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::gaps;
+
+    #[test]
+    fn gaps_leave_exactly_the_kept_fds_open() {
+        assert_eq!(gaps(vec![]), vec![(3, u32::MAX)]);
+        assert_eq!(
+            gaps(vec![0, 5, 3, 9, 5]),
+            vec![(4, 4), (6, 8), (10, u32::MAX)]
+        );
+    }
+}
