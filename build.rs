@@ -17,6 +17,7 @@ fn main() {
         .args(["-shared", "-fPIC", "-O2", "-Wall", "-o"])
         .arg(&so)
         .arg(src)
+        .arg("-ldl")
         .status()
         .is_ok_and(|s| s.success());
     if built {

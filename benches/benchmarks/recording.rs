@@ -28,6 +28,8 @@ fn record(i: u32) -> TrialRecord {
         note: None,
         systemd_exit: None,
         race_window: Some(Duration::from_micros(1500)),
+        exposure: None,
+        exposure_follow: None,
     }
 }
 

@@ -87,6 +87,8 @@ fn given_windows(specs: &[String]) -> anyhow::Result<Modelled> {
             leaks: 0,
             pid_reused: false,
             race_window_us: Some(window.as_micros() as u64),
+            exposure_us: None,
+            follow_us: None,
         });
         out.push((name.to_string(), kind, recorder.strategies.pop()));
     }
@@ -127,7 +129,7 @@ fn measured_windows(args: &ModelArgs) -> anyhow::Result<Modelled> {
     }
     let out_dir = run::default_out_dir(&format!("{}-model", scenario.name));
     eprintln!(
-        "stopbench: measuring race windows: scenario `{}`, {} trials x {} strategies, forced reuse off -> {}",
+        "stopbench: measuring exposures and race windows: scenario `{}`, {} trials x {} strategies, forced reuse off -> {}",
         scenario.name,
         args.trials,
         scenario.strategies.len(),
@@ -232,8 +234,11 @@ fn print_model(
         };
         println!("{name:<20} {p50:>11} {p99:>11}  {per_stop:<62} {per_year}");
     }
+    println!();
+    println!(
+        "window: per stop, the longer of its exposure (the daemon's number free before the strategy's last act on it: a signal, or a kill -0 / ps -p probe) and its race window (check to kill)."
+    );
     if strategies.iter().any(|(_, k, _)| *k == WindowKind::Name) {
-        println!();
         println!(
             "pkill-f: the model covers only its scan-to-kill window; what its pattern matches by name is measured by `stopbench run`, not modelled."
         );

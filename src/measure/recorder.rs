@@ -4,6 +4,7 @@
 
 use super::stats::wilson95;
 use super::Outcome;
+use crate::model::risk::RiskSample;
 use hdrhistogram::Histogram;
 use std::time::Duration;
 
@@ -36,6 +37,13 @@ pub struct StrategyStats {
     pub completion_us: Histogram<u64>,
     /// Race windows (µs; 0 is recorded as 1), one per trial that had one.
     pub race_window_us: Histogram<u64>,
+    /// Exposures (µs; 0 as 1), one per trial of a number-addressing strategy.
+    pub exposure_us: Histogram<u64>,
+    /// Per trial the longer of its exposure and its race window (µs; 0 as
+    /// 1): what the report shows as the model's window.
+    pub risk_window_us: Histogram<u64>,
+    /// What the model takes, one per trial that has an exposure or a window.
+    pub risk_samples: Vec<RiskSample>,
 }
 
 impl StrategyStats {
@@ -60,6 +68,11 @@ impl StrategyStats {
                 .expect("valid histogram bounds"),
             race_window_us: Histogram::new_with_bounds(1, HIGHEST_US, 3)
                 .expect("valid histogram bounds"),
+            exposure_us: Histogram::new_with_bounds(1, HIGHEST_US, 3)
+                .expect("valid histogram bounds"),
+            risk_window_us: Histogram::new_with_bounds(1, HIGHEST_US, 3)
+                .expect("valid histogram bounds"),
+            risk_samples: Vec::new(),
         }
     }
 
@@ -86,12 +99,16 @@ impl StrategyStats {
             .then(|| Duration::from_micros(self.race_window_us.value_at_quantile(q)))
     }
 
-    /// Race windows as `(seconds, trials)`, for the risk model.
-    pub fn windows(&self) -> Vec<(f64, u64)> {
-        self.race_window_us
-            .iter_recorded()
-            .map(|v| (v.value_iterated_to() as f64 / 1e6, v.count_at_value()))
-            .collect()
+    /// Exposure at quantile `q`; `None` when no trial had one.
+    pub fn exposure_at(&self, q: f64) -> Option<Duration> {
+        (!self.exposure_us.is_empty())
+            .then(|| Duration::from_micros(self.exposure_us.value_at_quantile(q)))
+    }
+
+    /// The model's window at quantile `q` (see `risk_window_us`).
+    pub fn risk_window_at(&self, q: f64) -> Option<Duration> {
+        (!self.risk_window_us.is_empty())
+            .then(|| Duration::from_micros(self.risk_window_us.value_at_quantile(q)))
     }
 
     pub fn latency_max(&self) -> Option<Duration> {
@@ -122,6 +139,10 @@ pub struct TrialTally<'a> {
     pub pid_reused: bool,
     /// Whole microseconds, as trials.csv stores them.
     pub race_window_us: Option<u64>,
+    /// Whole microseconds, as trials.csv stores them.
+    pub exposure_us: Option<u64>,
+    /// Whole microseconds: from the exposure's end to the signal that would follow.
+    pub follow_us: Option<u64>,
 }
 
 /// All strategies of a run, in the scenario's order.
@@ -184,6 +205,20 @@ impl Recorder {
             let w = w.clamp(1, HIGHEST_US);
             stats.race_window_us.record(w).expect("value within bounds");
         }
+        if let Some(e) = t.exposure_us {
+            let e = e.clamp(1, HIGHEST_US);
+            stats.exposure_us.record(e).expect("value within bounds");
+        }
+        if let Some(w) = t.exposure_us.max(t.race_window_us) {
+            let w = w.clamp(1, HIGHEST_US);
+            stats.risk_window_us.record(w).expect("value within bounds");
+            let s = |us: Option<u64>| us.unwrap_or(0) as f64 / 1e6;
+            stats.risk_samples.push(RiskSample {
+                exposure: s(t.exposure_us),
+                follow: s(t.follow_us),
+                window: s(t.race_window_us),
+            });
+        }
     }
 
     pub fn total_trials(&self) -> u64 {
@@ -231,6 +266,8 @@ mod tests {
             note: None,
             systemd_exit: None,
             race_window: (misfires > 0).then(|| Duration::from_millis(3)),
+            exposure: None,
+            exposure_follow: None,
         }
     }
 

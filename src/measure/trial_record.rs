@@ -96,6 +96,15 @@ pub struct TrialRecord {
     /// not measured.
     #[serde(default, with = "opt_nanos")]
     pub race_window: Option<Duration>,
+    /// How long the victim's number was free before the strategy next acted
+    /// on it (see strategy::Exposure), in every trial of a strategy that
+    /// addresses the number, whether or not a signal followed.
+    #[serde(default, with = "opt_nanos")]
+    pub exposure: Option<Duration>,
+    /// From that act to the signal that would follow it (the rest of a
+    /// poll's timeout; zero for a signal or a check-then-kill).
+    #[serde(default, with = "opt_nanos")]
+    pub exposure_follow: Option<Duration>,
 }
 
 impl TrialRecord {
@@ -110,6 +119,8 @@ impl TrialRecord {
             leaks: u64::from(self.leaks),
             pid_reused: self.pid_reused == Some(true),
             race_window_us: self.race_window.map(|w| w.as_micros() as u64),
+            exposure_us: self.exposure.map(|w| w.as_micros() as u64),
+            follow_us: self.exposure_follow.map(|w| w.as_micros() as u64),
         }
     }
 }

@@ -16,6 +16,8 @@ pub enum Assessment {
     NoWindows,
     Risk {
         kind: WindowKind,
+        /// The model's window (per trial the longer of exposure and race
+        /// window) at p50 and p99.
         p50: Duration,
         p99: Duration,
         per_stop: Estimate,
@@ -35,14 +37,14 @@ pub fn assess(
         WindowKind::NotMeasured => return Assessment::NotMeasured,
         WindowKind::Number | WindowKind::Name => {}
     }
-    let Some(stats) = stats.filter(|s| !s.race_window_us.is_empty()) else {
+    let Some(stats) = stats.filter(|s| !s.risk_window_us.is_empty()) else {
         return Assessment::NoWindows;
     };
-    match per_stop(&stats.windows(), space, rates, survival) {
+    match per_stop(&stats.risk_samples, space, rates, survival) {
         Some(per_stop) => Assessment::Risk {
             kind,
-            p50: stats.window_at(0.5).unwrap_or_default(),
-            p99: stats.window_at(0.99).unwrap_or_default(),
+            p50: stats.risk_window_at(0.5).unwrap_or_default(),
+            p99: stats.risk_window_at(0.99).unwrap_or_default(),
             per_stop,
         },
         None => Assessment::NoWindows,

@@ -12,4 +12,4 @@ pub mod sandbox;
 pub use assess::{assess, estimate_words, probability_words, Assessment};
 pub use fleet::{Fleet, Projection};
 pub use host::HostChurn;
-pub use risk::{per_stop, Estimate, PidSpace, Survival};
+pub use risk::{per_stop, Estimate, PidSpace, RiskSample, Survival};

@@ -47,8 +47,36 @@
 //! newcomers (`S = 1`), `P = min(w, T) / T`: a window as long as the wrap
 //! time is a certain misfire.
 //!
-//! Over a distribution of windows and of fork rates (a measured series),
-//! the per-stop probability is the mean of `P` over both.
+//! # Which window
+//!
+//! Two gaps put a strategy that addresses the daemon by number at risk,
+//! and each trial records both (see strategy::Exposure):
+//!
+//! - the **exposure** `w`: from the daemon's death (its number free) to the
+//!   strategy's first act on the number after it, a signal or a `kill -0`
+//!   or `ps -p` probe. A newcomer that took the number within it is taken
+//!   for the daemon. When that act is a probe, the signal comes later, after
+//!   the **follow** `f` (the rest of a poll's timeout), and the newcomer
+//!   must still be alive then:
+//!
+//!   ```text
+//!   P(w, f) = (1/T) * integral_f^(f + min(w, T)) S(u) du
+//!   ```
+//!
+//!   (arrival `a` uniform in the gap; the newcomer is `f + w - a` old at
+//!   the signal). With `f = 0` this is `P(w)` above. It assumes the
+//!   probes in between do not find the newcomer gone and a second one back
+//!   on the number; with newcomers that outlive the timeout it is exact.
+//! - the **race window**: from the last moment the strategy knew the
+//!   number was the daemon's (it saw it alive) to its signal landing. A
+//!   daemon that dies inside it frees its number there. In the sandbox the
+//!   daemon's death is seen, and then the exposure covers it; the window
+//!   counts for the risk of a daemon that dies at any moment, an upper
+//!   bound (it takes the number as free for the whole window).
+//!
+//! A trial's probability is the larger of the two; over a distribution of
+//! trials and of fork rates (a measured series), the per-stop probability
+//! is the mean over both.
 
 use std::time::Duration;
 
@@ -123,10 +151,47 @@ impl Survival {
 
 /// P(one signal with race window `window` seconds misfires), for wrap time `wrap` seconds.
 pub fn misfire_probability(window: f64, wrap: Option<f64>, survival: Survival) -> f64 {
+    misfire_probability_after(window, 0.0, wrap, survival)
+}
+
+/// P(a newcomer takes the number within `gap` seconds and is still alive
+/// `follow` seconds after the gap, when the signal lands); see the module docs.
+pub fn misfire_probability_after(
+    gap: f64,
+    follow: f64,
+    wrap: Option<f64>,
+    survival: Survival,
+) -> f64 {
     let Some(wrap) = wrap.filter(|t| *t > 0.0) else {
         return 0.0;
     };
-    (survival.integral(window.max(0.0).min(wrap)) / wrap).clamp(0.0, 1.0)
+    let f = follow.max(0.0);
+    let w = gap.max(0.0).min(wrap);
+    ((survival.integral(f + w) - survival.integral(f)) / wrap).clamp(0.0, 1.0)
+}
+
+/// One trial as the model takes it, in seconds (see the module docs).
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct RiskSample {
+    pub exposure: f64,
+    pub follow: f64,
+    /// The race window (check to kill).
+    pub window: f64,
+}
+
+impl RiskSample {
+    /// A bare window, as `stopbench model --window` gives it.
+    pub fn window(seconds: f64) -> Self {
+        Self {
+            window: seconds,
+            ..Self::default()
+        }
+    }
+
+    fn probability(&self, wrap: Option<f64>, survival: Survival) -> f64 {
+        misfire_probability_after(self.exposure, self.follow, wrap, survival)
+            .max(misfire_probability(self.window, wrap, survival))
+    }
 }
 
 /// A per-stop probability with its 95% interval.
@@ -137,36 +202,31 @@ pub struct Estimate {
     pub hi: f64,
 }
 
-/// Mean misfire probability over weighted windows `(seconds, trials)` and
-/// fork rates (each equally likely); `None` without windows. The interval
-/// is the mean's normal 95% interval over the measured trials (the windows
-/// are a sample; the rates are taken as given).
+/// Mean misfire probability over the trials' samples and fork rates (each
+/// equally likely); `None` without samples. The interval is the mean's
+/// normal 95% interval over the measured trials (the samples are a sample;
+/// the rates are taken as given).
 pub fn per_stop(
-    windows: &[(f64, u64)],
+    samples: &[RiskSample],
     space: PidSpace,
     rates: &[f64],
     survival: Survival,
 ) -> Option<Estimate> {
-    let n: u64 = windows.iter().map(|(_, n)| n).sum();
-    if n == 0 || rates.is_empty() {
+    if samples.is_empty() || rates.is_empty() {
         return None;
     }
     let wraps: Vec<Option<f64>> = rates.iter().map(|&r| space.wrap_time(r)).collect();
-    let p_of = |w: f64| {
+    let p_of = |s: &RiskSample| {
         wraps
             .iter()
-            .map(|&t| misfire_probability(w, t, survival))
+            .map(|&t| s.probability(t, survival))
             .sum::<f64>()
             / wraps.len() as f64
     };
-    let probs: Vec<(f64, u64)> = windows.iter().map(|&(w, k)| (p_of(w), k)).collect();
-    let nf = n as f64;
-    let mean = probs.iter().map(|&(p, k)| p * k as f64).sum::<f64>() / nf;
-    let var = probs
-        .iter()
-        .map(|&(p, k)| (p - mean).powi(2) * k as f64)
-        .sum::<f64>()
-        / (nf - 1.0).max(1.0);
+    let probs: Vec<f64> = samples.iter().map(p_of).collect();
+    let nf = probs.len() as f64;
+    let mean = probs.iter().sum::<f64>() / nf;
+    let var = probs.iter().map(|p| (p - mean).powi(2)).sum::<f64>() / (nf - 1.0).max(1.0);
     let half = 1.96 * (var / nf).sqrt();
     Some(Estimate {
         p: mean,
@@ -231,19 +291,63 @@ mod tests {
     }
 
     #[test]
+    fn an_exposure_counts_only_newcomers_alive_when_the_signal_follows() {
+        let long = Survival::LongLived;
+        // A 5 ms gap to the probe, the signal 40 ms later: with newcomers
+        // that outlive it, 5 ms of a 1 s wrap.
+        assert!(close(
+            misfire_probability_after(0.005, 0.04, Some(1.0), long),
+            0.005
+        ));
+        // Newcomers living exactly 30 ms are gone before the signal: none.
+        let short = Survival::Uniform {
+            min: 0.03,
+            max: 0.03,
+        };
+        assert_eq!(
+            misfire_probability_after(0.005, 0.04, Some(1.0), short),
+            0.0
+        );
+        // Living exactly 42 ms: only those born in the gap's first 3 ms are
+        // still there 40 ms after it ends.
+        let fixed = Survival::Uniform {
+            min: 0.042,
+            max: 0.042,
+        };
+        assert!(close(
+            misfire_probability_after(0.005, 0.04, Some(1.0), fixed),
+            0.002
+        ));
+        // The larger of exposure and race window counts.
+        let s = RiskSample {
+            exposure: 0.005,
+            follow: 0.0,
+            window: 0.002,
+        };
+        assert!(close(s.probability(Some(1.0), long), 0.005));
+        let s = RiskSample {
+            exposure: 0.0,
+            follow: 0.0,
+            window: 0.002,
+        };
+        assert!(close(s.probability(Some(1.0), long), 0.002));
+    }
+
+    #[test]
     fn per_stop_averages_over_windows_and_rates() {
         let space = PidSpace {
             pid_max: 1_300,
             live: 0,
         };
         // Free 1000: wraps of 1 s (1000/s) and 0.5 s (2000/s).
-        let windows = [(0.1, 3), (0.3, 1)];
+        let w = RiskSample::window;
+        let windows = [w(0.1), w(0.1), w(0.1), w(0.3)];
         let e = per_stop(&windows, space, &[1000.0, 2000.0], Survival::LongLived).unwrap();
         // At 1 s: (3*0.1 + 0.3)/4 = 0.15; at 0.5 s: (3*0.2 + 0.6)/4 = 0.3.
         assert!(close(e.p, 0.225));
         assert!(e.lo < e.p && e.p < e.hi);
         // One window length: no spread.
-        let e = per_stop(&[(0.1, 10)], space, &[1000.0], Survival::LongLived).unwrap();
+        let e = per_stop(&[w(0.1); 10], space, &[1000.0], Survival::LongLived).unwrap();
         assert!(close(e.lo, 0.1) && close(e.hi, 0.1));
         assert_eq!(per_stop(&[], space, &[1.0], Survival::LongLived), None);
     }

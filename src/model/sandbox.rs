@@ -5,7 +5,6 @@
 use super::risk::{per_stop, Estimate, PidSpace, Survival};
 use crate::measure::StrategyStats;
 use crate::results::RunResults;
-use crate::scenario::Behaviour;
 use crate::strategy::WindowKind;
 
 /// A new PID namespace starts with this pid_max when none is set.
@@ -58,19 +57,15 @@ pub fn sandbox_inputs(results: &RunResults) -> Option<(PidSpace, f64, Survival)>
 /// Checks a number-addressing strategy's measured misfire rate against the
 /// model; `None` for strategies without windows or runs without churn data.
 pub fn check(results: &RunResults, kind: WindowKind, stats: &StrategyStats) -> Option<Check> {
-    if kind != WindowKind::Number || stats.race_window_us.is_empty() {
+    if kind != WindowKind::Number || stats.risk_window_us.is_empty() {
         return None;
     }
     let (space, rate, survival) = sandbox_inputs(results)?;
-    let predicted = per_stop(&stats.windows(), space, &[rate], survival)?;
+    let predicted = per_stop(&stats.risk_samples, space, &[rate], survival)?;
     let wrap = space.wrap_time(rate);
     let scenario = &results.meta.scenario;
     let applicable = if scenario.churn.forced_reuse {
         Err("forced reuse hands the number over at once; the model is for natural reuse".into())
-    } else if scenario.victim.behaviour != Behaviour::ExitEarly {
-        // A victim alive at the check frees its number later than the window
-        // opens (if at all within it): the model is then an upper bound.
-        Err("the victim is alive when the window opens, so the model is an upper bound here; the check needs exit-early victims, whose number is free from the window's start".into())
     } else if scenario.victim.random_pid {
         Ok(())
     } else {

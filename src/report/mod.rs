@@ -106,6 +106,12 @@ pub fn render_dir(dir: &Path) -> Result<RunResults, ReportError> {
                 hgrm::render(&s.race_window_us).as_bytes(),
             )?;
         }
+        if !s.exposure_us.is_empty() {
+            write_file(
+                &dir.join(format!("exposure-{}.hgrm", s.strategy)),
+                hgrm::render(&s.exposure_us).as_bytes(),
+            )?;
+        }
     }
     let plots = plot::render_run(&results).map_err(|message| ReportError::Render {
         path: dir.display().to_string(),

@@ -102,6 +102,8 @@ mod tests {
                 leaks,
                 pid_reused: false,
                 race_window_us: None,
+                exposure_us: None,
+                follow_us: None,
             });
         }
         r.strategies.pop().unwrap()

@@ -35,11 +35,11 @@ pub fn host_space(host: &HostChurn) -> (PidSpace, Vec<f64>) {
 pub fn section(results: &RunResults, blocks: &mut Vec<Block>) {
     blocks.push(Block::Heading(2, "Race windows and production risk".into()));
     blocks.push(Block::Paragraph(vec![text(
-        "A race window runs from the last moment a strategy knew the number was its daemon's (it read the pidfile, or saw the number alive, as `ps -p` or `kill -0` did) to the moment its signal landed; if the daemon's number was freed earlier (a stale pidfile), from then. Only within it can a recycled number turn the signal into a misfire. Times inside helper programs come from a small preloaded shim (ps exiting, kill() returning).",
+        "Two windows put a strategy that addresses the daemon by number at risk. Its exposure runs from the daemon's death (its number free) to the strategy's first act on that number after it: a signal, or a `kill -0` or `ps -p` probe whose answer decides what comes next. It is recorded in every trial, whether or not a signal followed: a poll that finds the number gone was exposed until that probe, since a newcomer on the number would have looked alive and drawn the final signal (the model then asks that the newcomer still be alive when that signal would land). Its race window runs from the last moment it knew the number was its daemon's (it read the pidfile, or saw the number alive) to the moment its signal landed: a live daemon that dies in between frees its number inside it, so for the risk of a daemon that may die at any moment it is an upper bound. The model takes, per trial, the larger risk of the two. Times inside helper programs come from a small preloaded shim (`ps` listing /proc, kill() returning).",
     )]));
     if results.meta.scenario.churn.forced_reuse {
         blocks.push(Block::Paragraph(vec![text(
-            "This run handed the victim's number to a new process at once (forced reuse). A strategy fooled by the newcomer (its `kill -0` or `ps -p` sees the number alive) waits out its timeout before it signals again, so its windows here are that long: a worst case. `stopbench model` measures windows without forced reuse.",
+            "This run handed the victim's number to a new process at once (forced reuse). A strategy fooled by the newcomer (its `kill -0` or `ps -p` sees the number alive) waits out its timeout before it signals again, so its race windows here are that long: a worst case. Its exposure ends at its first act after the death, as without forced reuse; `stopbench model` measures both without forced reuse.",
         )]));
     }
     let host = results.meta.host.as_ref();
@@ -79,15 +79,18 @@ pub fn section(results: &RunResults, blocks: &mut Vec<Block>) {
             Assessment::ByConstruction => vec![
                 "none".into(),
                 "none".into(),
+                "none".into(),
                 "0 by construction: it holds the process (pidfd) or its cgroup, never a number"
                     .into(),
             ],
             Assessment::NotMeasured => vec![
                 "not measured".into(),
                 "not measured".into(),
+                "not measured".into(),
                 "not modelled: helpers inside the sandboxed systemd are not traced".into(),
             ],
             Assessment::NoWindows => vec![
+                "-".into(),
                 "-".into(),
                 "-".into(),
                 "no trial signalled by number (or the shim was unavailable)".into(),
@@ -110,7 +113,12 @@ pub fn section(results: &RunResults, blocks: &mut Vec<Block>) {
                 } else {
                     words
                 };
-                vec![duration(p50), duration(p99), words]
+                vec![
+                    s.window_at(0.5).map_or("-".into(), duration),
+                    s.exposure_at(0.5).map_or("-".into(), duration),
+                    format!("{} / {}", duration(p50), duration(p99)),
+                    words,
+                ]
             }
         };
         let mut cells = vec![s.strategy.clone(), sandbox];
@@ -121,11 +129,12 @@ pub fn section(results: &RunResults, blocks: &mut Vec<Block>) {
         header: vec![
             "strategy".into(),
             "misfires here".into(),
-            "window p50".into(),
-            "window p99".into(),
+            "race window p50".into(),
+            "exposure p50".into(),
+            "model window p50 / p99".into(),
             "production risk on this host".into(),
         ],
         rows,
-        numeric: vec![false, true, true, true, false],
+        numeric: vec![false, true, true, true, true, false],
     });
 }

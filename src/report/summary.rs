@@ -70,6 +70,12 @@ pub struct SummaryRow {
     pub completion_p99_ms: Option<f64>,
     #[serde(default)]
     pub completion_max_ms: Option<f64>,
+    /// Exposure percentiles (see strategy::exposure; absent where the
+    /// strategy never addresses the number).
+    #[serde(default)]
+    pub exposure_p50_ms: Option<f64>,
+    #[serde(default)]
+    pub exposure_p99_ms: Option<f64>,
 }
 
 fn ms(d: Option<Duration>) -> Option<f64> {
@@ -116,6 +122,8 @@ impl SummaryRow {
             completion_p90_ms: ms(s.completion_at(0.9)),
             completion_p99_ms: ms(s.completion_at(0.99)),
             completion_max_ms: ms(s.completion_at(1.0)),
+            exposure_p50_ms: ms(s.exposure_at(0.5)),
+            exposure_p99_ms: ms(s.exposure_at(0.99)),
         }
     }
 }
@@ -167,6 +175,8 @@ const HEADER: &[&str] = &[
     "completion_p90_ms",
     "completion_p99_ms",
     "completion_max_ms",
+    "exposure_p50_ms",
+    "exposure_p99_ms",
 ];
 
 #[cfg(test)]
@@ -204,6 +214,8 @@ mod tests {
             completion_p90_ms: Some(2.25),
             completion_p99_ms: Some(2.75),
             completion_max_ms: Some(2.75),
+            exposure_p50_ms: Some(4.5),
+            exposure_p99_ms: None,
         }
     }
 

@@ -67,6 +67,8 @@ pub fn fixture(dir: &std::path::Path) -> RunResults {
                 "pkill-f" => Some(latency_us / 8),
                 _ => None,
             },
+            exposure_us: None,
+            follow_us: None,
         });
     }
     let misfire =

@@ -30,6 +30,8 @@ pub const TRIAL_COLUMNS: &[&str] = &[
     "systemd_exit_ms",
     "race_window_us",
     "victim_signals",
+    "exposure_us",
+    "exposure_follow_us",
 ];
 
 pub const MISFIRE_COLUMNS: &[&str] = &[
@@ -143,6 +145,12 @@ impl TrialsWriter {
                 .map(|w| w.as_micros().to_string())
                 .unwrap_or_default(),
             &r.victim_signals.len().to_string(),
+            &r.exposure
+                .map(|w| w.as_micros().to_string())
+                .unwrap_or_default(),
+            &r.exposure_follow
+                .map(|w| w.as_micros().to_string())
+                .unwrap_or_default(),
         ])?;
         // One flush per row: csv buffers the row and hands it to one write().
         self.trials.flush()

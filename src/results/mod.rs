@@ -45,6 +45,11 @@ struct TrialRow {
     /// Absent from runs written before the column existed.
     #[serde(default)]
     victim_signals: u64,
+    /// Absent from runs written before the column existed.
+    #[serde(default)]
+    exposure_us: Option<u64>,
+    #[serde(default)]
+    exposure_follow_us: Option<u64>,
 }
 
 /// Latency samples of a run, in µs per strategy.
@@ -149,6 +154,8 @@ impl RunResults {
                 leaks: row.leaks,
                 pid_reused: row.pid_reused == "true",
                 race_window_us: row.race_window_us,
+                exposure_us: row.exposure_us,
+                follow_us: row.exposure_follow_us,
             });
         }
         let misfires = read_misfire_rows(&dir.join("misfires.csv"))?;

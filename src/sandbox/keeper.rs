@@ -15,6 +15,10 @@
 //! holder before anyone else can see it free.
 //!
 //! The keeper exits when it has no child left: the whole tree is gone.
+//!
+//! It blocks every signal it can, so a victim's `kill -1` does not end it
+//! (and with it the tree's exactness); what was sent to it stays pending
+//! and is reported when it exits, as a hit on a process outside the tree.
 
 use super::inside::Inside;
 use super::spawn::{self, ChildAction, ExecSpec};
@@ -31,6 +35,9 @@ const STARTED: i32 = 1;
 const FAILED: i32 = 2;
 const ZOMBIE: i32 = 3;
 const REAPED: i32 = 4;
+/// Signals pending on the keeper when it exits: `[PENDING, 0, low, high]`,
+/// the set as two 32-bit halves.
+const PENDING: i32 = 5;
 
 /// One report from the keeper: `[tag, pid, si_code or errno, si_status]`.
 type Report = [i32; 4];
@@ -132,16 +139,26 @@ impl Keeper {
     /// of another process of the tree. Call once `table.victim` is set.
     pub fn watch(self, shared: Arc<Shared>, devnull: RawFd) -> OwnedFd {
         let Keeper {
+            pid: self_pid,
             victim,
             pidfd,
             report,
             ack,
-            ..
         } = self;
         // The go-ahead for the keeper's first reap.
         let _ = rustix::io::write(&ack, &[1]);
+        let keeper = self_pid;
         std::thread::spawn(move || {
-            while let Some([ZOMBIE, pid, code, status]) = read_report(&report, None) {
+            while let Some(message) = read_report(&report, None) {
+                let [ZOMBIE, pid, code, status] = message else {
+                    if let [PENDING, _, low, high] = message {
+                        let mask = u64::from(low as u32) | (u64::from(high as u32) << 32);
+                        let signals = (1..=64).filter(|s| mask & (1 << (s - 1)) != 0);
+                        let mut table = shared.table.lock();
+                        table.keeper_signals.extend(signals.map(|s| (keeper, s)));
+                    }
+                    continue;
+                };
                 let at = Instant::now();
                 let cause = if code == libc::CLD_EXITED {
                     Cause::Exited(status)
@@ -227,6 +244,9 @@ pub(super) unsafe fn keeper_main(spec: &KeeperSpec<'_>, devnull: RawFd) -> ! {
     // Its own session, like every process init starts: a victim's `kill 0`
     // never reaches it.
     libc::setsid();
+    let mut all: libc::sigset_t = std::mem::zeroed();
+    libc::sigfillset(&mut all);
+    libc::sigprocmask(libc::SIG_BLOCK, &all, std::ptr::null_mut());
     for fd in 0..3 {
         libc::dup2(devnull, fd);
     }
@@ -282,7 +302,18 @@ pub(super) unsafe fn keeper_main(spec: &KeeperSpec<'_>, devnull: RawFd) -> ! {
             if *libc::__errno_location() == libc::EINTR {
                 continue;
             }
-            // No child left: the victim's whole tree is gone.
+            // No child left: the victim's whole tree is gone. What was sent
+            // to the keeper itself meanwhile is still pending.
+            let mut pending: libc::sigset_t = std::mem::zeroed();
+            libc::sigpending(&mut pending);
+            let mut mask = 0u64;
+            // SIGCHLD is its own children's deaths, not a signal sent to it.
+            for sig in 1..=64 {
+                if sig != libc::SIGCHLD && libc::sigismember(&pending, sig) == 1 {
+                    mask |= 1 << (sig - 1);
+                }
+            }
+            send([PENDING, 0, mask as u32 as i32, (mask >> 32) as u32 as i32]);
             libc::_exit(0)
         }
         let pid = info.si_pid();

@@ -111,6 +111,9 @@ pub struct Table {
     pub shutting_down: bool,
     /// Forced reuse: microseconds from the victim's reaping to the holder's spawn.
     pub reuse_us: Vec<u32>,
+    /// `(keeper, signal)` for signals found pending on a victim's keeper
+    /// when it exited (see keeper.rs): it blocks them all.
+    pub keeper_signals: Vec<(i32, i32)>,
     /// PIDs in use in the sandbox but churners', sampled at each trial's
     /// start: the numbers the allocator skips on every cycle.
     pub held_samples: Vec<u32>,

@@ -27,6 +27,12 @@ pub enum TraceKind {
         signal: i32,
         delivered: bool,
     },
+    /// The program looked process `target` up in /proc (`ps -p`), and
+    /// found it (`found`) or not.
+    Probe {
+        target: i32,
+        found: bool,
+    },
     /// The process reaped its child `child`, which had died of `signal`.
     Reap {
         child: i32,
@@ -155,6 +161,10 @@ fn parse(line: &str, clock: &Clock) -> Option<TraceEvent> {
             target: target as i32,
             signal: signal as i32,
             delivered: result == 0,
+        },
+        "probe" => TraceKind::Probe {
+            target: target as i32,
+            found: result == 0,
         },
         "reap" => TraceKind::Reap {
             child: target as i32,

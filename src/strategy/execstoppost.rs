@@ -7,11 +7,13 @@
 //! `Type=simple` unit instead: systemd's own child, whose `$MAINPID` is unset
 //! in `ExecStopPost=` once it exited, so the check never fires.
 
-use super::{note_helper, race_window, StopReport, StopStrategy, VictimHandle, HELPER_LIMIT};
+use super::{
+    note_helper, race_window, Exposure, StopReport, StopStrategy, VictimHandle, HELPER_LIMIT,
+};
 use crate::sandbox::inside::Inside;
 use crate::sandbox::trace::{TraceEvent, TraceKind};
 use crate::scenario::{StrategyConfig, StrategyKind, UnitForm};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 pub struct ExecStopPostCheck(pub StrategyConfig);
 
@@ -50,6 +52,10 @@ impl StopStrategy for ExecStopPostCheck {
             &run,
             ignores_failure(&self.0.exec_stop),
         );
+        // Acts on the number, each followed at once by a kill if it finds the
+        // number alive (see `Exposure`).
+        let mut acts: Vec<(Instant, Duration)> =
+            kills(&run.events).map(|at| (at, Duration::ZERO)).collect();
         // ExecStop's number was read at the stop request.
         for at in kills(&run.events) {
             let freed = inside.victim_death_at();
@@ -88,12 +94,30 @@ impl StopStrategy for ExecStopPostCheck {
                     &run,
                     ignores_failure(&self.0.exec_stop_post),
                 );
+                // The check is when `ps` listed /proc: `ps -p N` (procps 4)
+                // reads the whole directory, then looks up each entry; a
+                // number not in the listing is "gone". The listing comes
+                // just before its first lookup of another process (where the
+                // shim saw none, when `ps` exited).
                 let checked = run
                     .events
                     .iter()
-                    .find(|e| e.comm == "ps" && e.kind == TraceKind::Exit)
+                    .find(|e| {
+                        e.comm == "ps"
+                            && matches!(e.kind, TraceKind::Probe { target, .. } if target != e.pid)
+                    })
+                    .or_else(|| {
+                        run.events
+                            .iter()
+                            .find(|e| e.comm == "ps" && e.kind == TraceKind::Exit)
+                    })
                     .or_else(|| run.events.iter().find(|e| e.comm == "ps"))
                     .map(|e| e.at);
+                // Only the PIDFile= form's check addresses the number.
+                if post_mainpid.is_some() {
+                    acts.extend(checked.map(|at| (at, Duration::ZERO)));
+                    acts.extend(kills(&run.events).map(|at| (at, Duration::ZERO)));
+                }
                 if let Some(checked) = checked {
                     for at in kills(&run.events) {
                         let freed = inside.victim_death_at();
@@ -103,6 +127,7 @@ impl StopStrategy for ExecStopPostCheck {
             }
             Err(err) => report.error = Some(err),
         }
+        report.exposure = Some(Exposure::first_after(inside.victim_death_at(), &acts));
         report.pid_reused = Some(reused);
         report
     }

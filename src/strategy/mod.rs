@@ -39,6 +39,9 @@ pub struct StopReport {
     pub error: Option<String>,
     /// One race window per signal sent by number (see [`race_window`]).
     pub windows: Vec<Duration>,
+    /// For number-addressing strategies: how long the victim's number was
+    /// free before the strategy next acted on it (see [`Exposure`]).
+    pub exposure: Option<Exposure>,
     /// A signal by number was refused with EPERM (another user's process).
     pub eperm: bool,
     /// What the strategy saw beyond the numbers (a helper's message).
@@ -56,6 +59,42 @@ pub fn race_window(knew: Instant, landed: Instant, freed: Option<Instant>) -> Du
         _ => knew,
     };
     landed.saturating_duration_since(opened)
+}
+
+/// The exposure of one stop: from the victim's death (its number free) to
+/// the strategy's first act on the number after it: a signal, or a
+/// `kill -0` or `ps -p` probe whose answer decides what comes next. Had a
+/// newcomer taken the number within the gap, that act would have found it
+/// alive and taken it for the daemon. Recorded in every trial, whether or
+/// not a signal followed: a poll that finds the number gone was exposed
+/// until that probe.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Exposure {
+    /// Death to the first act on the number after it; zero when no act came
+    /// after the death (the victim died of the last signal, or survived).
+    pub gap: Duration,
+    /// From that act to the signal the strategy sends when the act finds
+    /// the number alive: the rest of a poll's timeout, zero for a signal or
+    /// a check followed at once by a kill. A newcomer must live that long
+    /// too for the signal to hit it.
+    pub follow: Duration,
+}
+
+impl Exposure {
+    /// The exposure from acts `(when, follow)` on the number, in any order,
+    /// and the moment the number was freed (`None`: never).
+    pub fn first_after(freed: Option<Instant>, acts: &[(Instant, Duration)]) -> Self {
+        let Some(freed) = freed else {
+            return Self::default();
+        };
+        acts.iter()
+            .filter(|(at, _)| *at >= freed)
+            .min_by_key(|(at, _)| *at)
+            .map_or_else(Self::default, |&(at, follow)| Self {
+                gap: at - freed,
+                follow,
+            })
+    }
 }
 
 /// What a strategy's race window is, as the report and the model say it.

@@ -1,9 +1,9 @@
 //! `kill -TERM $PID`, poll `kill -0 $PID`, then `kill -KILL $PID`: the number only.
 
-use super::{race_window, StopReport, StopStrategy, VictimHandle};
+use super::{race_window, Exposure, StopReport, StopStrategy, VictimHandle};
 use crate::sandbox::inside::{Inside, NumberSignal};
 use crate::scenario::{StrategyConfig, StrategyKind};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 pub struct PlainKill(pub StrategyConfig);
 
@@ -16,6 +16,20 @@ impl StopStrategy for PlainKill {
         let mut report = StopReport::default();
         let mut reused = false;
         let first = inside.signal_number(victim.pid, Some(self.0.kill_signal.0));
+        // The first act that found the number no longer the victim's (gone,
+        // or held by another) ends the exposure; see `Exposure`.
+        let mut exposure = None;
+        let mut note_act = |result: NumberSignal, follow: Duration| {
+            let freed = !matches!(result, NumberSignal::Delivered { reused: false });
+            if freed && exposure.is_none() {
+                let at = Instant::now();
+                exposure = Some(Exposure::first_after(
+                    inside.victim_death_at(),
+                    &[(at, follow)],
+                ));
+            }
+        };
+        note_act(first, Duration::ZERO);
         // The number was read (from the pidfile) at the stop request.
         report.windows.push(race_window(
             requested,
@@ -30,7 +44,10 @@ impl StopStrategy for PlainKill {
         // Poll like a script's `while kill -0 $PID; do sleep ...; done`: a
         // recycled number looks exactly like a daemon that will not die.
         let gone = loop {
-            if inside.signal_number(victim.pid, None) == NumberSignal::NoProcess {
+            let probe = inside.signal_number(victim.pid, None);
+            // Found alive, the number would be signalled at the deadline.
+            note_act(probe, deadline.saturating_duration_since(Instant::now()));
+            if probe == NumberSignal::NoProcess {
                 break true;
             }
             seen_alive = Instant::now();
@@ -43,6 +60,7 @@ impl StopStrategy for PlainKill {
         if !gone {
             report.final_phase_at = Some(Instant::now());
             let last = inside.signal_number(victim.pid, Some(self.0.final_signal.0));
+            note_act(last, Duration::ZERO);
             report.windows.push(race_window(
                 seen_alive,
                 Instant::now(),
@@ -52,6 +70,7 @@ impl StopStrategy for PlainKill {
                 reused |= r;
             }
         }
+        report.exposure = Some(exposure.unwrap_or_default());
         report.pid_reused = Some(reused);
         report
     }

@@ -4,7 +4,9 @@
  * the moments a race window is made of to the fd in STOPBENCH_TRACE_FD:
  * each process's start and exit, and each kill() with the instant it
  * returned (the signal is queued on its target by then). It also reports
- * every child a helper reaps that died of a signal: a `ps` or `kill` under
+ * the moment a program looks a process up by number in /proc (`ps -p N`
+ * stats /proc/N before it reads it: the probe whose answer decides whether
+ * a kill follows), and every child a helper reaps that died of a signal: a `ps` or `kill` under
  * `sh -c` is reaped by the shell, not by the sandbox init, so without this
  * the oracle could not see such a process hit.
  *
@@ -21,6 +23,8 @@
 #include <sys/resource.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
+#include <dlfcn.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -94,4 +98,28 @@ int waitid(idtype_t idtype, id_t id, siginfo_t *info, int options) {
         emit("reap", info->si_pid, info->si_status, 0);
     errno = saved;
     return (int)r;
+}
+
+/* stat() of "/proc/N", how ps looks a process up by number:
+ *   probe PID COMM N 0 RESULT MONOTONIC_NS   (RESULT 0: found, else -errno) */
+static long proc_number(const char *path) {
+    const char *prefix = "/proc/";
+    for (int i = 0; prefix[i]; i++)
+        if (path[i] != prefix[i]) return -1;
+    long n = 0;
+    const char *p = path + 6;
+    if (*p < '0' || *p > '9') return -1;
+    for (; *p >= '0' && *p <= '9'; p++) n = n * 10 + (*p - '0');
+    return *p == '\0' ? n : -1;
+}
+
+int stat(const char *restrict path, struct stat *restrict buf) {
+    static int (*real)(const char *restrict, struct stat *restrict);
+    if (!real) real = (int (*)(const char *restrict, struct stat *restrict))dlsym(RTLD_NEXT, "stat");
+    int r = real ? real(path, buf) : (errno = ENOSYS, -1);
+    int saved = errno;
+    long n = path ? proc_number(path) : -1;
+    if (n > 0) emit("probe", n, 0, r == 0 ? 0 : -saved);
+    errno = saved;
+    return r;
 }

@@ -239,6 +239,8 @@ impl<'a> TrialRunner<'a> {
         record.error = verdict.error;
         record.pid_reused = report.pid_reused;
         record.race_window = report.windows.iter().max().copied();
+        record.exposure = report.exposure.map(|e| e.gap);
+        record.exposure_follow = report.exposure.map(|e| e.follow);
         record.victim_end = main_end.map(|(cause, _)| cause);
         record.leaks = leaked.len() as u32;
         record.leaked = leaked.iter().map(|m| m.cmdline.clone()).collect();
@@ -393,6 +395,8 @@ impl<'a> TrialRunner<'a> {
             note: None,
             systemd_exit: None,
             race_window: None,
+            exposure: None,
+            exposure_follow: None,
         }
     }
 
@@ -412,6 +416,19 @@ impl<'a> TrialRunner<'a> {
         };
         let mut caught = self.drain_handler_reports();
         caught.extend(self.stopped_bystander_signals());
+        let keeper_signals = std::mem::take(&mut self.inside.shared.table.lock().keeper_signals);
+        caught.extend(
+            keeper_signals
+                .into_iter()
+                .map(|(pid, signal)| CaughtSignal {
+                    pid,
+                    cmdline: keeper::KEEPER_CMDLINE.to_string(),
+                    role: Role::Keeper.name(),
+                    signal,
+                    seen_by: SeenBy::Pending,
+                    sender: None,
+                }),
+        );
         let deaths = std::mem::take(&mut self.inside.shared.table.lock().deaths);
         let sentinel = SentinelEvidence {
             pid: deaths
