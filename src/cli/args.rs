@@ -105,10 +105,12 @@ pub struct ModelArgs {
 
 const OBSERVE_ABOUT: &str = "\
 Read this host's own churn without touching any process: pid_max, the PIDs in use
-(threads hold numbers too) and the fork rate, from the kernel's fork counter (`processes`
-in /proc/stat) sampled every --interval for --for. Writes the observation as JSON, which
-`stopbench model --churn-from` and `stopbench run --churn-from` (replays the rate series
-in the sandbox) read.";
+(threads hold numbers too) and the allocation rate, all in the PID namespace stopbench runs
+in (inside a container: the container's, where its stop scripts signal). The rate comes from
+that namespace's allocator (/proc/sys/kernel/ns_last_pid) sampled every --interval for
+--for. Writes the observation as JSON (with its scope), which `stopbench model
+--churn-from` and `stopbench run --churn-from` (replays the rate series in the sandbox)
+read.";
 
 #[derive(Args)]
 pub struct ObserveArgs {

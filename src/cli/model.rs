@@ -5,6 +5,7 @@ use super::exit::{ExitCode, Failure};
 use anyhow::Context;
 use std::time::Duration;
 use stopbench::measure::{Outcome, Recorder, StrategyStats, TrialTally};
+use stopbench::model::host::ChurnScope;
 use stopbench::model::{assess, estimate_words, Assessment, Fleet, HostChurn, PidSpace, Survival};
 use stopbench::report::content::duration;
 use stopbench::report::risk::window_kind;
@@ -39,16 +40,29 @@ pub fn model(args: ModelArgs) -> anyhow::Result<ExitCode> {
             "--hosts must be at least 1 and --stops-per-day not negative",
         ));
     }
-    let mut host = match &args.churn_from {
-        Some(path) => HostChurn::load(path).map_err(|e| usage(e.to_string()))?,
-        None => HostChurn::since_boot().context("cannot read this host's PID counters")?,
-    };
     if let Some(rate) = args.fork_rate {
         if rate.is_nan() || rate < 0.0 {
             return Err(usage(format!("--fork-rate {rate}: must be 0 or more")));
         }
-        host.rates = vec![rate];
-        host.source = "given".into();
+    }
+    let host = match (&args.churn_from, args.fork_rate) {
+        (_, Some(rate)) => {
+            HostChurn::given(rate).context("cannot read this host's PID counters")?
+        }
+        (Some(path), None) => HostChurn::load(path).map_err(|e| usage(e.to_string()))?,
+        (None, None) => {
+            eprintln!(
+                "stopbench: observing this PID namespace's allocations for 2s (give --churn-from or --fork-rate to skip)"
+            );
+            HostChurn::brief(Duration::from_secs(2))
+                .context("cannot read this host's PID counters")?
+        }
+    };
+    if host.scope == ChurnScope::Host && stopbench::model::host::in_nested_pid_namespace() {
+        eprintln!(
+            "warning: {}: its rate is the whole machine's fork counter, but pid_max and the live PIDs are this PID namespace's (a container): the wrap time mixes scopes; observe again with this version (it reads this namespace's own allocator)",
+            args.churn_from.as_ref().map_or("the observation".into(), |p| p.display().to_string())
+        );
     }
     let space = PidSpace {
         pid_max: args.pid_max.unwrap_or(host.pid_max),
@@ -169,8 +183,12 @@ fn print_model(
             duration(Duration::from_secs_f64(t))
         });
     println!(
-        "PID space: pid_max {}, {} PIDs held, {:.0} forks/s ({}): a freed number comes back after {wrap}",
-        space.pid_max, space.live, rate, host.source
+        "PID space: pid_max {}, {} PIDs held, {:.0} forks/s ({}; {}): a freed number comes back after {wrap}",
+        space.pid_max,
+        space.live,
+        rate,
+        host.source,
+        host.scope.describe()
     );
     let fleet = Fleet {
         hosts: args.hosts,
@@ -185,7 +203,7 @@ fn print_model(
     );
     println!();
     println!(
-        "{:<20} {:>11} {:>11}  {:<62} misfires per year (95%)",
+        "{:<20} {:>11} {:>11}  {:<62} misfires per year: expected (a year's count, >=95%)",
         "strategy", "window p50", "window p99", "misfire risk per stop (95%)"
     );
     for (name, kind, stats) in strategies {
@@ -255,7 +273,7 @@ pub fn observe(args: ObserveArgs) -> anyhow::Result<ExitCode> {
         let bar = indicatif::ProgressBar::new(period.as_millis() as u64);
         bar.set_style(
             indicatif::ProgressStyle::with_template(
-                "observing {bar:40} {elapsed}/{msg} (reading /proc/stat only)",
+                "observing {bar:40} {elapsed}/{msg} (reading /proc only: this PID namespace's allocator)",
             )
             .expect("valid template"),
         );

@@ -1,17 +1,55 @@
 //! A host's own churn, read without touching any process: `pid_max`, the
-//! number of PIDs in use (every thread holds one), and the fork rate from
-//! the kernel's fork counter (`processes` in /proc/stat, which counts every
-//! clone: processes and threads alike, so every allocated number).
+//! number of PIDs in use (every thread holds one), and the allocation rate,
+//! all in one scope: the PID namespace this process runs in, which is the
+//! one a stop script on this host signals in.
+//!
+//! The rate comes from the namespace's allocator itself: the last number it
+//! handed out (`/proc/sys/kernel/ns_last_pid`), sampled. Between samples the
+//! cursor passes `d` numbers (free ones it allocated, and numbers in use it
+//! skipped); a full round of `pid_max − 300` numbers holds `F` free ones, so
+//! the allocations are `d · F / (pid_max − 300)` and the wrap time the model
+//! needs is `(pid_max − 300) / (d per second)` exactly, whatever the share of
+//! numbers in use. The kernel's fork counter (`processes` in /proc/stat)
+//! would count the whole machine, every container included, against one
+//! namespace's pid_max: not used.
 
 use serde::{Deserialize, Serialize};
 use std::path::Path;
 use std::time::{Duration, Instant};
+
+/// Where a rate was measured.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ChurnScope {
+    /// The allocator of the PID namespace that pid_max and the live PIDs
+    /// were read in: one scope.
+    PidNamespace,
+    /// The whole machine's fork counter (observation files written before
+    /// scopes were recorded): mixes scopes inside a container.
+    #[default]
+    Host,
+    /// Given on the command line: the user's to vouch for.
+    Given,
+}
+
+impl ChurnScope {
+    pub fn describe(self) -> &'static str {
+        match self {
+            ChurnScope::PidNamespace => "this PID namespace's allocations",
+            ChurnScope::Host => "the whole machine's fork counter",
+            ChurnScope::Given => "given",
+        }
+    }
+}
 
 /// What `stopbench observe` writes and `--churn-from` reads.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct HostChurn {
     /// How the numbers were obtained, for reports.
     pub source: String,
+    /// Where the rate was measured (absent from older files: the machine).
+    #[serde(default)]
+    pub scope: ChurnScope,
     pub pid_max: u32,
     /// PIDs in use in the allocator's cycle (numbers of 300 and up, threads
     /// included) at the end of the observation.
@@ -79,19 +117,35 @@ pub fn live_pids() -> Result<u32, HostError> {
     Ok(n)
 }
 
-/// The kernel's fork counter and boot time from /proc/stat.
-fn proc_stat() -> Result<(u64, u64), HostError> {
-    let path = "/proc/stat";
-    let text = read(path)?;
-    let field = |key: &str| {
-        text.lines()
-            .find_map(|l| l.strip_prefix(key)?.trim().parse::<u64>().ok())
-            .ok_or_else(|| HostError::Parse {
-                path: path.into(),
-                message: format!("no `{}` line", key.trim()),
-            })
-    };
-    Ok((field("processes ")?, field("btime ")?))
+/// The last number this PID namespace's allocator handed out.
+fn ns_last_pid() -> Result<u32, HostError> {
+    let path = "/proc/sys/kernel/ns_last_pid";
+    read(path)?.trim().parse().map_err(|e| HostError::Parse {
+        path: path.into(),
+        message: format!("{e}"),
+    })
+}
+
+/// Numbers the cursor passed from `last` to `now` (it wraps from pid_max to
+/// 300), assuming less than one full round in between.
+pub fn cursor_advance(last: u32, now: u32, pid_max: u32) -> u64 {
+    let reserved = crate::model::risk::RESERVED;
+    if now >= last {
+        u64::from(now - last)
+    } else {
+        u64::from(pid_max.saturating_sub(last)) + u64::from(now.saturating_sub(reserved))
+    }
+}
+
+/// Whether this process runs in a PID namespace below the machine's first
+/// (a container): then the machine-wide fork counter is another scope. The
+/// first namespace has a fixed inode number (PROC_PID_INIT_INO); a
+/// container's /proc cannot tell it otherwise (NSpid lists only the levels
+/// its /proc mount sees).
+pub fn in_nested_pid_namespace() -> bool {
+    const PROC_PID_INIT_INO: &str = "pid:[4026531836]";
+    std::fs::read_link("/proc/self/ns/pid")
+        .is_ok_and(|link| link.to_string_lossy() != PROC_PID_INIT_INO)
 }
 
 impl HostChurn {
@@ -127,43 +181,56 @@ impl HostChurn {
         full + self.rate_at(span) * (span.as_secs_f64() - whole as f64 * step)
     }
 
-    /// The average since boot: free, instant, and a fair default when no
-    /// observation was made (but it includes any churn stopbench itself made).
-    pub fn since_boot() -> Result<Self, HostError> {
-        let (forks, btime) = proc_stat()?;
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs());
-        let up = now.saturating_sub(btime).max(1) as f64;
+    /// A rate given on the command line, with this namespace's pid_max and
+    /// live PIDs.
+    pub fn given(rate: f64) -> Result<Self, HostError> {
         Ok(Self {
-            source: format!("average since boot ({:.1} h)", up / 3600.0),
+            source: "given".into(),
+            scope: ChurnScope::Given,
             pid_max: pid_max()?,
             live_pids: live_pids()?,
-            interval_s: up,
-            rates: vec![forks as f64 / up],
+            interval_s: 1.0,
+            rates: vec![rate],
         })
     }
 
-    /// Samples the fork counter every `interval` for `period`; `tick` is
-    /// called after each sample with the time elapsed (for a progress bar).
+    /// A short observation, for when none was recorded: a run reads it
+    /// before its sandbox starts, so its own churn is left out.
+    pub fn brief(period: Duration) -> Result<Self, HostError> {
+        let mut obs = Self::observe(period, period / 5, |_| {})?;
+        obs.source = format!(
+            "{} before the run",
+            obs.source.replace("observed", "observed briefly")
+        );
+        Ok(obs)
+    }
+
+    /// Samples this namespace's allocator every `interval` for `period`;
+    /// `tick` is called after each sample with the time elapsed (for a
+    /// progress bar). Rates are allocations per second (see the module docs).
     pub fn observe(
         period: Duration,
         interval: Duration,
         mut tick: impl FnMut(Duration),
     ) -> Result<Self, HostError> {
         let interval = interval.max(Duration::from_millis(10));
+        let pid_max = pid_max()?;
+        let live = live_pids()?;
+        let cycle = f64::from(pid_max.saturating_sub(crate::model::risk::RESERVED).max(1));
+        let free = crate::model::PidSpace { pid_max, live }.free();
         let started = Instant::now();
-        let (mut last, _) = proc_stat()?;
+        let mut last = ns_last_pid()?;
         let mut last_at = started;
         let mut rates = Vec::new();
         let mut next = started + interval;
         while next <= started + period {
             std::thread::sleep(next.saturating_duration_since(Instant::now()));
-            let (now_forks, _) = proc_stat()?;
+            let now_pid = ns_last_pid()?;
             let now = Instant::now();
             let dt = now.duration_since(last_at).as_secs_f64();
-            rates.push(now_forks.saturating_sub(last) as f64 / dt);
-            (last, last_at) = (now_forks, now);
+            let passed = cursor_advance(last, now_pid, pid_max) as f64;
+            rates.push(passed * free / cycle / dt);
+            (last, last_at) = (now_pid, now);
             next += interval;
             tick(now.duration_since(started));
         }
@@ -173,8 +240,9 @@ impl HostChurn {
                 crate::scenario::HumanDuration(period),
                 rates.len()
             ),
-            pid_max: pid_max()?,
-            live_pids: live_pids()?,
+            scope: ChurnScope::PidNamespace,
+            pid_max,
+            live_pids: live,
             interval_s: interval.as_secs_f64(),
             rates,
         })
@@ -212,6 +280,7 @@ mod tests {
     fn a_replay_loops_the_recorded_rates() {
         let churn = HostChurn {
             source: "test".into(),
+            scope: ChurnScope::Given,
             pid_max: 32768,
             live_pids: 100,
             interval_s: 0.5,
@@ -227,11 +296,47 @@ mod tests {
 
     #[test]
     fn reads_this_machines_counters() {
-        let boot = HostChurn::since_boot().unwrap();
-        assert!(boot.pid_max >= 301);
+        let brief = HostChurn::brief(Duration::from_millis(100)).unwrap();
+        assert!(brief.pid_max >= 301);
         // Counted, and necessarily fewer than the cycle holds.
-        assert!(boot.live_pids < boot.pid_max);
-        assert!(boot.fork_rate() > 0.0);
+        assert!(brief.live_pids < brief.pid_max);
+        assert_eq!(brief.scope, ChurnScope::PidNamespace);
+        assert_eq!(brief.rates.len(), 5);
+        assert!(brief.source.contains("before the run"), "{}", brief.source);
+    }
+
+    #[test]
+    fn the_cursor_wraps_to_300() {
+        assert_eq!(cursor_advance(1000, 1500, 4096), 500);
+        // 4096 - 4000 = 96 to the top, then 300..=400: 100 more.
+        assert_eq!(cursor_advance(4000, 400, 4096), 196);
+        assert_eq!(cursor_advance(700, 700, 4096), 0);
+    }
+
+    #[test]
+    fn an_observation_counts_this_namespaces_own_allocations() {
+        // Forks of our own during the observation move this namespace's
+        // cursor: at least that many allocations are counted.
+        let forks = 40;
+        let obs = std::thread::scope(|s| {
+            let observer = s.spawn(|| {
+                HostChurn::observe(
+                    Duration::from_millis(600),
+                    Duration::from_millis(600),
+                    |_| {},
+                )
+            });
+            std::thread::sleep(Duration::from_millis(100));
+            for _ in 0..forks {
+                std::process::Command::new("true").status().unwrap();
+            }
+            observer.join().unwrap().unwrap()
+        });
+        let counted = obs.rates[0] * 0.6;
+        // The conversion to allocations scales by free/cycle (< 1).
+        let cycle = f64::from(obs.pid_max - 300);
+        let free = cycle - f64::from(obs.live_pids);
+        assert!(counted >= f64::from(forks) * free / cycle * 0.99, "{obs:?}");
     }
 
     #[test]

@@ -6,6 +6,7 @@
 pub mod assess;
 pub mod fleet;
 pub mod host;
+pub mod pooled;
 pub mod risk;
 pub mod sandbox;
 

@@ -57,12 +57,14 @@ fn percent(x: f64) -> String {
     }
 }
 
-/// "0 in 5,000 trials (< 0.077% at 95%)" or "50 of 50 trials (100%, 92.9–100% at 95%)".
+/// "0 in 5,000 trials (< 0.077%, one-sided 97.5%)" or "50 of 50 trials (100%, 92.9–100% at
+/// 95%)". With no misfire the bound is the top of the two-sided 95% Wilson
+/// interval, so a one-sided bound at 97.5%, and it says so.
 pub fn misfire_rate_words(s: &StrategyStats) -> String {
     let (rate, lo, hi) = s.misfire_rate();
     if s.misfired_trials == 0 {
         format!(
-            "0 misfires in {} trials (< {} at 95%)",
+            "0 misfires in {} trials (< {}, one-sided 97.5%)",
             thousands(s.trials),
             percent(hi)
         )

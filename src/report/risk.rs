@@ -60,11 +60,12 @@ pub fn section(results: &RunResults, blocks: &mut Vec<Block>) {
                 duration(std::time::Duration::from_secs_f64(t))
             });
         blocks.push(Block::Paragraph(vec![text(format!(
-            "This host: pid_max {}, {} PIDs in use, {:.0} forks/s ({}); a freed number comes back after {wrap}. Production risk below is the model's (cyclic allocation; see the README) for this host's churn and the windows measured here, assuming the process that takes a recycled number outlives the window.",
+            "This host: pid_max {}, {} PIDs in use, {:.0} forks/s ({}, {}); a freed number comes back after {wrap}. Production risk below is the model's (cyclic allocation; see the README) for this host's churn and the windows measured here, assuming the process that takes a recycled number outlives the window.",
             h.pid_max,
             h.live_pids,
             h.fork_rate(),
-            h.source
+            h.source,
+            h.scope.describe()
         ))]));
     }
     let mut rows = Vec::new();

@@ -121,6 +121,37 @@ impl SweepResults {
     }
 }
 
+impl SweepResults {
+    /// The pooled χ² fit of the applicable checks (see model::pooled), with
+    /// every prediction scaled by `scale`.
+    pub fn pooled_fit(
+        &self,
+        checks: &[ModelCheck],
+        scale: f64,
+    ) -> Option<crate::model::pooled::Fit> {
+        let cells: Vec<crate::model::pooled::Cell> = checks
+            .iter()
+            .filter(|c| c.check.applicable.is_ok())
+            .filter_map(|c| {
+                let s = self.points[c.point]
+                    .1
+                    .stats
+                    .iter()
+                    .find(|s| s.strategy == c.strategy)?;
+                Some(crate::model::pooled::Cell {
+                    trials: s.trials,
+                    misfired: s.misfired_trials,
+                    predicted: c.check.predicted.p,
+                })
+            })
+            .collect();
+        crate::model::pooled::fit(&cells, scale)
+    }
+}
+
+/// The level at which the pooled fit is judged.
+pub const POOLED_ALPHA: f64 = 0.01;
+
 /// "k of n": applicable checks whose prediction is inside the measured interval.
 pub fn agreement(checks: &[ModelCheck]) -> (usize, usize) {
     let applicable: Vec<&ModelCheck> = checks
@@ -142,6 +173,38 @@ fn model_section(sweep: &SweepResults, checks: &[ModelCheck], blocks: &mut Vec<B
             bold(format!("{inside} of {n}")),
             text(" applicable cells have the prediction inside the measured 95% interval."),
         ]));
+    }
+    if let Some(fit) = sweep.pooled_fit(checks, 1.0) {
+        let verdict = |f: &crate::model::pooled::Fit| {
+            format!(
+                "χ² = {:.1} on {} cells, p = {:.3} ({})",
+                f.chi2,
+                f.cells,
+                f.p_value,
+                if f.passes(POOLED_ALPHA) {
+                    "fits"
+                } else {
+                    "rejected"
+                }
+            )
+        };
+        let scaled: Vec<String> = [0.7, 1.4]
+            .iter()
+            .filter_map(|&k| Some(format!("×{k}: {}", verdict(&sweep.pooled_fit(checks, k)?))))
+            .collect();
+        let mut words = format!(
+            "Pooled over the applicable cells, the measured counts against the predictions: {}, judged at the {}% level (a χ² goodness of fit, one degree of freedom per cell; see the README). The same data against the model scaled: {}. A validation with power fits the model and rejects both.",
+            verdict(&fit),
+            POOLED_ALPHA * 100.0,
+            scaled.join("; ")
+        );
+        if fit.sparse > 0 {
+            words.push_str(&format!(
+                " {} cells expect fewer than 5 misfires, where the χ² approximation is rough.",
+                fit.sparse
+            ));
+        }
+        blocks.push(Block::Paragraph(vec![text(words)]));
     }
     let rows = checks
         .iter()

@@ -12,11 +12,12 @@ fn short(d: Option<Duration>) -> String {
     }
 }
 
-/// Percent with the 95% interval; "0 in N" shows its upper bound.
+/// Percent with the 95% interval; "0 in N" shows its upper bound, the top
+/// of that interval: one-sided at 97.5%.
 fn rate(s: &StrategyStats) -> String {
     let (rate, lo, hi) = s.misfire_rate();
     if s.misfired_trials == 0 {
-        format!("0% (<{:.2}%)", hi * 100.0)
+        format!("0% (<{:.2}% @97.5%)", hi * 100.0)
     } else {
         format!("{:.1}% [{:.1}-{:.1}]", rate * 100.0, lo * 100.0, hi * 100.0)
     }

@@ -149,6 +149,7 @@ pub fn fixture(dir: &std::path::Path) -> RunResults {
             floors: None,
             host: Some(crate::model::HostChurn {
                 source: "observed for 10s in 100 samples".into(),
+                scope: crate::model::host::ChurnScope::PidNamespace,
                 pid_max: 4_194_304,
                 live_pids: 1_000,
                 interval_s: 0.1,
@@ -287,7 +288,7 @@ fn recommendation_names_the_clean_strategy_with_numbers() {
         .next()
         .unwrap();
     assert!(
-        rec.contains("Use **pidfd**: 0 misfires in 4 trials (< 49.0% at 95%)"),
+        rec.contains("Use **pidfd**: 0 misfires in 4 trials (< 49.0%, one-sided 97.5%)"),
         "{rec}"
     );
     assert!(

@@ -70,12 +70,12 @@ pub fn execute(options: RunOptions) -> Result<RunResults, RunError> {
     } = options;
     let started_unix = unix_now();
     std::fs::create_dir_all(&out_dir).map_err(write_err(&out_dir))?;
-    // Read before the sandbox's own churn adds to the host's fork counter.
+    // Observed before the sandbox starts, so its own churn is left out.
     let host = scenario
         .churn
         .replay
         .clone()
-        .or_else(|| crate::model::HostChurn::since_boot().ok());
+        .or_else(|| crate::model::HostChurn::brief(std::time::Duration::from_millis(500)).ok());
     let scenario_path = out_dir.join("scenario.toml");
     let text =
         toml::to_string(&scenario).unwrap_or_else(|e| format!("# cannot render scenario: {e}\n"));

@@ -48,6 +48,10 @@ pub const BUILTIN: &[(&str, &str)] = &[
         "validate-model",
         include_str!("../../scenarios/validate-model.toml"),
     ),
+    (
+        "validate-model-age",
+        include_str!("../../scenarios/validate-model-age.toml"),
+    ),
 ];
 
 pub fn find(name: &str) -> Option<&'static str> {

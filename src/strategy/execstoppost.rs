@@ -52,10 +52,20 @@ impl StopStrategy for ExecStopPostCheck {
             &run,
             ignores_failure(&self.0.exec_stop),
         );
-        // Acts on the number, each followed at once by a kill if it finds the
-        // number alive (see `Exposure`).
+        // Acts on the number, each with the time until the kill that follows
+        // when it finds the number alive (see `Exposure`).
         let mut acts: Vec<(Instant, Duration)> =
             kills(&run.events).map(|at| (at, Duration::ZERO)).collect();
+        // How long `/bin/kill` takes from its start to its kill(): part of
+        // the time from a check to the kill it leads to.
+        let kill_startup = run
+            .events
+            .iter()
+            .find(|e| e.comm == "kill" && e.kind == TraceKind::Start)
+            .zip(run.events.iter().find(|e| e.is_kill_by("kill")))
+            .map_or(Duration::ZERO, |(start, kill)| {
+                kill.at.saturating_duration_since(start.at)
+            });
         // ExecStop's number was read at the stop request.
         for at in kills(&run.events) {
             let freed = inside.victim_death_at();
@@ -115,7 +125,22 @@ impl StopStrategy for ExecStopPostCheck {
                     .map(|e| e.at);
                 // Only the PIDFile= form's check addresses the number.
                 if post_mainpid.is_some() {
-                    acts.extend(checked.map(|at| (at, Duration::ZERO)));
+                    // A kill that followed the check says how long after it
+                    // came; without one, `ps` would have exited and `sh`
+                    // started `/bin/kill`.
+                    let ps_exit = run
+                        .events
+                        .iter()
+                        .find(|e| e.comm == "ps" && e.kind == TraceKind::Exit)
+                        .map(|e| e.at);
+                    let follow = |checked: Instant| match kills(&run.events).next() {
+                        Some(kill) => kill.saturating_duration_since(checked),
+                        None => {
+                            ps_exit.map_or(Duration::ZERO, |x| x.saturating_duration_since(checked))
+                                + kill_startup
+                        }
+                    };
+                    acts.extend(checked.map(|at| (at, follow(at))));
                     acts.extend(kills(&run.events).map(|at| (at, Duration::ZERO)));
                 }
                 if let Some(checked) = checked {
