@@ -165,7 +165,7 @@ pub fn agreement(checks: &[ModelCheck]) -> (usize, usize) {
 fn model_section(sweep: &SweepResults, checks: &[ModelCheck], blocks: &mut Vec<Block>) {
     blocks.push(Block::Heading(2, "Model check".into()));
     blocks.push(Block::Paragraph(vec![text(
-        "The model (cyclic PID allocation; see the README) predicts each point's misfire rate from the sandbox's pid_max, the PIDs in use there, the churn rate achieved, the churners' lifetimes and the race windows measured at that point. It assumes the victim's number sits at a random position relative to the allocator, as a long-running daemon's does: the scenario gives victims a random PID number (`random_pid`), or ages spread over at least one wrap.",
+        "The model (cyclic PID allocation; see the README) predicts each point's misfire rate from the sandbox's pid_max, the PIDs in use there, the churn rate achieved, the churners' lifetimes and the exposures and race windows measured at that point (per trial the larger risk of the two). It assumes the victim's number sits at a random position relative to the allocator, as a long-running daemon's does: the scenario gives victims a random PID number (`random_pid`), or ages spread over at least one wrap.",
     )]));
     let (inside, n) = agreement(checks);
     if n > 0 {
@@ -221,7 +221,7 @@ fn model_section(sweep: &SweepResults, checks: &[ModelCheck], blocks: &mut Vec<B
                 m.check.wrap.map_or("–".into(), |t| {
                     duration(std::time::Duration::from_secs_f64(t))
                 }),
-                s.and_then(|s| s.window_at(0.5))
+                s.and_then(|s| s.risk_window_at(0.5))
                     .map_or("–".into(), duration),
                 format!("{:.1}%", m.check.predicted.p * 100.0),
                 format!("{:.1}%", r * 100.0),
@@ -239,7 +239,7 @@ fn model_section(sweep: &SweepResults, checks: &[ModelCheck], blocks: &mut Vec<B
             sweep.index.parameter.key(),
             "strategy",
             "wrap time",
-            "window p50",
+            "model window p50",
             "predicted",
             "measured",
             "95% interval",
