@@ -316,23 +316,24 @@ mod tests {
     #[test]
     fn an_observation_counts_this_namespaces_own_allocations() {
         // Forks of our own during the observation move this namespace's
-        // cursor: at least that many allocations are counted.
-        let forks = 40;
+        // cursor: at least that many allocations are counted. The window is
+        // long, so a loaded machine still fits the forks inside it.
+        let forks = 20;
+        let period = Duration::from_secs(4);
         let obs = std::thread::scope(|s| {
-            let observer = s.spawn(|| {
-                HostChurn::observe(
-                    Duration::from_millis(600),
-                    Duration::from_millis(600),
-                    |_| {},
-                )
-            });
+            let observer = s.spawn(|| HostChurn::observe(period, period, |_| {}));
             std::thread::sleep(Duration::from_millis(100));
+            let started = std::time::Instant::now();
             for _ in 0..forks {
                 std::process::Command::new("true").status().unwrap();
             }
+            assert!(
+                started.elapsed() < Duration::from_secs(3),
+                "forks too slow to judge"
+            );
             observer.join().unwrap().unwrap()
         });
-        let counted = obs.rates[0] * 0.6;
+        let counted = obs.rates[0] * period.as_secs_f64();
         // The conversion to allocations scales by free/cycle (< 1).
         let cycle = f64::from(obs.pid_max - 300);
         let free = cycle - f64::from(obs.live_pids);

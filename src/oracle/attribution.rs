@@ -40,6 +40,10 @@ pub struct StrategyActs {
     /// Signals a helper sent to PID 1, the sandbox's init. The kernel drops
     /// them (init has no handler), but they reached a process outside the victim.
     pub init_hits: Vec<i32>,
+    /// `(target, signal)` of every signal the strategy had delivered by
+    /// number (`kill()` returned 0): a TERM a bystander had not yet handled
+    /// when a later SIGKILL ended it left no other trace.
+    pub delivered: Vec<(i32, i32)>,
 }
 
 /// The sentinel's side of the evidence (see churn::bystander::sentinel_spec);
@@ -156,6 +160,45 @@ pub fn attribute(evidence: &Evidence<'_>) -> Vec<Hit> {
             program.clone(),
             *sig,
             SeenBy::Parent,
+            victim,
+        );
+    }
+    // Signals delivered to a process that then died of another one before
+    // its handler ran (pkill's TERM, then its KILL): the kernel discarded
+    // them, but they landed. Seen only in the strategy's own trace.
+    for &(pid, sig) in &evidence.strategy.delivered {
+        let Some(death) = evidence.deaths.iter().find(|d| d.pid == pid) else {
+            continue;
+        };
+        let role = match death.role {
+            Some(Role::Victim) => continue,
+            Some(role) => role.name(),
+            None if evidence
+                .tree
+                .holds(pid, death.start, death.cgroup.as_deref()) =>
+            {
+                continue
+            }
+            None => "other",
+        };
+        let seen = evidence
+            .deaths
+            .iter()
+            .any(|d| d.pid == pid && d.cause == Cause::Signaled(sig));
+        let reported = evidence
+            .caught
+            .iter()
+            .any(|c| c.pid == pid && c.signal == sig);
+        if seen || reported {
+            continue;
+        }
+        let victim = by_victim(pid, sig);
+        push(
+            pid,
+            role,
+            death.cmdline.to_string(),
+            sig,
+            SeenBy::Trace,
             victim,
         );
     }
@@ -396,5 +439,48 @@ mod tests {
             (1, "sandbox-init")
         );
         assert_eq!(hits[1].misfire.hit_cmdline, "stopbench-sandbox t");
+    }
+
+    /// pkill's TERM reached a TERM-catching bystander, whose handler had not
+    /// run when pkill's KILL ended it: the TERM is a hit too, from the trace.
+    #[test]
+    fn a_signal_lost_behind_a_sigkill_is_still_a_hit() {
+        let deaths = [death(
+            40,
+            Some(Role::Bystander(0)),
+            Cause::Signaled(libc::SIGKILL),
+            None,
+        )];
+        let strategy = StrategyActs {
+            senders: [1, 7].into(),
+            targets: [40].into(),
+            delivered: vec![(40, libc::SIGTERM), (40, libc::SIGKILL)],
+            ..Default::default()
+        };
+        let sentinel = SentinelEvidence::default();
+        let hits = attribute(&evidence(&deaths, &[], &strategy, &sentinel));
+        let mut seen: Vec<(String, SeenBy)> = hits
+            .iter()
+            .map(|h| (h.misfire.signal.clone(), h.misfire.seen_by))
+            .collect();
+        seen.sort_by(|a, b| a.0.cmp(&b.0));
+        assert_eq!(
+            seen,
+            [
+                ("SIGKILL".to_string(), SeenBy::Death),
+                ("SIGTERM".to_string(), SeenBy::Trace)
+            ]
+        );
+        // Its handler's report counts it already: no second hit.
+        let caught = [CaughtSignal {
+            pid: 40,
+            cmdline: "b".into(),
+            role: "bystander",
+            signal: libc::SIGTERM,
+            seen_by: SeenBy::Handler,
+            sender: Some(7),
+        }];
+        let hits = attribute(&evidence(&deaths, &caught, &strategy, &sentinel));
+        assert_eq!(hits.len(), 2);
     }
 }

@@ -205,6 +205,9 @@ impl Inside {
                     delivered,
                 } if signal != 0 => {
                     acts.targets.insert(target);
+                    if delivered {
+                        acts.delivered.push((target, signal));
+                    }
                     if target == 1 && delivered {
                         acts.init_hits.push(signal);
                     }
@@ -274,6 +277,9 @@ impl Inside {
         }
         let table = self.shared.table.lock();
         let ret = unsafe { libc::kill(pid, sig.map_or(0, |s| s as i32)) };
+        if let (0, Some(sig)) = (ret, sig) {
+            self.acts.lock().delivered.push((pid, sig as i32));
+        }
         if ret == 0 {
             let victim_alive = table
                 .victim

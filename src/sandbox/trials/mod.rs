@@ -414,6 +414,10 @@ impl<'a> TrialRunner<'a> {
         let Some(mut pending) = self.pending.take() else {
             return true;
         };
+        // Deaths first: a process that reported a caught signal and then
+        // died wrote its report before its death was seen, so the reports
+        // drained after hold it.
+        let deaths = std::mem::take(&mut self.inside.shared.table.lock().deaths);
         let mut caught = self.drain_handler_reports();
         caught.extend(self.stopped_bystander_signals());
         let keeper_signals = std::mem::take(&mut self.inside.shared.table.lock().keeper_signals);
@@ -429,7 +433,6 @@ impl<'a> TrialRunner<'a> {
                     sender: None,
                 }),
         );
-        let deaths = std::mem::take(&mut self.inside.shared.table.lock().deaths);
         let sentinel = SentinelEvidence {
             pid: deaths
                 .iter()
