@@ -139,6 +139,12 @@ pub fn attribute(evidence: &Evidence<'_>) -> Vec<Hit> {
                 {
                     continue;
                 }
+                // A process of the strategy's own (a `pkill` whose shell
+                // died, hit by the next round's pkill) is the tool, not a
+                // neighbour; the shells, init's children, still count.
+                if evidence.strategy.senders.contains(&death.pid) {
+                    continue;
+                }
                 "other"
             }
         };
@@ -166,10 +172,21 @@ pub fn attribute(evidence: &Evidence<'_>) -> Vec<Hit> {
     // Signals delivered to a process that then died of another one before
     // its handler ran (pkill's TERM, then its KILL): the kernel discarded
     // them, but they landed. Seen only in the strategy's own trace.
-    for &(pid, sig) in &evidence.strategy.delivered {
+    for (index, &(pid, sig)) in evidence.strategy.delivered.iter().enumerate() {
         let Some(death) = evidence.deaths.iter().find(|d| d.pid == pid) else {
             continue;
         };
+        let Cause::Signaled(fatal) = death.cause else {
+            continue;
+        };
+        // Lost only if the fatal signal came after it; one sent after the
+        // fatal one reached a dead process (a zombie accepts any signal).
+        let fatal_later = evidence.strategy.delivered[index + 1..]
+            .iter()
+            .any(|&(p, s)| p == pid && s == fatal);
+        if sig == fatal || !fatal_later {
+            continue;
+        }
         let role = match death.role {
             Some(Role::Victim) => continue,
             Some(role) => role.name(),
@@ -179,17 +196,14 @@ pub fn attribute(evidence: &Evidence<'_>) -> Vec<Hit> {
             {
                 continue
             }
+            None if evidence.strategy.senders.contains(&pid) => continue,
             None => "other",
         };
-        let seen = evidence
-            .deaths
-            .iter()
-            .any(|d| d.pid == pid && d.cause == Cause::Signaled(sig));
         let reported = evidence
             .caught
             .iter()
             .any(|c| c.pid == pid && c.signal == sig);
-        if seen || reported {
+        if reported {
             continue;
         }
         let victim = by_victim(pid, sig);

@@ -349,6 +349,33 @@ impl Inside {
         }
     }
 
+    /// Waits (up to `limit`) until every child of ours that has died or is
+    /// dying now has been reaped: a zombie, or one of our known processes
+    /// but churners with a SIGKILL pending (a bystander pkill just killed).
+    /// Its death then belongs to this trial's window, and a bystander is
+    /// started afresh for the next trial instead of being hit while dying.
+    pub fn settle(&self, limit: Duration) {
+        let me = std::process::id() as i32;
+        let waiting: Vec<(i32, u64)> = {
+            let all = super::procfs::scan();
+            let mut waiting = super::procfs::zombies_of(&all, me);
+            let table = self.shared.table.lock();
+            for (pid, entry) in &table.procs {
+                if entry.role != Role::Churner && super::procfs::dying(*pid) {
+                    if let Some((_, st)) = all.iter().find(|(p, _)| p == pid) {
+                        waiting.push((*pid, st.start));
+                    }
+                }
+            }
+            waiting
+        };
+        let deadline = Instant::now() + limit;
+        while waiting.iter().any(|&(p, s)| super::procfs::exists(p, s)) && Instant::now() < deadline
+        {
+            std::thread::sleep(Duration::from_micros(200));
+        }
+    }
+
     /// Waits until no process outside the table is left but the given ones
     /// (e.g. a `pkill` whose shell it killed), so nothing from one trial
     /// reaches into the next, and until our reaper has seen every such

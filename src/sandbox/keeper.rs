@@ -66,6 +66,8 @@ pub struct Keeper {
 
 /// How long the keeper may take to start the victim.
 const START_LIMIT: Duration = Duration::from_secs(5);
+/// How long init holds its table for one reap by the keeper.
+const REAP_LIMIT: Duration = Duration::from_millis(500);
 
 /// Forks a keeper that starts `victim` (at one of `candidates` if any) and
 /// waits for the victim's number. The keeper is registered under the table
@@ -174,7 +176,10 @@ impl Keeper {
                     }
                 }
                 let _ = rustix::io::write(&ack, &[1]);
-                let reaped = read_report(&report, None);
+                // Bounded: a keeper SIGSTOPped by a victim's `kill -STOP -1`
+                // between the two must not hold init's table forever (its
+                // late REAPED is skipped by the loop above).
+                let reaped = read_report(&report, Some(REAP_LIMIT));
                 if pid == victim && matches!(reaped, Some([REAPED, ..])) {
                     super::reaper::give_number(&mut table, victim, devnull);
                 }

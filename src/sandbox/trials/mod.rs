@@ -282,6 +282,7 @@ impl<'a> TrialRunner<'a> {
             }
         }
         self.inside.quiesce(&[], QUIESCE_LIMIT);
+        self.inside.settle(QUIESCE_LIMIT);
         let reuse_holder = {
             let mut table = self.inside.shared.table.lock();
             let watch = table.victim.take();

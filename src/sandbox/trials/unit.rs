@@ -328,6 +328,7 @@ impl TrialRunner<'_> {
         }
         self.reset_unit(&unit);
         self.inside.quiesce(&[], QUIESCE_LIMIT);
+        self.inside.settle(QUIESCE_LIMIT);
         self.pending = Some(Pending {
             record,
             tree,
