@@ -89,26 +89,22 @@ impl StrategyStats {
 
     /// Latency at quantile `q` (0..=1); `None` with no trials.
     pub fn latency_at(&self, q: f64) -> Option<Duration> {
-        (!self.latency_us.is_empty())
-            .then(|| Duration::from_micros(self.latency_us.value_at_quantile(q)))
+        quantile(&self.latency_us, q)
     }
 
     /// Race window at quantile `q`; `None` when no trial had one.
     pub fn window_at(&self, q: f64) -> Option<Duration> {
-        (!self.race_window_us.is_empty())
-            .then(|| Duration::from_micros(self.race_window_us.value_at_quantile(q)))
+        quantile(&self.race_window_us, q)
     }
 
     /// Exposure at quantile `q`; `None` when no trial had one.
     pub fn exposure_at(&self, q: f64) -> Option<Duration> {
-        (!self.exposure_us.is_empty())
-            .then(|| Duration::from_micros(self.exposure_us.value_at_quantile(q)))
+        quantile(&self.exposure_us, q)
     }
 
     /// The model's window at quantile `q` (see `risk_window_us`).
     pub fn risk_window_at(&self, q: f64) -> Option<Duration> {
-        (!self.risk_window_us.is_empty())
-            .then(|| Duration::from_micros(self.risk_window_us.value_at_quantile(q)))
+        quantile(&self.risk_window_us, q)
     }
 
     pub fn latency_max(&self) -> Option<Duration> {
@@ -117,9 +113,13 @@ impl StrategyStats {
 
     /// Completion at quantile `q`; `None` when no stop ran.
     pub fn completion_at(&self, q: f64) -> Option<Duration> {
-        (!self.completion_us.is_empty())
-            .then(|| Duration::from_micros(self.completion_us.value_at_quantile(q)))
+        quantile(&self.completion_us, q)
     }
+}
+
+/// A histogram's value at quantile `q`; `None` when it is empty.
+fn quantile(h: &Histogram<u64>, q: f64) -> Option<Duration> {
+    (!h.is_empty()).then(|| Duration::from_micros(h.value_at_quantile(q)))
 }
 
 /// The numbers of one trial that the recorder aggregates; made from a

@@ -52,7 +52,7 @@ fn every_number_strategy_records_its_race_window_and_the_report_shows_it() {
     assert!(report.contains("per stop"), "no production risk stated");
 }
 
-/// Issue 11: exposure is recorded in every trial of a number-addressing
+/// Exposure is recorded in every trial of a number-addressing
 /// strategy, also when no signal follows the probe that found the number
 /// gone; it runs from the death to that probe.
 #[test]
