@@ -82,6 +82,26 @@ impl Evidence<'_> {
         sender == 0 || sender == 1 || self.strategy.senders.contains(&sender)
     }
 
+    /// The role of a dead process outside the victim's tree, as a hit names
+    /// it; `None` for the victim's own tree and for a process of the
+    /// strategy's own that init did not start (a `pkill` whose shell died,
+    /// hit by the next round's pkill, is the tool, not a neighbour; the
+    /// shells, init's children, still count).
+    fn outside_role(&self, death: &Death) -> Option<&'static str> {
+        match death.role {
+            Some(Role::Victim) => None,
+            Some(role) => Some(role.name()),
+            None if self
+                .tree
+                .holds(death.pid, death.start, death.cgroup.as_deref()) =>
+            {
+                None
+            }
+            None if self.strategy.senders.contains(&death.pid) => None,
+            None => Some("other"),
+        }
+    }
+
     /// Signals the victim's tree broadcast, as the sentinel saw them.
     fn victim_broadcasts(&self) -> HashSet<i32> {
         let mut signals: HashSet<i32> = self
@@ -129,24 +149,8 @@ pub fn attribute(evidence: &Evidence<'_>) -> Vec<Hit> {
         let Cause::Signaled(sig) = death.cause else {
             continue;
         };
-        let role = match death.role {
-            Some(Role::Victim) => continue,
-            Some(role) => role.name(),
-            None => {
-                if evidence
-                    .tree
-                    .holds(death.pid, death.start, death.cgroup.as_deref())
-                {
-                    continue;
-                }
-                // A process of the strategy's own (a `pkill` whose shell
-                // died, hit by the next round's pkill) is the tool, not a
-                // neighbour; the shells, init's children, still count.
-                if evidence.strategy.senders.contains(&death.pid) {
-                    continue;
-                }
-                "other"
-            }
+        let Some(role) = evidence.outside_role(death) else {
+            continue;
         };
         let victim = by_victim(death.pid, sig);
         push(
@@ -187,17 +191,8 @@ pub fn attribute(evidence: &Evidence<'_>) -> Vec<Hit> {
         if sig == fatal || !fatal_later {
             continue;
         }
-        let role = match death.role {
-            Some(Role::Victim) => continue,
-            Some(role) => role.name(),
-            None if evidence
-                .tree
-                .holds(pid, death.start, death.cgroup.as_deref()) =>
-            {
-                continue
-            }
-            None if evidence.strategy.senders.contains(&pid) => continue,
-            None => "other",
+        let Some(role) = evidence.outside_role(death) else {
+            continue;
         };
         let reported = evidence
             .caught
