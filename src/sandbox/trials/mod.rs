@@ -7,16 +7,18 @@
 //! init's own, marked, cleanup and the next victim's program while it starts;
 //! what that victim broadcasts is carried over to its own trial.
 
+mod course;
+mod direct;
 mod unit;
 
 pub use unit::install_units;
 
-use super::cgroup::{self, CgroupTree};
+use super::cgroup::CgroupTree;
 use super::inside::Inside;
 use super::keeper;
 use super::procfs;
 use super::spawn::{self, ChildAction, ExecSpec};
-use super::table::{Entry, Role, VictimWatch};
+use super::table::{Entry, Role};
 use super::victim_tree::VictimTree;
 use super::wire::{emit, Message};
 use crate::churn::bystander;
@@ -26,7 +28,9 @@ use crate::oracle::{
     attribute, CaughtSignal, Evidence, Misfire, SeenBy, SentinelEvidence, StrategyActs,
 };
 use crate::scenario::{Behaviour, BystanderBehaviour, Scenario};
-use crate::strategy::{StopStrategy, VictimHandle};
+use crate::strategy::StopStrategy;
+use course::Course;
+use direct::DirectCourse;
 use nix::fcntl::OFlag;
 use nix::unistd::pipe2;
 use std::collections::HashMap;
@@ -77,16 +81,6 @@ impl Pending {
     }
 }
 
-/// The victim as started for one trial.
-struct Started {
-    pid: i32,
-    pidfd: Option<OwnedFd>,
-    /// Its keeper, where it has no cgroup of its own.
-    keeper: Option<i32>,
-    /// The main process ended before the stop was requested.
-    main_gone_before_stop: bool,
-}
-
 impl<'a> TrialRunner<'a> {
     pub fn new(
         inside: &'a Inside,
@@ -115,7 +109,8 @@ impl<'a> TrialRunner<'a> {
         })
     }
 
-    /// Runs one trial; its record is emitted when the next one starts (or at `finish`).
+    /// Runs one trial of a strategy stopbench drives itself; its record is
+    /// emitted when the next one starts (or at `finish`).
     pub fn run(
         &mut self,
         trial: u32,
@@ -123,256 +118,87 @@ impl<'a> TrialRunner<'a> {
         strategy: &dyn StopStrategy,
         label: &str,
     ) -> bool {
-        let mut record = self.blank_record(trial, round, label);
         // A /proc scan reads every task's directory; for a mean, every 8th
         // trial is plenty.
         if trial % 8 == 0 {
             self.sample_held_pids();
         }
-        // Every victim is born in a cgroup of its own where stopbench can make
-        // one (root): its whole tree, by lineage, is then what the kernel keeps
-        // there. The cgroup strategy cannot do without one.
-        let victim_cgroup = match (self.cgroups, strategy.needs_cgroup()) {
-            // A ring of cgroups: the pending trial (finalized during this
-            // one) never shares this one's, and one that needed killing in
-            // cleanup is removed and made afresh (see the cleanup below).
-            (Some(tree), _) => tree.child(&format!("victim-{}", trial % 4)).map(Some),
-            (None, true) => Err("no cgroup tree for the cgroup strategy".to_string()),
-            (None, false) => Ok(None),
-        };
-        let cgroup_name: Option<Arc<str>> = victim_cgroup
-            .as_ref()
-            .ok()
-            .and_then(|c| c.as_ref())
-            .and_then(|c| cgroup::proc_name(&c.path))
-            .map(Into::into);
-        let started = self.ensure_bystanders().and_then(|_| {
-            let fd = victim_cgroup
-                .as_ref()
-                .map_err(Clone::clone)?
-                .as_ref()
-                .map(|c| c.dir.as_raw_fd());
-            self.start_victim(fd, cgroup_name.clone())
-        });
-        let victim = match started {
-            Ok(v) => v,
-            Err(err) => {
-                record.error = Some(err);
-                if let Ok(Some(c)) = &victim_cgroup {
-                    cgroup::remove(&c.path, QUIESCE_LIMIT);
-                }
-                let alive = self.finalize(None);
-                self.inside.shared.table.lock().victim = None;
-                self.pending = Some(Pending::failed(record));
-                return alive;
-            }
-        };
-        let dir = victim_cgroup
-            .as_ref()
-            .ok()
-            .and_then(|c| c.as_ref())
-            .map(|c| c.path.clone());
-        let tree = VictimTree {
-            main: victim.pid,
-            snapshot: if cgroup_name.is_some() {
-                Vec::new()
-            } else {
-                procfs::descendants(victim.pid)
-            },
-            cgroup: cgroup_name,
-            dir,
-            keeper: victim.keeper,
-        };
-        // A forking daemon's main process exits at start-up while its tree
-        // lives on: gone only when nothing of the tree is left.
-        let gone_before_stop = victim.main_gone_before_stop && tree.members().is_empty();
-        record.victim_pid = victim.pid;
-        record.victim_gone_before_stop = gone_before_stop;
-        let host_alive = self.finalize(Some(&tree));
-
-        let handle = VictimHandle {
-            pid: victim.pid,
-            pidfd: victim.pidfd.as_ref(),
-            cmdline: &record.victim_cmdline,
-            program: &self.scenario.victim.command.0[0],
-            cgroup: tree.dir.as_deref(),
-        };
-        self.inside.reset_acts();
-        let requested = Instant::now();
-        let report = strategy.stop(self.inside, &handle, requested);
-        let completed = Instant::now();
         let timeout = self
             .scenario
             .strategies
             .iter()
             .find(|s| s.label() == label)
             .map_or(Duration::from_secs(2), |s| s.timeout.0);
-        let main_end = self.inside.wait_victim_death(Instant::now() + timeout);
-        // A helper's shell can die (e.g. of its own pkill) while the pkill it
-        // ran is still signalling: the stop is complete only when the helpers'
-        // whole trees are gone.
-        let mut keep: Vec<(i32, u64)> = tree.members().iter().map(|m| (m.pid, m.start)).collect();
-        // A surviving main process under a keeper is no child of init's.
-        keep.extend(procfs::stat(victim.pid).map(|st| (victim.pid, st.start)));
-        self.inside.quiesce(&keep, QUIESCE_LIMIT);
-        let leaked = tree.members();
-        let tree_gone = if leaked.is_empty() {
-            self.tree_gone(&tree, main_end.map(|(_, at)| at))
-        } else {
-            None
+        let mut course = DirectCourse::new(strategy, timeout, trial);
+        self.run_trial(trial, round, label, &mut course)
+    }
+
+    /// The one skeleton of every trial, whoever runs the victim (see
+    /// course.rs). Returns `false` when the host has gone away.
+    fn run_trial(&mut self, trial: u32, round: u32, label: &str, course: &mut dyn Course) -> bool {
+        let mut record = self.blank_record(trial, round, label);
+        let launched = match self.ensure_bystanders().and_then(|()| course.start(self)) {
+            Ok(launched) => launched,
+            Err(err) => {
+                record.error = Some(err);
+                course.abandon(self);
+                let alive = self.finalize(None);
+                self.inside.shared.table.lock().victim = None;
+                self.pending = Some(Pending::failed(record));
+                return alive;
+            }
         };
+        record.victim_pid = launched.tree.main;
+        record.victim_gone_before_stop = launched.gone_before_stop;
+        // The previous trial's window closes here: what happens from now on
+        // is this one's.
+        let host_alive = self.finalize(Some(&launched.tree));
+
+        self.inside.reset_acts();
+        let stopped = course.stop(self, &launched);
         let verdict = verdict(&Observation {
-            requested: Some(requested),
-            completed: Some(completed),
-            main_end,
-            gone_before_stop,
+            requested: Some(stopped.requested),
+            completed: Some(stopped.completed),
+            main_end: stopped.main_end,
+            gone_before_stop: launched.gone_before_stop,
             early_exit_expected: self.scenario.victim.behaviour == Behaviour::ExitEarly,
-            tree_gone,
-            leaks: leaked.len() as u32,
-            final_phase_at: report.final_phase_at,
-            strategy_error: report.error.clone(),
-            eperm: report.eperm,
+            tree_gone: stopped.tree_gone,
+            leaks: stopped.leaked.len() as u32,
+            final_phase_at: stopped.final_phase_at,
+            strategy_error: stopped.strategy_error.clone(),
+            eperm: stopped.eperm,
         });
         record.outcome = verdict.outcome;
         record.latency = verdict.death;
         record.strategy_time = verdict.completion;
         record.error = verdict.error;
-        record.pid_reused = report.pid_reused;
-        record.race_window = report.windows.iter().max().copied();
-        record.exposure = report.exposure.map(|e| e.gap);
-        record.exposure_follow = report.exposure.map(|e| e.follow);
-        record.victim_end = main_end.map(|(cause, _)| cause);
-        record.leaks = leaked.len() as u32;
-        record.leaked = leaked.iter().map(|m| m.cmdline.clone()).collect();
-        if let Some(note) = report.note {
-            record.note = Some(note);
-        }
+        record.victim_end = stopped.victim_end;
+        record.leaks = stopped.leaked.len() as u32;
+        record.leaked = stopped.leaked.iter().map(|m| m.cmdline.clone()).collect();
+        record.pid_reused = stopped.pid_reused;
+        record.race_window = stopped.race_window;
+        record.exposure = stopped.exposure.map(|e| e.gap);
+        record.exposure_follow = stopped.exposure.map(|e| e.follow);
+        record.note = stopped.note.clone();
+        record.systemd_exit = stopped.systemd_exit;
 
-        // Cleanup by init itself: its own child by number (it cannot be
-        // recycled before init reaps it), the rest of the tree by its cgroup
-        // (no number at all) or, without one, through pidfds.
-        if main_end.is_none() {
-            match (victim.keeper, &victim.pidfd) {
-                // Not init's child: through the pidfd held since its birth.
-                (Some(_), Some(fd)) => {
-                    let _ = rustix::process::pidfd_send_signal(fd, rustix::process::Signal::KILL);
-                }
-                _ => self.inside.kill_own(victim.pid),
-            }
-            self.inside
-                .wait_victim_death(Instant::now() + QUIESCE_LIMIT);
-        }
-        match &tree.dir {
-            // Left empty by the stop: used again. Anything left is killed
-            // and the cgroup removed, so no later victim is born beside it.
-            // A cgroup that ever got a `cgroup.kill` is never used again:
-            // on this machine's kernel (6.18) a child cloned into it with
-            // CLONE_INTO_CGROUP is killed at birth (measured: every victim
-            // born in a reused, once-killed cgroup died before it was ready).
-            Some(dir)
-                if !strategy.needs_cgroup() && leaked.is_empty() && !cgroup::populated(dir) => {}
-            Some(dir) => cgroup::remove(dir, QUIESCE_LIMIT),
-            None => {
-                for m in &leaked {
-                    self.inside.kill_member(&tree, m);
-                }
-                if let Some(keeper) = tree.keeper {
-                    self.end_keeper(&tree, keeper);
-                }
-            }
-        }
+        course.clean_up(self, &launched, &stopped.leaked);
         self.inside.quiesce(&[], QUIESCE_LIMIT);
         self.inside.settle(QUIESCE_LIMIT);
-        let reuse_holder = {
-            let mut table = self.inside.shared.table.lock();
-            let watch = table.victim.take();
-            if let Some(err) = watch.as_ref().and_then(|w| w.reuse_error.clone()) {
-                record
-                    .error
-                    .get_or_insert(format!("forced reuse failed: {err}"));
-            }
-            watch.and_then(|w| w.reuse_holder)
-        };
+        let watch = self.inside.shared.table.lock().victim.take();
+        if let Some(err) = watch.as_ref().and_then(|w| w.reuse_error.clone()) {
+            record
+                .error
+                .get_or_insert(format!("forced reuse failed: {err}"));
+        }
+        let reuse_holder = stopped.reuse_holder.or(watch.and_then(|w| w.reuse_holder));
         self.pending = Some(Pending {
             record,
-            tree,
+            tree: launched.tree,
             reuse_holder,
             acts: self.inside.take_acts(),
         });
         host_alive
-    }
-
-    /// Waits until the keeper exits, which it does when the tree is gone;
-    /// what is left after the limit (a member that forked meanwhile) is
-    /// killed through pidfds, and the keeper with it.
-    fn end_keeper(&self, tree: &VictimTree, keeper: i32) {
-        if self.keeper_gone(keeper, Instant::now() + QUIESCE_LIMIT) {
-            return;
-        }
-        for m in tree.members() {
-            self.inside.kill_member(tree, &m);
-        }
-        if !self.keeper_gone(keeper, Instant::now() + QUIESCE_LIMIT) {
-            self.inside.kill_own(keeper);
-        }
-    }
-
-    /// Whether the keeper was reaped by `until`.
-    fn keeper_gone(&self, keeper: i32, until: Instant) -> bool {
-        let mut table = self.inside.shared.table.lock();
-        while table.procs.contains_key(&keeper) {
-            if self
-                .inside
-                .shared
-                .changed
-                .wait_until(&mut table, until)
-                .timed_out()
-            {
-                return !table.procs.contains_key(&keeper);
-            }
-        }
-        true
-    }
-
-    /// When the last process of the victim's tree died, once no process of
-    /// it is left: the main process's death, or a later orphan's as init
-    /// reaped it (a process reaped by a parent in the tree died before that
-    /// parent). Without a cgroup, the main process's death.
-    fn tree_gone(&self, tree: &VictimTree, main_died: Option<Instant>) -> Option<Instant> {
-        let main_died = main_died?;
-        if let Some(keeper) = tree.keeper {
-            // The keeper exits when its last child, the tree's last
-            // process, has been reaped.
-            if !self.keeper_gone(keeper, Instant::now() + QUIESCE_LIMIT) {
-                return None;
-            }
-        }
-        if let Some(dir) = &tree.dir {
-            let deadline = Instant::now() + QUIESCE_LIMIT;
-            while cgroup::populated(dir) {
-                if Instant::now() >= deadline {
-                    return None;
-                }
-                std::thread::sleep(Duration::from_micros(500));
-            }
-            // Left the cgroup, but a zombie until our reaper takes it: its
-            // death is not known before then.
-            let me = std::process::id() as i32;
-            let unreaped = || {
-                procfs::zombies_of(&procfs::scan(), me)
-                    .iter()
-                    .any(|&(p, _)| tree.holds(p, None, procfs::cgroup(p).as_deref()))
-            };
-            while unreaped() {
-                if Instant::now() >= deadline {
-                    return None;
-                }
-                std::thread::sleep(Duration::from_micros(200));
-            }
-        }
-        let table = self.inside.shared.table.lock();
-        let last = table.victim.as_ref().and_then(|w| w.last_tree_death);
-        Some(last.map_or(main_died, |l| l.max(main_died)))
     }
 
     fn blank_record(&self, trial: u32, round: u32, label: &str) -> TrialRecord {
@@ -625,164 +451,6 @@ impl<'a> TrialRunner<'a> {
         Ok(pid)
     }
 
-    fn start_victim(
-        &mut self,
-        cgroup: Option<std::os::fd::RawFd>,
-        cgroup_name: Option<Arc<str>>,
-    ) -> Result<Started, String> {
-        let config = &self.scenario.victim;
-        let simulated = config.behaviour != Behaviour::Exec;
-        let (ready_read, ready_write) =
-            pipe2(OFlag::O_CLOEXEC).map_err(|e| format!("pipe: {e}"))?;
-        let exit_after = config.exit_after.sample(&mut self.rng);
-        let spec = crate::victim::exec_spec(
-            config,
-            &self.inside.exe,
-            simulated.then(|| ready_write.as_raw_fd()),
-            exit_after,
-        );
-        // Without a cgroup of its own, the victim's parent is a keeper that
-        // inherits its orphans (see keeper.rs): the tree stays exact.
-        if cgroup.is_none() {
-            let candidates = if config.random_pid {
-                self.random_pids()
-                    .map_err(|e| format!("cannot start the victim `{}`: {e}", spec.cmdline()))?
-            } else {
-                Vec::new()
-            };
-            let keeper = keeper::start(self.inside, &spec, candidates)?;
-            let (pid, keeper_pid) = (keeper.victim, keeper.pid);
-            self.inside.shared.table.lock().victim = Some(self.watch(pid, None));
-            let pidfd = keeper.watch(self.inside.shared.clone(), self.inside.devnull.as_raw_fd());
-            drop(ready_write);
-            return self.victim_started(pid, Some(pidfd), Some(keeper_pid), ready_read, exit_after);
-        }
-        let child = {
-            let mut table = self.inside.shared.table.lock();
-            let child = if config.random_pid {
-                self.spawn_at_random_pid(&spec, cgroup)
-            } else {
-                spawn::spawn_into(
-                    &ChildAction::Exec(&spec),
-                    self.inside.devnull.as_raw_fd(),
-                    None,
-                    true,
-                    cgroup,
-                )
-            }
-            .map_err(|e| format!("cannot start the victim `{}`: {e}", spec.cmdline()))?;
-            table.procs.insert(
-                child.pid,
-                Entry {
-                    role: Role::Victim,
-                    cmdline: spec.cmdline().into(),
-                },
-            );
-            table.victim = Some(self.watch(child.pid, cgroup_name));
-            child
-        };
-        drop(ready_write);
-        self.victim_started(child.pid, child.pidfd, None, ready_read, exit_after)
-    }
-
-    fn watch(&self, pid: i32, cgroup: Option<Arc<str>>) -> VictimWatch {
-        VictimWatch {
-            pid,
-            death: None,
-            cgroup,
-            last_tree_death: None,
-            reuse: self.reuse.clone(),
-            reuse_holder: None,
-            reuse_error: None,
-        }
-    }
-
-    /// Waits until the started victim is what its behaviour asks for at the
-    /// stop: ready, SIGSTOPped, or dead on its own.
-    fn victim_started(
-        &self,
-        pid: i32,
-        pidfd: Option<OwnedFd>,
-        keeper: Option<i32>,
-        ready_read: OwnedFd,
-        exit_after: Duration,
-    ) -> Result<Started, String> {
-        let config = &self.scenario.victim;
-        if config.behaviour != Behaviour::Exec {
-            wait_ready(&ready_read).map_err(|e| format!("victim {e}"))?;
-        } else {
-            std::thread::sleep(config.startup.0);
-        }
-        match config.behaviour {
-            Behaviour::Stopped => self.stop_victim(pid, pidfd.as_ref())?,
-            Behaviour::ExitEarly => {
-                let limit = Instant::now() + exit_after + READY_LIMIT;
-                if self.inside.wait_victim_death(limit).is_none() {
-                    return Err("the exit-early victim did not exit on its own".into());
-                }
-                std::thread::sleep(config.stale_for.0);
-            }
-            _ => {}
-        }
-        let main_gone_before_stop = self
-            .inside
-            .shared
-            .table
-            .lock()
-            .victim
-            .as_ref()
-            .is_some_and(|w| w.death.is_some());
-        Ok(Started {
-            pid,
-            pidfd,
-            keeper,
-            main_gone_before_stop,
-        })
-    }
-
-    /// `random_pid` under a keeper: free numbers of the allocator's cycle,
-    /// drawn here, for the keeper to try in turn.
-    fn random_pids(&mut self) -> Result<Vec<i32>, String> {
-        use rand::Rng;
-        let pid_max = crate::model::host::pid_max().map_err(|e| e.to_string())?;
-        let low = crate::model::risk::RESERVED as i32;
-        Ok((0..64)
-            .map(|_| self.rng.random_range(low..pid_max as i32))
-            .collect())
-    }
-
-    /// Spawns the victim under a uniformly drawn free number of the
-    /// allocator's cycle (`random_pid`); a number in use is drawn again.
-    fn spawn_at_random_pid(
-        &mut self,
-        spec: &ExecSpec,
-        cgroup: Option<std::os::fd::RawFd>,
-    ) -> std::io::Result<spawn::Spawned> {
-        use rand::Rng;
-        let pid_max = crate::model::host::pid_max().map_err(std::io::Error::other)?;
-        let low = crate::model::risk::RESERVED as i32;
-        let mut last = std::io::Error::other("no free PID number found in 64 draws");
-        for _ in 0..64 {
-            let pid = self.rng.random_range(low..pid_max as i32);
-            match spawn::spawn_into(
-                &ChildAction::Exec(spec),
-                self.inside.devnull.as_raw_fd(),
-                Some(pid),
-                true,
-                cgroup,
-            ) {
-                Ok(child) => return Ok(child),
-                Err(e) if e.raw_os_error() == Some(libc::EEXIST) => last = e,
-                Err(e) => {
-                    return Err(std::io::Error::other(format!(
-                        "random_pid needs clone3 set_tid (CAP_SYS_ADMIN in the sandbox): {e}"
-                    )))
-                }
-            }
-        }
-        Err(last)
-    }
-
     /// Counts the sandbox's tasks in the allocator's cycle (threads hold
     /// numbers too), churners included: a freed number sits among the
     /// numbers not in use when it is freed, and the churners born just
@@ -791,18 +459,6 @@ impl<'a> TrialRunner<'a> {
     fn sample_held_pids(&self) {
         let tasks = crate::model::host::live_pids().unwrap_or(0);
         self.inside.shared.table.lock().held_samples.push(tasks);
-    }
-
-    /// SIGSTOPs the victim (the seed's `kill -STOP`), through its pidfd
-    /// where it has one (under a keeper it is not init's child).
-    fn stop_victim(&self, pid: i32, pidfd: Option<&OwnedFd>) -> Result<(), String> {
-        match pidfd {
-            Some(fd) => {
-                let _ = rustix::process::pidfd_send_signal(fd, rustix::process::Signal::STOP);
-                self.wait_stopped(pid)
-            }
-            None => self.stop_process(pid),
-        }
     }
 
     /// SIGSTOPs a process init started (the seed's `kill -STOP`) and waits until it is stopped.

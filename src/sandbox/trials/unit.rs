@@ -3,14 +3,14 @@
 //! `systemctl stop`; stopbench watches, measures from systemd's own
 //! timestamps, and keeps the oracle over its churners and bystanders.
 
-use super::{Pending, TrialRunner, QUIESCE_LIMIT, READY_LIMIT};
-use crate::measure::verdict::{verdict, Observation};
+use super::course::{Course, Launched, Stopped};
+use super::{TrialRunner, QUIESCE_LIMIT, READY_LIMIT};
 use crate::oracle::Cause;
 use crate::sandbox::inside::Inside;
 use crate::sandbox::procfs;
 use crate::sandbox::spawn::{self, ChildAction, ExecSpec};
 use crate::sandbox::table::{Entry, Role};
-use crate::sandbox::victim_tree::VictimTree;
+use crate::sandbox::victim_tree::{Member, VictimTree};
 use crate::scenario::{Behaviour, Scenario, StrategyConfig, StrategyKind};
 use crate::systemd::unit::{self, Start};
 use rustix::process::{pidfd_open, pidfd_send_signal, Pid, PidfdFlags, Signal};
@@ -195,32 +195,18 @@ fn read_post(path: &str) -> Option<PostRecord> {
     })
 }
 
-impl TrialRunner<'_> {
-    /// One trial of a `systemd` strategy; its record is emitted with the next.
-    pub fn run_unit(
-        &mut self,
-        trial: u32,
-        round: u32,
-        config: &StrategyConfig,
-        label: &str,
-    ) -> bool {
-        let unit = unit_name(label);
-        let mut record = self.blank_record(trial, round, label);
-        let limit = config.timeout.0 * 4 + Duration::from_secs(30);
-        let started = self
-            .ensure_bystanders()
-            .and_then(|_| self.start_unit(&unit, limit));
-        let (mainpid, pidfd) = match started {
-            Ok(v) => v,
-            Err(err) => {
-                record.error = Some(err);
-                let alive = self.finalize(None);
-                self.reset_unit(&unit);
-                self.pending = Some(Pending::failed(record));
-                return alive;
-            }
-        };
-        record.victim_pid = mainpid;
+/// One trial of a `systemd` strategy: systemd starts the unit and
+/// `systemctl stop` stops it.
+struct UnitCourse<'c> {
+    unit: String,
+    config: &'c StrategyConfig,
+    /// How long one `systemctl` call may take.
+    limit: Duration,
+}
+
+impl Course for UnitCourse<'_> {
+    fn start(&mut self, runner: &mut TrialRunner<'_>) -> Result<Launched, String> {
+        let (mainpid, pidfd) = runner.start_unit(&self.unit, self.limit)?;
         // systemd gave the unit a cgroup of its own: the victim's tree is
         // exactly what it holds (read from the main process, as this
         // process's cgroup namespace names it).
@@ -231,25 +217,42 @@ impl TrialRunner<'_> {
             keeper: None,
             snapshot: Vec::new(),
         };
-        let host_alive = self.finalize(Some(&tree));
+        Ok(Launched {
+            tree,
+            pidfd: Some(pidfd),
+            gone_before_stop: false,
+        })
+    }
+
+    fn abandon(&mut self, runner: &TrialRunner<'_>) {
+        runner.reset_unit(&self.unit);
+    }
+
+    fn stop(&mut self, runner: &TrialRunner<'_>, launched: &Launched) -> Stopped {
+        let (unit, config, limit) = (&self.unit, self.config, self.limit);
         let post_file = format!("/run/stopbench/{unit}.post");
         let _ = std::fs::remove_file(&post_file);
-
-        let inside = self.inside;
-        let reuse_spec = self.reuse.clone();
+        let inside = runner.inside;
+        let tree = &launched.tree;
+        let mainpid = tree.main;
+        let Some(pidfd) = launched.pidfd.as_ref() else {
+            let now = Instant::now();
+            let mut stopped = Stopped::between(now, now);
+            stopped.strategy_error = Some(format!("{unit}: no pidfd for its main process"));
+            return stopped;
+        };
+        let reuse_spec = runner.reuse.clone();
         let done = AtomicBool::new(false);
         let (stop, t0, requested, completed, died, tree_gone, reuse_holder) =
             std::thread::scope(|scope| {
-                let (pidfd, done) = (&pidfd, &done);
+                let done = &done;
                 let spec = reuse_spec.as_deref();
                 let watcher = scope.spawn(move || watch(inside, pidfd, mainpid, spec, done));
-                let tree = &tree;
                 let tree_watcher = scope.spawn(move || watch_tree(tree, pidfd, done));
                 // The container shares the host's CLOCK_MONOTONIC (no time namespace).
                 let t0 = monotonic_us();
-                inside.reset_acts();
                 let requested = Instant::now();
-                let stop = inside.run_helper(&argv(&[SYSTEMCTL, "stop", &unit]), &[], limit);
+                let stop = inside.run_helper(&argv(&[SYSTEMCTL, "stop", unit]), &[], limit);
                 let completed = Instant::now();
                 // A main process still alive a moment after the stop returned survived it.
                 std::thread::sleep(Duration::from_millis(20));
@@ -267,36 +270,23 @@ impl TrialRunner<'_> {
                 .map(|s| Cause::Signaled(s as i32)),
             _ => None,
         });
-        let leaked = tree.members();
         // systemd escalated when the main process died of the final signal.
         let killed = config.final_signal != config.kill_signal
             && victim_end == Some(Cause::Signaled(config.final_signal.number()));
-        let main_end = died.map(|at| (victim_end.unwrap_or(Cause::Exited(0)), at));
-        let verdict = verdict(&Observation {
-            requested: Some(requested),
-            completed: Some(completed),
-            main_end,
-            gone_before_stop: false,
-            early_exit_expected: false,
-            tree_gone,
-            leaks: leaked.len() as u32,
-            // The moment systemd escalated is not observed: a death by the
-            // final signal is a kill, any other an exit.
-            final_phase_at: died.filter(|_| killed),
-            strategy_error: stop.as_ref().err().cloned(),
-            eperm: false,
-        });
-        record.outcome = verdict.outcome;
-        record.latency = verdict.death;
-        record.strategy_time = verdict.completion;
-        record.error = verdict.error;
-        record.victim_end = victim_end;
-        record.leaks = leaked.len() as u32;
-        record.leaked = leaked.iter().map(|m| m.cmdline.clone()).collect();
+        let mut stopped = Stopped::between(requested, completed);
+        stopped.main_end = died.map(|at| (victim_end.unwrap_or(Cause::Exited(0)), at));
+        stopped.tree_gone = tree_gone;
+        stopped.leaked = tree.members();
+        // The moment systemd escalated is not observed: a death by the
+        // final signal is a kill, any other an exit.
+        stopped.final_phase_at = died.filter(|_| killed);
+        stopped.strategy_error = stop.as_ref().err().cloned();
+        stopped.victim_end = victim_end;
+        stopped.reuse_holder = reuse_holder;
         if stop.is_ok() {
             if let Some(p) = &post {
                 let mut note = format!("Result={}", p.result);
-                record.systemd_exit = p
+                stopped.systemd_exit = p
                     .exit_us
                     .map(|us| Duration::from_micros(us.saturating_sub(t0)));
                 if config.exec_stop_post.is_some() {
@@ -305,37 +295,51 @@ impl TrialRunner<'_> {
                         "; $MAINPID in ExecStopPost={}",
                         if m.is_empty() { "(empty)" } else { m }
                     ));
-                    record.pid_reused = (!m.is_empty())
+                    stopped.pid_reused = (!m.is_empty())
                         .then_some(reuse_holder.is_some() && m == &mainpid.to_string());
                 }
-                record.note = Some(note);
+                stopped.note = Some(note);
             } else {
-                record.note = Some("ExecStopPost= did not run".into());
+                stopped.note = Some("ExecStopPost= did not run".into());
             }
         }
-        // Cleanup: systemd's own kill for the unit, then exact kills of what we saw leak.
-        let _ = self.inside.run_helper(
-            &argv(&[SYSTEMCTL, "kill", "--signal=SIGKILL", &unit]),
+        stopped
+    }
+
+    fn clean_up(&mut self, runner: &TrialRunner<'_>, launched: &Launched, leaked: &[Member]) {
+        let inside = runner.inside;
+        // systemd's own kill for the unit, then exact kills of what we saw leak.
+        let _ = inside.run_helper(
+            &argv(&[SYSTEMCTL, "kill", "--signal=SIGKILL", &self.unit]),
             &[],
             Duration::from_secs(10),
         );
-        for m in &leaked {
-            self.inside.kill_member(&tree, m);
+        for m in leaked {
+            inside.kill_member(&launched.tree, m);
         }
         let deadline = Instant::now() + QUIESCE_LIMIT;
         while leaked.iter().any(|m| procfs::alive(m.pid, m.start)) && Instant::now() < deadline {
             std::thread::sleep(Duration::from_millis(2));
         }
-        self.reset_unit(&unit);
-        self.inside.quiesce(&[], QUIESCE_LIMIT);
-        self.inside.settle(QUIESCE_LIMIT);
-        self.pending = Some(Pending {
-            record,
-            tree,
-            reuse_holder,
-            acts: self.inside.take_acts(),
-        });
-        host_alive
+        runner.reset_unit(&self.unit);
+    }
+}
+
+impl TrialRunner<'_> {
+    /// One trial of a `systemd` strategy; its record is emitted with the next.
+    pub fn run_unit(
+        &mut self,
+        trial: u32,
+        round: u32,
+        config: &StrategyConfig,
+        label: &str,
+    ) -> bool {
+        let mut course = UnitCourse {
+            unit: unit_name(label),
+            config,
+            limit: config.timeout.0 * 4 + Duration::from_secs(30),
+        };
+        self.run_trial(trial, round, label, &mut course)
     }
 
     /// `systemctl start` (Type=notify: returns once the victim is ready), then its main PID.
