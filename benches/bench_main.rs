@@ -18,8 +18,11 @@ fn main() {
         eprintln!("bench: cannot make a PID namespace for the benches: {reason}");
         std::process::exit(1);
     }
-    match unsafe { libc::fork() } {
-        0 => {
+    use nix::sys::wait::{waitpid, WaitStatus};
+    use nix::unistd::{fork, ForkResult};
+    // SAFETY: main has started no thread yet, so the child may run any code.
+    match unsafe { fork() } {
+        Ok(ForkResult::Child) => {
             let mut c = criterion::Criterion::default().configure_from_args();
             benchmarks::recording::benches(&mut c);
             benchmarks::oracle::benches(&mut c);
@@ -29,17 +32,14 @@ fn main() {
             c.final_summary();
             std::process::exit(0);
         }
-        -1 => {
-            eprintln!("bench: fork failed");
+        Err(e) => {
+            eprintln!("bench: fork failed: {e}");
             std::process::exit(1);
         }
-        child => {
-            let mut status = 0;
-            unsafe { libc::waitpid(child, &mut status, 0) };
-            std::process::exit(if libc::WIFEXITED(status) {
-                libc::WEXITSTATUS(status)
-            } else {
-                1
+        Ok(ForkResult::Parent { child }) => {
+            std::process::exit(match waitpid(child, None) {
+                Ok(WaitStatus::Exited(_, code)) => code,
+                _ => 1,
             });
         }
     }

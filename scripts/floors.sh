@@ -1,3 +1,3 @@
 #!/usr/bin/env bash
-# Side-by-side floors (issue 5): see scripts/floors/README.md. `--rss` adds the memory check.
+# Side-by-side floors: see scripts/floors/README.md. `--rss` adds the memory check.
 exec python3 "$(dirname "$0")/floors/floors.py" "$@"

@@ -1,6 +1,6 @@
 //! stopbench: measure service stop latency and PID-reuse misfires of stop
-//! strategies, inside a PID-namespace sandbox (see DESIGN.md in the project's
-//! shared notes, and README.md).
+//! strategies, inside a PID-namespace sandbox (see docs/ARCHITECTURE.md and
+//! README.md).
 
 pub mod churn;
 pub mod compare;
@@ -14,5 +14,6 @@ pub mod run;
 pub mod sandbox;
 pub mod scenario;
 pub mod strategy;
+pub mod sys;
 pub mod systemd;
 pub mod victim;

@@ -7,8 +7,7 @@ use stopbench::churn::light::{self, StackSlab};
 use stopbench::sandbox::spawn::{spawn, ChildAction};
 
 fn reap(pid: i32) {
-    let mut status = 0;
-    unsafe { libc::waitpid(pid, &mut status, 0) };
+    let _ = nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(pid), None);
 }
 
 pub fn benches(c: &mut Criterion) {

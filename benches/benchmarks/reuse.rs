@@ -11,8 +11,7 @@ use stopbench::sandbox::spawn::{spawn, ChildAction, ExecSpec};
 use stopbench::sandbox::vm_spawn::spawn_holder;
 
 fn reap(pid: i32) {
-    let mut status = 0;
-    unsafe { libc::waitpid(pid, &mut status, 0) };
+    let _ = nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(pid), None);
 }
 
 /// Times `take(number)` giving a just-reaped number to a new process, over

@@ -36,8 +36,7 @@ pub fn benches(c: &mut Criterion) {
                 pidfd_send_signal(&pidfd, Signal::TERM).expect("signal");
                 poll(&mut [PollFd::new(&pidfd, PollFlags::IN)], None).expect("poll");
                 total += start.elapsed();
-                let mut status = 0;
-                unsafe { libc::waitpid(child.pid, &mut status, 0) };
+                let _ = nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(child.pid), None);
             }
             total
         })

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Side-by-side floors: each operation stopbench performs, beside a minimal C
 loop doing the same on the same machine, interleaved, repeated; prints the
-medians, their spread and the ratio against the target of issue 5, and
+medians, their spread and the ratio against each row's target, and
 writes reports/floors.json (later runs record it in their run.json).
 
 The C loops run only as PID 1 of a PID namespace of their own (unshare).

@@ -53,7 +53,9 @@ extern "C" fn report_signal(sig: libc::c_int, info: *mut libc::siginfo_t, _: *mu
 }
 
 fn catch(sig: libc::c_int) {
-    // SAFETY: installs a handler that only makes async-signal-safe calls.
+    // SAFETY: a zeroed sigaction is valid, and it installs a handler that
+    // only makes async-signal-safe calls. libc, not nix: the sentinel also
+    // catches real-time signals, which nix's Signal cannot name.
     unsafe {
         let mut action: libc::sigaction = std::mem::zeroed();
         action.sa_sigaction = report_signal as *const () as usize;
@@ -72,12 +74,9 @@ pub fn main() -> ! {
         Ok("sentinel") => (1..=libc::SIGRTMAX()).for_each(catch),
         _ => {}
     }
-    unsafe {
-        libc::write(env::READY_FD, b"r".as_ptr().cast(), 1);
-        libc::close(env::READY_FD);
-    }
+    env::report_ready();
     loop {
-        unsafe { libc::pause() };
+        nix::unistd::pause();
     }
 }
 

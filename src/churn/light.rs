@@ -9,6 +9,7 @@
 //! sleeping on its stack when the generator ends, and only its reaping (by
 //! the reaper, which returns the slot) proves it is off it.
 
+use crate::sys::child;
 use std::io;
 use std::time::Duration;
 
@@ -22,9 +23,11 @@ pub struct StackSlab {
     free: Vec<usize>,
 }
 
-// The slab's memory is only touched by the children (each on its own slot);
-// the free list lives under the process table's lock.
+// SAFETY: the slab's memory is only touched by the children (each on its
+// own slot); the free list is moved and changed only under the process
+// table's lock, which owns the slab.
 unsafe impl Send for StackSlab {}
+// SAFETY: as for Send: `&StackSlab` only computes addresses.
 unsafe impl Sync for StackSlab {}
 
 impl StackSlab {
@@ -33,6 +36,7 @@ impl StackSlab {
         // Never copied into forked children (victims, bystanders, reuse
         // holders), so fork need not copy the page tables of used stacks.
         let len = slots * STACK;
+        // SAFETY: a fresh anonymous mapping, which no other memory aliases.
         let base = unsafe {
             libc::mmap(
                 std::ptr::null_mut(),
@@ -47,6 +51,7 @@ impl StackSlab {
             base != libc::MAP_FAILED,
             "cannot map {len} bytes of churner stacks"
         );
+        // SAFETY: advice on the mapping just made, which we own.
         unsafe { libc::madvise(base, len, libc::MADV_DONTFORK) };
         Self {
             base: base.cast(),
@@ -66,62 +71,28 @@ impl StackSlab {
 
     /// A slot's lowest address and its size (both 16-byte aligned).
     pub fn slot(&self, slot: usize) -> (*mut u8, usize) {
-        debug_assert!(slot < self.slots);
+        assert!(slot < self.slots, "stack slot {slot} out of range");
+        // SAFETY: slot < slots, so the offset stays inside the mapping.
         (unsafe { self.base.add(slot * STACK) }, STACK)
     }
 
     /// Top of a slot's stack, 16-byte aligned.
     fn top(&self, slot: usize) -> *mut libc::c_void {
+        assert!(slot < self.slots, "stack slot {slot} out of range");
+        // SAFETY: slot < slots, so the end of the slot is at most the
+        // mapping's end.
         let top = unsafe { self.base.add((slot + 1) * STACK) } as usize;
         (top & !15) as *mut libc::c_void
     }
-}
-
-#[cfg(target_arch = "x86_64")]
-unsafe fn raw_nanosleep(ts: *const libc::timespec) {
-    // No libc: its errno is the parent's thread-local.
-    std::arch::asm!(
-        "syscall",
-        inlateout("rax") libc::SYS_nanosleep => _,
-        in("rdi") ts,
-        in("rsi") 0usize,
-        lateout("rcx") _,
-        lateout("r11") _,
-        options(nostack)
-    );
-}
-
-/// Unblocks every signal: a churner must die of a stray signal like any
-/// process, even when the thread that cloned it blocks signals (the agent
-/// beside a real systemd does, see sandbox::init).
-#[cfg(target_arch = "x86_64")]
-unsafe fn raw_unblock_all() {
-    let empty = 0u64;
-    std::arch::asm!(
-        "syscall",
-        inlateout("rax") libc::SYS_rt_sigprocmask => _,
-        in("rdi") libc::SIG_SETMASK as usize,
-        in("rsi") &empty as *const u64,
-        in("rdx") 0usize,
-        in("r10") 8usize,
-        lateout("rcx") _,
-        lateout("r11") _,
-        options(nostack)
-    );
 }
 
 /// The child: sleep `lifetime` (nanoseconds, passed as the argument), return
 /// 0, which glibc's clone trampoline turns into a raw `exit(0)`.
 #[cfg(target_arch = "x86_64")]
 extern "C" fn churner(arg: *mut libc::c_void) -> libc::c_int {
-    // SAFETY: a raw syscall on a stack value; touches no shared state.
-    unsafe { raw_unblock_all() };
-    let nanos = arg as u64;
-    let ts = libc::timespec {
-        tv_sec: (nanos / 1_000_000_000) as libc::time_t,
-        tv_nsec: (nanos % 1_000_000_000) as libc::c_long,
-    };
-    unsafe { raw_nanosleep(&ts) };
+    // Raw system calls on its own stack only: it shares init's memory.
+    child::unblock_all();
+    child::sleep_nanos(arg as u64);
     0
 }
 
@@ -129,6 +100,9 @@ extern "C" fn churner(arg: *mut libc::c_void) -> libc::c_int {
 #[cfg(target_arch = "x86_64")]
 pub fn spawn(slab: &StackSlab, slot: usize, lifetime: Duration) -> io::Result<libc::pid_t> {
     let nanos = lifetime.as_nanos().min(u64::MAX as u128) as usize;
+    // SAFETY: the slot is reserved for this churner until the reaper reaps
+    // it (see the module doc), and the churner runs only raw system calls
+    // on it.
     let pid = unsafe {
         libc::clone(
             churner,

@@ -17,14 +17,16 @@ extern "C" fn on_interrupt(_: libc::c_int) {
     if helper > 0 {
         // Our own child, not yet reaped: the number is still its own. Killing
         // it ends the sandbox; the host then writes what was measured.
-        unsafe { libc::kill(helper, libc::SIGKILL) };
+        let _ = stopbench::sys::kill(helper, libc::SIGKILL);
     }
 }
 
 /// An interrupt ends the sandbox; what was measured is written.
 pub(super) fn catch_interrupts() {
     for sig in [libc::SIGINT, libc::SIGTERM, libc::SIGHUP] {
-        unsafe { libc::signal(sig, on_interrupt as *const () as libc::sighandler_t) };
+        // SAFETY: the handler stores to atomics and calls kill(2), all
+        // async-signal-safe.
+        unsafe { stopbench::sys::on_signal(sig, on_interrupt) };
     }
 }
 

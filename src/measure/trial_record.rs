@@ -4,7 +4,7 @@ use crate::oracle::{Cause, Misfire};
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
 
-/// How the victim's stop ended (DESIGN.md section 3).
+/// How the victim's stop ended (docs/ARCHITECTURE.md, section 3).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Outcome {

@@ -40,21 +40,17 @@ pub fn helper_main() -> i32 {
     if let Err(reason) = namespace::enter(plan.mode) {
         return fail(reason);
     }
-    match unsafe { libc::fork() } {
-        -1 => fail(format!(
-            "fork after unshare failed: {}",
-            std::io::Error::last_os_error()
-        )),
-        0 => std::process::exit(init_main(plan)),
-        child => {
-            let mut status = 0;
-            unsafe { libc::waitpid(child, &mut status, 0) };
-            if libc::WIFEXITED(status) {
-                libc::WEXITSTATUS(status)
-            } else {
-                1
-            }
-        }
+    use nix::sys::wait::{waitpid, WaitStatus};
+    use nix::unistd::{fork, ForkResult};
+    // SAFETY: the helper is single-threaded (it started no thread), so the
+    // child may run any code.
+    match unsafe { fork() } {
+        Err(e) => fail(format!("fork after unshare failed: {e}")),
+        Ok(ForkResult::Child) => std::process::exit(init_main(plan)),
+        Ok(ForkResult::Parent { child }) => match waitpid(child, None) {
+            Ok(WaitStatus::Exited(_, code)) => code,
+            _ => 1,
+        },
     }
 }
 
@@ -70,8 +66,7 @@ fn probe_set_tid(devnull: std::os::fd::RawFd) -> Result<(), String> {
         false,
     )
     .map_err(|e| format!("clone3 with set_tid failed: {e} (needs Linux 5.5+)"))?;
-    let mut status = 0;
-    unsafe { libc::waitpid(child.pid, &mut status, 0) };
+    let _ = nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(child.pid), None);
     if child.pid != 2 {
         return Err(format!("clone3 with set_tid=2 gave PID {}", child.pid));
     }
@@ -82,10 +77,8 @@ fn probe_set_tid(devnull: std::os::fd::RawFd) -> Result<(), String> {
 /// the oracle still sees every death among the processes it starts. The
 /// units it stops are written into the container's /run/systemd/system.
 fn agent_main(plan: RunPlan) -> i32 {
-    unsafe {
-        libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
-        libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1);
-    }
+    let _ = nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGKILL);
+    let _ = nix::sys::prctl::set_child_subreaper(true);
     // nsenter's child: not a group leader, so a session of its own is ours
     // to take, and nothing we start shares a group with nsenter.
     if let Err(e) = nix::unistd::setsid() {
@@ -137,7 +130,7 @@ fn block_broadcast_signals() {
 /// PID 1 of the sandbox.
 fn init_main(plan: RunPlan) -> i32 {
     // If the helper (and so the host) dies, so do we, and with us the namespace.
-    unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) };
+    let _ = nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGKILL);
     // The helper leads its own session; init leads another, inside the
     // namespace, so init's group (init and its churners) holds nothing
     // outside it and a `kill 0` from a churner-group member cannot reach the helper.

@@ -240,7 +240,7 @@ impl Inside {
             {
                 if table.procs.contains_key(&pid) {
                     table.expected.insert(pid);
-                    unsafe { libc::kill(pid, libc::SIGKILL) };
+                    let _ = crate::sys::kill(pid, libc::SIGKILL);
                 }
                 return Err(format!(
                     "`{}` did not finish within {limit:?}",
@@ -276,11 +276,11 @@ impl Inside {
             self.acts.lock().targets.insert(pid);
         }
         let table = self.shared.table.lock();
-        let ret = unsafe { libc::kill(pid, sig.map_or(0, |s| s as i32)) };
-        if let (0, Some(sig)) = (ret, sig) {
+        let ret = crate::sys::kill(pid, sig.map_or(0, |s| s as i32));
+        if let (Ok(()), Some(sig)) = (&ret, sig) {
             self.acts.lock().delivered.push((pid, sig as i32));
         }
-        if ret == 0 {
+        if ret.is_ok() {
             let victim_alive = table
                 .victim
                 .as_ref()
@@ -300,7 +300,7 @@ impl Inside {
             .victim
             .as_ref()
             .is_some_and(|w| w.pid == pid && w.death.is_none());
-        !victim_alive && unsafe { libc::kill(pid, 0) } == 0
+        !victim_alive && crate::sys::kill(pid, 0).is_ok()
     }
 
     /// Kills a process init started and has not yet reaped (so the number is
@@ -309,7 +309,7 @@ impl Inside {
         let mut table = self.shared.table.lock();
         if table.procs.contains_key(&pid) {
             table.expected.insert(pid);
-            unsafe { libc::kill(pid, libc::SIGKILL) };
+            let _ = crate::sys::kill(pid, libc::SIGKILL);
         }
     }
 

@@ -246,88 +246,96 @@ fn gaps(mut keep: Vec<RawFd>) -> Vec<(u32, u32)> {
 /// # Safety
 /// Call only in a freshly cloned child, once.
 pub(super) unsafe fn keeper_main(spec: &KeeperSpec<'_>, devnull: RawFd) -> ! {
-    // Its own session, like every process init starts: a victim's `kill 0`
-    // never reaches it.
-    libc::setsid();
-    let mut all: libc::sigset_t = std::mem::zeroed();
-    libc::sigfillset(&mut all);
-    libc::sigprocmask(libc::SIG_BLOCK, &all, std::ptr::null_mut());
-    for fd in 0..3 {
-        libc::dup2(devnull, fd);
-    }
-    for &(low, high) in &spec.close {
-        libc::syscall(libc::SYS_close_range, low, high, 0);
-    }
-    libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);
-    let send = |report: Report| {
-        let bytes: *const Report = &report;
-        libc::write(spec.report, bytes.cast(), std::mem::size_of::<Report>());
-    };
-    let wait_ack = || {
-        let mut byte = 0u8;
-        loop {
-            let n = libc::read(spec.ack, (&mut byte as *mut u8).cast(), 1);
-            if n >= 0 || *libc::__errno_location() != libc::EINTR {
-                return n == 1;
-            }
+    // SAFETY: a fork-like child of init's, once (the caller's
+    // contract), so it owns its errno and its fds, and runs alone: libc's
+    // async-signal-safe calls only (setsid, sigprocmask, dup2, close_range,
+    // prctl, read, write, waitid, sigpending, _exit), each on values of its
+    // own stack or on the spec, which the fork copied; spawn's clone child
+    // runs only sys::child steps.
+    unsafe {
+        // Its own session, like every process init starts: a victim's `kill 0`
+        // never reaches it.
+        libc::setsid();
+        let mut all: libc::sigset_t = std::mem::zeroed();
+        libc::sigfillset(&mut all);
+        libc::sigprocmask(libc::SIG_BLOCK, &all, std::ptr::null_mut());
+        for fd in 0..3 {
+            libc::dup2(devnull, fd);
         }
-    };
-    let action = ChildAction::Exec(spec.victim);
-    let mut victim = Err(libc::EINVAL);
-    if spec.candidates.is_empty() {
-        victim = spawn::spawn(&action, devnull, None, false)
-            .map_err(|e| e.raw_os_error().unwrap_or(libc::EIO));
-    }
-    for &pid in &spec.candidates {
-        victim = spawn::spawn(&action, devnull, Some(pid), false)
-            .map_err(|e| e.raw_os_error().unwrap_or(libc::EIO));
-        if !matches!(victim, Err(libc::EEXIST)) {
-            break;
+        for &(low, high) in &spec.close {
+            libc::syscall(libc::SYS_close_range, low, high, 0);
         }
-    }
-    let victim = match victim {
-        Ok(child) => child.pid,
-        Err(errno) => {
-            send([FAILED, 0, errno, 0]);
-            libc::_exit(1)
-        }
-    };
-    // The victim has its copies; ours would keep its ready pipe open.
-    for (src, _) in &spec.victim.fds {
-        libc::close(*src);
-    }
-    send([STARTED, victim, 0, 0]);
-    if !wait_ack() {
-        // Init is gone or gave up: nothing to keep.
-        libc::_exit(1)
-    }
-    loop {
-        let mut info: libc::siginfo_t = std::mem::zeroed();
-        if libc::waitid(libc::P_ALL, 0, &mut info, libc::WEXITED | libc::WNOWAIT) < 0 {
-            if *libc::__errno_location() == libc::EINTR {
-                continue;
-            }
-            // No child left: the victim's whole tree is gone. What was sent
-            // to the keeper itself meanwhile is still pending.
-            let mut pending: libc::sigset_t = std::mem::zeroed();
-            libc::sigpending(&mut pending);
-            let mut mask = 0u64;
-            // SIGCHLD is its own children's deaths, not a signal sent to it.
-            for sig in 1..=64 {
-                if sig != libc::SIGCHLD && libc::sigismember(&pending, sig) == 1 {
-                    mask |= 1 << (sig - 1);
+        libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);
+        let send = |report: Report| {
+            let bytes: *const Report = &report;
+            libc::write(spec.report, bytes.cast(), std::mem::size_of::<Report>());
+        };
+        let wait_ack = || {
+            let mut byte = 0u8;
+            loop {
+                let n = libc::read(spec.ack, (&mut byte as *mut u8).cast(), 1);
+                if n >= 0 || *libc::__errno_location() != libc::EINTR {
+                    return n == 1;
                 }
             }
-            send([PENDING, 0, mask as u32 as i32, (mask >> 32) as u32 as i32]);
-            libc::_exit(0)
+        };
+        let action = ChildAction::Exec(spec.victim);
+        let mut victim = Err(libc::EINVAL);
+        if spec.candidates.is_empty() {
+            victim = spawn::spawn(&action, devnull, None, false)
+                .map_err(|e| e.raw_os_error().unwrap_or(libc::EIO));
         }
-        let pid = info.si_pid();
-        send([ZOMBIE, pid, info.si_code, info.si_status()]);
-        // Without init's go-ahead (init gone) it still reaps: the tree ends.
-        wait_ack();
-        let mut reaped: libc::siginfo_t = std::mem::zeroed();
-        libc::waitid(libc::P_PID, pid as libc::id_t, &mut reaped, libc::WEXITED);
-        send([REAPED, pid, 0, 0]);
+        for &pid in &spec.candidates {
+            victim = spawn::spawn(&action, devnull, Some(pid), false)
+                .map_err(|e| e.raw_os_error().unwrap_or(libc::EIO));
+            if !matches!(victim, Err(libc::EEXIST)) {
+                break;
+            }
+        }
+        let victim = match victim {
+            Ok(child) => child.pid,
+            Err(errno) => {
+                send([FAILED, 0, errno, 0]);
+                libc::_exit(1)
+            }
+        };
+        // The victim has its copies; ours would keep its ready pipe open.
+        for (src, _) in &spec.victim.fds {
+            libc::close(*src);
+        }
+        send([STARTED, victim, 0, 0]);
+        if !wait_ack() {
+            // Init is gone or gave up: nothing to keep.
+            libc::_exit(1)
+        }
+        loop {
+            let mut info: libc::siginfo_t = std::mem::zeroed();
+            if libc::waitid(libc::P_ALL, 0, &mut info, libc::WEXITED | libc::WNOWAIT) < 0 {
+                if *libc::__errno_location() == libc::EINTR {
+                    continue;
+                }
+                // No child left: the victim's whole tree is gone. What was sent
+                // to the keeper itself meanwhile is still pending.
+                let mut pending: libc::sigset_t = std::mem::zeroed();
+                libc::sigpending(&mut pending);
+                let mut mask = 0u64;
+                // SIGCHLD is its own children's deaths, not a signal sent to it.
+                for sig in 1..=64 {
+                    if sig != libc::SIGCHLD && libc::sigismember(&pending, sig) == 1 {
+                        mask |= 1 << (sig - 1);
+                    }
+                }
+                send([PENDING, 0, mask as u32 as i32, (mask >> 32) as u32 as i32]);
+                libc::_exit(0)
+            }
+            let pid = info.si_pid();
+            send([ZOMBIE, pid, info.si_code, info.si_status()]);
+            // Without init's go-ahead (init gone) it still reaps: the tree ends.
+            wait_ack();
+            let mut reaped: libc::siginfo_t = std::mem::zeroed();
+            libc::waitid(libc::P_PID, pid as libc::id_t, &mut reaped, libc::WEXITED);
+            send([REAPED, pid, 0, 0]);
+        }
     }
 }
 

@@ -48,17 +48,15 @@ impl SandboxProcess {
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit());
+        // SAFETY: the hook runs in the forked child before exec and makes
+        // only async-signal-safe calls (prctl, setsid).
         unsafe {
             command.pre_exec(|| {
-                if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
-                    return Err(std::io::Error::last_os_error());
-                }
+                nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGKILL)?;
                 // A session of its own: a process group is not confined to a
                 // PID namespace, so a `kill 0` from inside must find no
                 // group that also holds the CLI, its pipeline or a terminal.
-                if libc::setsid() < 0 {
-                    return Err(std::io::Error::last_os_error());
-                }
+                nix::unistd::setsid()?;
                 Ok(())
             });
         }

@@ -1,6 +1,6 @@
 //! The sandbox: a PID namespace and mount namespace of stopbench's own, with
 //! a private /proc, so strategies that address processes by number or by
-//! name see only processes stopbench started (DESIGN.md section 4).
+//! name see only processes stopbench started (docs/ARCHITECTURE.md, section 5).
 
 pub mod cgroup;
 pub mod init;

@@ -8,6 +8,7 @@ use super::table::{Death, Entry, Role, Shared};
 use super::vm_spawn;
 use crate::churn::light::StackSlab;
 use crate::oracle::Cause;
+use crate::sys::{self, ChildEnd};
 use std::os::fd::RawFd;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -17,27 +18,19 @@ pub fn run(shared: Arc<Shared>, devnull: RawFd) {
     loop {
         // Look first (WNOWAIT), reap under the lock: until then the zombie
         // holds its number, so no new process can take it while we look it up.
-        let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
-        let ret = unsafe { libc::waitid(libc::P_ALL, 0, &mut info, libc::WEXITED | libc::WNOWAIT) };
-        if ret < 0 {
-            match std::io::Error::last_os_error().raw_os_error() {
-                Some(libc::EINTR) => continue,
-                _ => {
-                    if shared.table.lock().shutting_down {
-                        return;
-                    }
-                    std::thread::sleep(Duration::from_millis(1));
-                    continue;
+        let (pid, cause) = match sys::next_ended_child() {
+            Ok(ChildEnd::Exited { pid, code }) => (pid, Cause::Exited(code)),
+            Ok(ChildEnd::Signaled { pid, signal }) => (pid, Cause::Signaled(signal)),
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(_) => {
+                if shared.table.lock().shutting_down {
+                    return;
                 }
+                std::thread::sleep(Duration::from_millis(1));
+                continue;
             }
-        }
-        let at = Instant::now();
-        let (pid, status) = unsafe { (info.si_pid(), info.si_status()) };
-        let cause = if info.si_code == libc::CLD_EXITED {
-            Cause::Exited(status)
-        } else {
-            Cause::Signaled(status)
         };
+        let at = Instant::now();
         let mut table = shared.table.lock();
         let entry = table.procs.remove(&pid);
         let unknown = entry.is_none().then(|| {
@@ -47,8 +40,7 @@ pub fn run(shared: Arc<Shared>, devnull: RawFd) {
                 procfs::cgroup(pid),
             )
         });
-        let mut reaped: libc::siginfo_t = unsafe { std::mem::zeroed() };
-        unsafe { libc::waitid(libc::P_PID, pid as libc::id_t, &mut reaped, libc::WEXITED) };
+        sys::reap(pid);
         let expected = match &unknown {
             None => table.expected.remove(&pid),
             Some((start, _, _)) => {

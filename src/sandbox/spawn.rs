@@ -5,6 +5,7 @@
 //! be recycled. Between clone and exec the child runs only async-signal-safe
 //! calls: no allocation, no locks.
 
+use crate::sys::child::{self, RawExec};
 use std::ffi::CString;
 use std::io;
 use std::os::fd::{FromRawFd, OwnedFd, RawFd};
@@ -12,17 +13,19 @@ use std::time::Duration;
 
 /// An exec prepared before the clone, so the child allocates nothing.
 pub struct ExecSpec {
-    pub(super) exe: CString,
+    exe: CString,
     _argv: Vec<CString>,
     _envp: Vec<CString>,
-    pub(super) argv_ptrs: Vec<*const libc::c_char>,
-    pub(super) envp_ptrs: Vec<*const libc::c_char>,
+    argv_ptrs: Vec<*const libc::c_char>,
+    envp_ptrs: Vec<*const libc::c_char>,
     /// `(source, target)`: each source fd is made the child's fd `target`.
     pub(super) fds: Vec<(RawFd, RawFd)>,
 }
 
-// The raw pointers point into the CStrings owned by the same struct.
+// SAFETY: the raw pointers point into the CStrings owned by the same
+// struct, which nothing mutates after `new`.
 unsafe impl Send for ExecSpec {}
+// SAFETY: as for Send: shared access only reads.
 unsafe impl Sync for ExecSpec {}
 
 impl ExecSpec {
@@ -50,6 +53,16 @@ impl ExecSpec {
             argv_ptrs,
             envp_ptrs,
             fds,
+        }
+    }
+
+    /// The pointers a child execs from (see sys::child::exec).
+    pub fn raw(&self) -> RawExec<'_> {
+        RawExec {
+            exe: self.exe.as_ptr(),
+            argv: self.argv_ptrs.as_ptr(),
+            envp: self.envp_ptrs.as_ptr(),
+            fds: &self.fds,
         }
     }
 
@@ -149,9 +162,10 @@ pub fn spawn_into(
         return Err(io::Error::last_os_error());
     }
     if ret == 0 {
-        // SAFETY: in the child; never returns.
+        // SAFETY: in the child, once; never returns.
         unsafe { child_main(action, devnull) }
     }
+    // SAFETY: CLONE_PIDFD gave us this fd, and nothing else owns it.
     let pidfd = (want_pidfd && pidfd >= 0).then(|| unsafe { OwnedFd::from_raw_fd(pidfd) });
     Ok(Spawned {
         pid: ret as libc::pid_t,
@@ -159,67 +173,26 @@ pub fn spawn_into(
     })
 }
 
-/// Every signal a scenario may name as a stop signal (see scenario::signal),
-/// but SIGKILL, whose disposition cannot change.
-pub(super) const STOP_SIGNALS: [libc::c_int; 8] = [
-    libc::SIGTERM,
-    libc::SIGINT,
-    libc::SIGQUIT,
-    libc::SIGHUP,
-    libc::SIGUSR1,
-    libc::SIGUSR2,
-    libc::SIGABRT,
-    libc::SIGALRM,
-];
-
-/// Runs in the new child. Only async-signal-safe libc calls from here on.
+/// Runs in the new child: only async-signal-safe steps from here on (see
+/// sys::child).
+///
+/// # Safety
+/// Only in the child of [`spawn_into`]'s clone, once.
 unsafe fn child_main(action: &ChildAction<'_>, devnull: RawFd) -> ! {
-    // Ignored dispositions survive execve (handlers do not), and init may
-    // have inherited some (Rust ignores SIGPIPE; `nohup` ignores SIGHUP): a
-    // bystander ignoring a stray signal would hide a misfire. So every signal
-    // a strategy may send goes back to its default, and SIGPIPE. Few
-    // syscalls: this runs between clone and exec on every spawn.
-    libc::signal(libc::SIGPIPE, libc::SIG_DFL);
-    for sig in STOP_SIGNALS {
-        libc::signal(sig, libc::SIG_DFL);
-    }
-    let mut empty: libc::sigset_t = std::mem::zeroed();
-    libc::sigemptyset(&mut empty);
-    libc::sigprocmask(libc::SIG_SETMASK, &empty, std::ptr::null_mut());
     match action {
         ChildAction::Sleep(lifetime) => {
-            let ts = libc::timespec {
-                tv_sec: lifetime.as_secs() as libc::time_t,
-                tv_nsec: lifetime.subsec_nanos() as libc::c_long,
-            };
-            let mut rem = ts;
-            while libc::nanosleep(&rem, &mut rem) != 0 {}
-            libc::_exit(0)
+            child::default_dispositions();
+            child::unblock_all();
+            child::sleep_nanos(lifetime.as_nanos().min(u64::MAX as u128) as u64);
+            child::exit(0)
         }
-        ChildAction::Keep(spec) => super::keeper::keeper_main(spec, devnull),
-        ChildAction::Exec(spec) => {
-            // A session (and process group) of its own, as systemd gives
-            // every process it starts: a `kill 0` or `kill -PGID` from this
-            // program then reaches only its own group, never init's churners
-            // or, across the PID namespace, whoever started stopbench.
-            libc::setsid();
-            for fd in 0..3 {
-                libc::dup2(devnull, fd);
-            }
-            // Two passes so that a source numbered like another target is not clobbered.
-            let mut tmp = [-1; 8];
-            for (i, (src, _)) in spec.fds.iter().enumerate().take(tmp.len()) {
-                tmp[i] = libc::fcntl(*src, libc::F_DUPFD_CLOEXEC, 100);
-            }
-            for (i, (_, dst)) in spec.fds.iter().enumerate().take(tmp.len()) {
-                libc::dup2(tmp[i], *dst);
-            }
-            libc::execve(
-                spec.exe.as_ptr(),
-                spec.argv_ptrs.as_ptr(),
-                spec.envp_ptrs.as_ptr(),
-            );
-            libc::_exit(127)
+        ChildAction::Keep(spec) => {
+            // Its signals must stay pending, never be discarded as ignored.
+            child::default_dispositions();
+            // SAFETY: a fresh child, as the keeper requires.
+            unsafe { super::keeper::keeper_main(spec, devnull) }
         }
+        // SAFETY: a fresh child; the spec's pointers live as long as it.
+        ChildAction::Exec(spec) => unsafe { child::exec(&spec.raw(), devnull) },
     }
 }

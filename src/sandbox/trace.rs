@@ -1,6 +1,6 @@
 //! Timestamps from inside the helpers a strategy runs: when `ps` exited,
 //! when `kill()` returned, when `pkill` started scanning. These bound a
-//! strategy's race window (DESIGN.md, issue 6), and happen in grandchildren
+//! strategy's race window and exposure (docs/ARCHITECTURE.md), and happen in grandchildren
 //! of init (the shell's children), which init cannot otherwise observe.
 //!
 //! The shim (shim/trace_shim.c, built by build.rs) is handed to helpers as
@@ -78,7 +78,7 @@ impl HelperTrace {
         // Non-blocking on both ends: a helper never waits on a full pipe (an
         // event would be lost, not the run). 1 MiB holds ~20,000 events,
         // e.g. a pkill that signals thousands of processes.
-        unsafe { libc::fcntl(write.as_raw_fd(), libc::F_SETPIPE_SZ, 1 << 20) };
+        let _ = nix::fcntl::fcntl(&write, nix::fcntl::FcntlArg::F_SETPIPE_SZ(1 << 20));
         Some(Self { shim, read, write })
     }
 
@@ -128,11 +128,11 @@ struct Clock {
 impl Clock {
     fn now() -> Self {
         let instant = Instant::now();
-        let mut ts: libc::timespec = unsafe { std::mem::zeroed() };
-        unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
+        let ts = nix::time::clock_gettime(nix::time::ClockId::CLOCK_MONOTONIC)
+            .expect("CLOCK_MONOTONIC is always readable");
         Self {
             instant,
-            nanos: ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64,
+            nanos: ts.tv_sec() as u64 * 1_000_000_000 + ts.tv_nsec() as u64,
         }
     }
 

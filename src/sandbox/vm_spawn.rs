@@ -6,7 +6,8 @@
 //! Why: a fork-like `clone3` from the multithreaded init costs about twice
 //! what it costs a small single-threaded C program (the page-table copy and
 //! the write-protect of every private page across CPUs), and the time from
-//! the victim's reaping to the holder's birth is what issue 5 bounds. With
+//! the victim's reaping to the holder's birth is what the forced-reuse floor
+//! of scripts/floors.sh bounds. With
 //! `CLONE_VM` nothing is copied.
 //!
 //! The price is that the child shares the parent's memory, thread-local
@@ -20,8 +21,9 @@
 //! certain the child is off it (an exec cannot be observed directly without
 //! waiting for it, which is exactly the cost avoided here).
 
-use super::spawn::{ExecSpec, Spawned, STOP_SIGNALS};
+use super::spawn::{ExecSpec, Spawned};
 use crate::churn::light::StackSlab;
+use crate::sys::{child, raw};
 use std::io;
 use std::os::fd::RawFd;
 
@@ -49,6 +51,7 @@ pub fn spawn_holder(
     let (stack, size) = slab.slot(slot);
     // The arguments take the slot's top 64 bytes; the stack grows down below.
     const ARGS_ROOM: usize = 64;
+    // SAFETY: the slot is `size` bytes from `stack`, so this stays inside it.
     let args_ptr = unsafe { stack.add(size - ARGS_ROOM) }.cast::<HolderArgs>();
     // SAFETY: the slot is free (no child runs on it) and 16-byte aligned.
     unsafe {
@@ -69,14 +72,24 @@ pub fn spawn_holder(
     };
     // Every signal blocked in this thread for the clone, so the child starts
     // with them blocked; the parent's mask comes back right after.
-    let mut all: libc::sigset_t = unsafe { std::mem::zeroed() };
-    let mut old: libc::sigset_t = unsafe { std::mem::zeroed() };
-    unsafe {
-        libc::sigfillset(&mut all);
-        libc::pthread_sigmask(libc::SIG_SETMASK, &all, &mut old);
-    }
-    let ret = unsafe { clone3_vm(&clone, holder_main, args_ptr.cast()) };
-    unsafe { libc::pthread_sigmask(libc::SIG_SETMASK, &old, std::ptr::null_mut()) };
+    use nix::sys::signal::{pthread_sigmask, SigSet, SigmaskHow};
+    let mut old = SigSet::empty();
+    let _ = pthread_sigmask(
+        SigmaskHow::SIG_SETMASK,
+        Some(&SigSet::all()),
+        Some(&mut old),
+    );
+    // SAFETY: the clone args name a free slot (reserved until the holder
+    // is reaped) and the holder runs only raw system calls on it.
+    let ret = unsafe {
+        raw::clone3_with(
+            (&clone as *const super::spawn::CloneArgs).cast(),
+            std::mem::size_of::<super::spawn::CloneArgs>(),
+            holder_main,
+            args_ptr.cast(),
+        )
+    };
+    let _ = pthread_sigmask(SigmaskHow::SIG_SETMASK, Some(&old), None);
     if ret < 0 {
         slab.give_back(slot);
         return Err(io::Error::from_raw_os_error(-ret as i32));
@@ -100,129 +113,15 @@ pub fn spawn_holder(
     Err(io::Error::from(io::ErrorKind::Unsupported))
 }
 
-/// `clone3` whose child calls `child(arg)` on the new stack and never
-/// returns into Rust code of the parent. Returns the syscall's raw result
-/// (child PID, or -errno).
-#[cfg(target_arch = "x86_64")]
-unsafe fn clone3_vm(
-    args: &super::spawn::CloneArgs,
-    child: extern "C" fn(*mut libc::c_void) -> !,
-    arg: *mut libc::c_void,
-) -> isize {
-    let ret: isize;
-    // In the child every register but rax (0) and rsp (the new stack's top)
-    // is the parent's, so r12/r13 carry the function and its argument.
-    std::arch::asm!(
-        "syscall",
-        "test rax, rax",
-        "jnz 2f",
-        "xor ebp, ebp",
-        "and rsp, -16",
-        "mov rdi, r12",
-        "call r13",
-        "ud2",
-        "2:",
-        inlateout("rax") libc::SYS_clone3 => ret,
-        in("rdi") args as *const _,
-        in("rsi") std::mem::size_of::<super::spawn::CloneArgs>(),
-        in("r12") arg,
-        in("r13") child,
-        lateout("rcx") _,
-        lateout("r11") _,
-    );
-    ret
-}
-
-/// A raw syscall with up to four arguments; no libc, no errno.
-#[cfg(target_arch = "x86_64")]
-unsafe fn sys(nr: libc::c_long, a: usize, b: usize, c: usize, d: usize) -> isize {
-    let ret: isize;
-    std::arch::asm!(
-        "syscall",
-        inlateout("rax") nr as isize => ret,
-        in("rdi") a,
-        in("rsi") b,
-        in("rdx") c,
-        in("r10") d,
-        lateout("rcx") _,
-        lateout("r11") _,
-        options(nostack)
-    );
-    ret
-}
-
-/// The kernel's `struct sigaction` on x86_64 (not glibc's).
-#[cfg(target_arch = "x86_64")]
-#[repr(C)]
-struct KernelSigaction {
-    handler: usize,
-    flags: u64,
-    restorer: usize,
-    mask: u64,
-}
-
-/// The child, on its own stack, sharing the parent's memory: raw syscalls only.
+/// The child, on its own stack, sharing the parent's memory: raw system
+/// calls only (sys::child), and it reads only the spec and its arguments.
 #[cfg(target_arch = "x86_64")]
 extern "C" fn holder_main(arg: *mut libc::c_void) -> ! {
+    // SAFETY: `arg` is the HolderArgs written at the top of this child's
+    // slot, and its spec outlives the child's exec (the reaper keeps it in
+    // the table with the slot); this is a fresh child, once.
     unsafe {
         let args = &*(arg as *const HolderArgs);
-        let spec = &*args.spec;
-        let dfl = KernelSigaction {
-            handler: 0,
-            flags: 0,
-            restorer: 0,
-            mask: 0,
-        };
-        let set = |sig: libc::c_int| {
-            sys(
-                libc::SYS_rt_sigaction,
-                sig as usize,
-                &dfl as *const _ as usize,
-                0,
-                8,
-            );
-        };
-        set(libc::SIGPIPE);
-        for sig in STOP_SIGNALS {
-            set(sig);
-        }
-        // A session of its own, like every program init executes (see spawn).
-        sys(libc::SYS_setsid, 0, 0, 0, 0);
-        for fd in 0..3 {
-            sys(libc::SYS_dup2, args.devnull as usize, fd, 0, 0);
-        }
-        let mut tmp = [-1isize; 8];
-        for (i, (src, _)) in spec.fds.iter().enumerate().take(tmp.len()) {
-            tmp[i] = sys(
-                libc::SYS_fcntl,
-                *src as usize,
-                libc::F_DUPFD_CLOEXEC as usize,
-                100,
-                0,
-            );
-        }
-        for (i, (_, dst)) in spec.fds.iter().enumerate().take(tmp.len()) {
-            sys(libc::SYS_dup2, tmp[i] as usize, *dst as usize, 0, 0);
-        }
-        let empty = 0u64;
-        sys(
-            libc::SYS_rt_sigprocmask,
-            libc::SIG_SETMASK as usize,
-            &empty as *const u64 as usize,
-            0,
-            8,
-        );
-        sys(
-            libc::SYS_execve,
-            spec.exe.as_ptr() as usize,
-            spec.argv_ptrs.as_ptr() as usize,
-            spec.envp_ptrs.as_ptr() as usize,
-            0,
-        );
-        sys(libc::SYS_exit, 127, 0, 0, 0);
-        // exit does not return.
-        loop {
-            std::hint::spin_loop();
-        }
+        child::exec(&(*args.spec).raw(), args.devnull)
     }
 }

@@ -9,7 +9,7 @@
 
 use crate::sandbox::cgroup;
 use std::io::{BufRead, Read, Write};
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -34,7 +34,7 @@ fn say(line: &str) {
 /// Entry point of the guard role; returns the exit code.
 pub fn main() -> i32 {
     for sig in [libc::SIGINT, libc::SIGTERM, libc::SIGHUP, libc::SIGPIPE] {
-        unsafe { libc::signal(sig, libc::SIG_IGN) };
+        crate::sys::ignore_signal(sig);
     }
     let (Some(root), Some(name), Some(exe)) = (
         std::env::var_os(ROOT),
@@ -120,6 +120,9 @@ fn boot(
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::null());
+    // SAFETY: the hook runs in the forked child before exec; it only writes
+    // files (no lock another thread of ours could hold: the guard is
+    // single-threaded when it spawns nspawn).
     unsafe {
         // Join our cgroups before exec, so the container is born inside them.
         command.pre_exec(move || {
@@ -160,14 +163,12 @@ fn boot(
         std::thread::sleep(Duration::from_millis(20));
     };
     // A pidfd, checked against the parent, so teardown can never signal a recycled number.
-    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, leader, 0) };
-    if fd < 0 {
-        return Err(format!(
-            "pidfd_open of the container's leader failed: {}",
-            std::io::Error::last_os_error()
-        ));
-    }
-    let fd = unsafe { OwnedFd::from_raw_fd(fd as i32) };
+    let fd = rustix::process::Pid::from_raw(leader)
+        .ok_or_else(|| format!("the container's leader has no valid PID ({leader})"))
+        .and_then(|pid| {
+            rustix::process::pidfd_open(pid, rustix::process::PidfdFlags::empty())
+                .map_err(|e| format!("pidfd_open of the container's leader failed: {e}"))
+        })?;
     // Checked again with the pidfd held: the number still names nspawn's
     // child that is its namespace's init, so the pidfd names the leader.
     if crate::sandbox::procfs::stat(leader).map(|s| s.ppid) != Some(nspawn_pid)
@@ -227,16 +228,7 @@ fn teardown(
 ) {
     if let Some(fd) = &leader {
         // SIGRTMIN+4: systemd's "power off" request.
-        let sig = libc::SIGRTMIN() + 4;
-        unsafe {
-            libc::syscall(
-                libc::SYS_pidfd_send_signal,
-                fd.as_raw_fd(),
-                sig,
-                std::ptr::null::<u8>(),
-                0,
-            )
-        };
+        let _ = crate::sys::pidfd_send_raw(fd.as_fd(), libc::SIGRTMIN() + 4);
     }
     if let Some(mut child) = nspawn {
         let deadline = Instant::now() + Duration::from_secs(10);

@@ -4,6 +4,9 @@
 
 use super::env;
 use crate::scenario::Behaviour;
+use nix::sys::signal::{
+    sigaction, sigprocmask, SaFlags, SigAction, SigHandler, SigSet, SigmaskHow, Signal,
+};
 use std::sync::atomic::{AtomicBool, Ordering};
 
 static STOP_REQUESTED: AtomicBool = AtomicBool::new(false);
@@ -14,18 +17,13 @@ extern "C" fn on_term(_: libc::c_int) {
 
 extern "C" fn ignore_term(_: libc::c_int) {
     // The seed's `trap "echo Ignoring TERM" TERM`; stdout is /dev/null.
-    let msg = b"Ignoring TERM\n";
-    unsafe { libc::write(1, msg.as_ptr().cast(), msg.len()) };
+    let _ = nix::unistd::write(std::io::stdout(), b"Ignoring TERM\n");
 }
 
-fn set_handler(sig: libc::c_int, handler: libc::sighandler_t) {
-    unsafe {
-        let mut action: libc::sigaction = std::mem::zeroed();
-        action.sa_sigaction = handler;
-        action.sa_flags = libc::SA_RESTART;
-        libc::sigemptyset(&mut action.sa_mask);
-        libc::sigaction(sig, &action, std::ptr::null_mut());
-    }
+fn set_handler(sig: Signal, handler: SigHandler) {
+    let action = SigAction::new(handler, SaFlags::SA_RESTART, SigSet::empty());
+    // SAFETY: every handler given here only stores to an atomic or writes(2).
+    let _ = unsafe { sigaction(sig, &action) };
 }
 
 fn signal_ready() {
@@ -34,10 +32,7 @@ fn signal_ready() {
         notify_ready(&socket);
         return;
     }
-    unsafe {
-        libc::write(env::READY_FD, b"r".as_ptr().cast(), 1);
-        libc::close(env::READY_FD);
-    }
+    env::report_ready();
 }
 
 /// sd_notify("READY=1") without libsystemd: one datagram to $NOTIFY_SOCKET.
@@ -58,16 +53,13 @@ fn notify_ready(socket: &str) {
 
 /// Sleeps until SIGTERM's handler has run (sigsuspend: no lost wake-up).
 fn wait_for_term() {
-    unsafe {
-        let mut block: libc::sigset_t = std::mem::zeroed();
-        libc::sigemptyset(&mut block);
-        libc::sigaddset(&mut block, libc::SIGTERM);
-        let mut old: libc::sigset_t = std::mem::zeroed();
-        libc::sigprocmask(libc::SIG_BLOCK, &block, &mut old);
-        libc::sigdelset(&mut old, libc::SIGTERM);
-        while !STOP_REQUESTED.load(Ordering::SeqCst) {
-            libc::sigsuspend(&old);
-        }
+    let mut block = SigSet::empty();
+    block.add(Signal::SIGTERM);
+    let mut old = SigSet::empty();
+    let _ = sigprocmask(SigmaskHow::SIG_BLOCK, Some(&block), Some(&mut old));
+    old.remove(Signal::SIGTERM);
+    while !STOP_REQUESTED.load(Ordering::SeqCst) {
+        let _ = old.suspend();
     }
 }
 
@@ -81,7 +73,7 @@ fn serve_until_term() -> ! {
 
 fn sleep_forever() -> ! {
     loop {
-        unsafe { libc::pause() };
+        nix::unistd::pause();
     }
 }
 
@@ -90,29 +82,33 @@ pub fn main() -> ! {
     let behaviour = env::behaviour();
     match behaviour {
         Behaviour::ExitOnTerm | Behaviour::Stopped => {
-            set_handler(libc::SIGTERM, on_term as *const () as usize);
+            set_handler(Signal::SIGTERM, SigHandler::Handler(on_term));
             serve_until_term()
         }
         Behaviour::IgnoreTerm => {
-            set_handler(libc::SIGTERM, ignore_term as *const () as usize);
+            set_handler(Signal::SIGTERM, SigHandler::Handler(ignore_term));
             signal_ready();
             sleep_forever()
         }
         Behaviour::ForkChildren => {
             // Children inherit SIG_IGN; the parent installs its handler after
             // forking, so no child can be caught without its disposition.
-            set_handler(libc::SIGTERM, libc::SIG_IGN);
+            set_handler(Signal::SIGTERM, SigHandler::SigIgn);
             for _ in 0..env::count(env::CHILDREN) {
-                match unsafe { libc::fork() } {
-                    0 => {
-                        unsafe { libc::close(env::READY_FD) };
+                // SAFETY: the victim is single-threaded, so its child may run
+                // any code.
+                match unsafe { nix::unistd::fork() } {
+                    Ok(nix::unistd::ForkResult::Child) => {
+                        // The ready pipe is the parent's to write; the child's
+                        // copy would keep it open. The fd is ours to close.
+                        drop(env::take_ready_fd());
                         sleep_forever()
                     }
-                    pid if pid < 0 => std::process::exit(70),
-                    _ => {}
+                    Err(_) => std::process::exit(70),
+                    Ok(_) => {}
                 }
             }
-            set_handler(libc::SIGTERM, on_term as *const () as usize);
+            set_handler(Signal::SIGTERM, SigHandler::Handler(on_term));
             serve_until_term()
         }
         Behaviour::ExitEarly => {

@@ -35,3 +35,30 @@ pub fn count(key: &str) -> u32 {
         .and_then(|v| v.parse().ok())
         .unwrap_or(0)
 }
+
+/// The ready pipe's write end, which the spawner placed at [`READY_FD`];
+/// `None` once taken (dropping it closes the fd, so it is taken at most once).
+pub fn take_ready_fd() -> Option<std::os::fd::OwnedFd> {
+    use std::os::fd::FromRawFd;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    static TAKEN: AtomicBool = AtomicBool::new(false);
+    if TAKEN.swap(true, Ordering::SeqCst) {
+        return None;
+    }
+    // Not every process gets a ready pipe (a reuse holder, a daemon under
+    // systemd, which reports through $NOTIFY_SOCKET): no fd, nothing to own.
+    // SAFETY: F_GETFD only reads the fd's flags.
+    if unsafe { libc::fcntl(READY_FD, libc::F_GETFD) } < 0 {
+        return None;
+    }
+    // SAFETY: the fd is open, nothing else in this process owns READY_FD,
+    // and the flag above hands it out once.
+    Some(unsafe { std::os::fd::OwnedFd::from_raw_fd(READY_FD) })
+}
+
+/// Reports ready to the spawner (one byte) and closes the pipe.
+pub fn report_ready() {
+    if let Some(fd) = take_ready_fd() {
+        let _ = nix::unistd::write(&fd, b"r");
+    }
+}

@@ -466,7 +466,7 @@ impl<'a> TrialRunner<'a> {
         {
             let table = self.inside.shared.table.lock();
             if table.procs.contains_key(&pid) {
-                unsafe { libc::kill(pid, libc::SIGSTOP) };
+                let _ = crate::sys::kill(pid, libc::SIGSTOP);
             }
         }
         self.wait_stopped(pid)

@@ -170,15 +170,6 @@ struct PostRecord {
     mainpid: String,
 }
 
-fn monotonic_us() -> u64 {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
-    ts.tv_sec as u64 * 1_000_000 + ts.tv_nsec as u64 / 1_000
-}
-
 fn read_post(path: &str) -> Option<PostRecord> {
     let text = std::fs::read_to_string(path).ok()?;
     let (head, mainpid) = text.trim().split_once('[')?;
@@ -250,7 +241,7 @@ impl Course for UnitCourse<'_> {
                 let watcher = scope.spawn(move || watch(inside, pidfd, mainpid, spec, done));
                 let tree_watcher = scope.spawn(move || watch_tree(tree, pidfd, done));
                 // The container shares the host's CLOCK_MONOTONIC (no time namespace).
-                let t0 = monotonic_us();
+                let t0 = crate::sys::monotonic_us();
                 let requested = Instant::now();
                 let stop = inside.run_helper(&argv(&[SYSTEMCTL, "stop", unit]), &[], limit);
                 let completed = Instant::now();

@@ -1,0 +1,167 @@
+//! What a freshly cloned child does before it becomes another program, in
+//! one place for every kind of child: fork-like ones (`clone3`, see
+//! sandbox/spawn.rs) and those sharing init's memory (`CLONE_VM`, see
+//! sandbox/vm_spawn.rs and churn/light.rs). Raw system calls only (see
+//! `raw`), so the same steps are right in both: no allocation, no lock, no
+//! errno.
+
+use super::raw::syscall4;
+use std::os::fd::RawFd;
+
+/// Every signal a scenario may name as a stop signal (see scenario::signal),
+/// but SIGKILL, whose disposition cannot change.
+pub const STOP_SIGNALS: [libc::c_int; 8] = [
+    libc::SIGTERM,
+    libc::SIGINT,
+    libc::SIGQUIT,
+    libc::SIGHUP,
+    libc::SIGUSR1,
+    libc::SIGUSR2,
+    libc::SIGABRT,
+    libc::SIGALRM,
+];
+
+/// What a child execs: pointers into an exec prepared before the clone
+/// (sandbox::spawn::ExecSpec), so the child allocates nothing.
+pub struct RawExec<'a> {
+    pub exe: *const libc::c_char,
+    pub argv: *const *const libc::c_char,
+    pub envp: *const *const libc::c_char,
+    /// `(source, target)`: each source fd becomes the child's fd `target`.
+    pub fds: &'a [(RawFd, RawFd)],
+}
+
+/// The kernel's `struct sigaction` as x86_64 and arm64 lay it out (not glibc's).
+#[repr(C)]
+struct KernelSigaction {
+    handler: usize,
+    flags: u64,
+    restorer: usize,
+    mask: u64,
+}
+
+/// Puts back the default disposition of SIGPIPE and of every stop signal.
+/// Ignored dispositions survive execve (handlers do not), and init may have
+/// inherited some (Rust ignores SIGPIPE; `nohup` ignores SIGHUP): a process
+/// ignoring a stray signal would hide a misfire.
+pub fn default_dispositions() {
+    let dfl = KernelSigaction {
+        handler: 0, // SIG_DFL
+        flags: 0,
+        restorer: 0,
+        mask: 0,
+    };
+    for sig in std::iter::once(libc::SIGPIPE).chain(STOP_SIGNALS) {
+        // SAFETY: rt_sigaction reads a sigaction on our stack; SIG_DFL
+        // installs no handler code.
+        unsafe {
+            syscall4(
+                libc::SYS_rt_sigaction,
+                sig as usize,
+                &dfl as *const KernelSigaction as usize,
+                0,
+                8,
+            )
+        };
+    }
+}
+
+/// Unblocks every signal in the calling thread: a child must die of a stray
+/// signal like any process, even when the thread that cloned it blocks
+/// signals (the agent beside a real systemd does, see sandbox::init).
+pub fn unblock_all() {
+    let empty = 0u64;
+    // SAFETY: rt_sigprocmask reads an empty 8-byte set on our stack.
+    unsafe {
+        syscall4(
+            libc::SYS_rt_sigprocmask,
+            libc::SIG_SETMASK as usize,
+            &empty as *const u64 as usize,
+            0,
+            8,
+        )
+    };
+}
+
+/// Sleeps for `nanos`, resumed after interruptions.
+pub fn sleep_nanos(nanos: u64) {
+    let mut ts = libc::timespec {
+        tv_sec: (nanos / 1_000_000_000) as libc::time_t,
+        tv_nsec: (nanos % 1_000_000_000) as libc::c_long,
+    };
+    loop {
+        let mut rem = ts;
+        // SAFETY: nanosleep reads `ts` and writes `rem`, both on our stack.
+        let ret = unsafe {
+            syscall4(
+                libc::SYS_nanosleep,
+                &ts as *const libc::timespec as usize,
+                &mut rem as *mut libc::timespec as usize,
+                0,
+                0,
+            )
+        };
+        if ret != -(libc::EINTR as isize) {
+            return;
+        }
+        ts = rem;
+    }
+}
+
+/// Ends the calling process at once, with no atexit handler or flush.
+pub fn exit(code: i32) -> ! {
+    // SAFETY: exit_group takes an integer and does not return.
+    unsafe { syscall4(libc::SYS_exit_group, code as usize, 0, 0, 0) };
+    unreachable!("exit_group returned")
+}
+
+/// Becomes `exec`: default dispositions, a session (and process group) of
+/// its own, stdio on `devnull`, the exec's fds in place, every signal
+/// unblocked last (no handler of the parent's may run on a shared stack),
+/// then execve; exit 127 if it fails, as a shell does.
+///
+/// A session of its own, as systemd gives every process it starts: a
+/// `kill 0` or `kill -PGID` from the program then reaches only its own
+/// group, never init's churners or, across the PID namespace, whoever
+/// started stopbench.
+///
+/// # Safety
+/// Only in a freshly cloned child: it replaces fds 0-2 and the exec's
+/// targets, which other code of this process may own. `exec`'s pointers
+/// must be valid NUL-terminated strings and arrays.
+pub unsafe fn exec(exec: &RawExec<'_>, devnull: RawFd) -> ! {
+    default_dispositions();
+    // SAFETY: setsid, dup3 and fcntl take integers; execve
+    // reads the strings the caller vouches for. The fds they replace are
+    // this child's to replace (the caller's contract).
+    unsafe {
+        syscall4(libc::SYS_setsid, 0, 0, 0, 0);
+        for fd in 0..3 {
+            syscall4(libc::SYS_dup3, devnull as usize, fd, 0, 0);
+        }
+        // Two passes, so that a source numbered like another target is not
+        // clobbered before it is copied.
+        let mut tmp = [-1isize; 8];
+        for (i, (src, _)) in exec.fds.iter().enumerate().take(tmp.len()) {
+            tmp[i] = syscall4(
+                libc::SYS_fcntl,
+                *src as usize,
+                libc::F_DUPFD_CLOEXEC as usize,
+                100,
+                0,
+            );
+        }
+        for (i, (_, dst)) in exec.fds.iter().enumerate().take(tmp.len()) {
+            syscall4(libc::SYS_dup3, tmp[i] as usize, *dst as usize, 0, 0);
+        }
+        unblock_all();
+        syscall4(
+            libc::SYS_execve,
+            exec.exe as usize,
+            exec.argv as usize,
+            exec.envp as usize,
+            0,
+        );
+    }
+    exit(127)
+}
