@@ -4,8 +4,8 @@
 //! latencies plus a noise threshold on the median; misfires: a test of two
 //! proportions on the share of trials with a misfire.
 
+use crate::figures::{duration, thousands};
 use crate::measure::stats::{mann_whitney, two_proportions};
-use crate::report::content::{duration, thousands};
 use crate::results::{LoadError, RunResults};
 use std::fmt::Write;
 use std::path::Path;

@@ -4,6 +4,7 @@
 
 pub mod churn;
 pub mod compare;
+pub mod figures;
 pub mod measure;
 pub mod model;
 pub mod oracle;

@@ -4,14 +4,13 @@ use super::args::{ModelArgs, ObserveArgs};
 use super::exit::{ExitCode, Failure};
 use anyhow::Context;
 use std::time::Duration;
+use stopbench::figures::duration;
 use stopbench::measure::{Outcome, Recorder, StrategyStats, TrialTally};
 use stopbench::model::host::ChurnScope;
 use stopbench::model::{assess, estimate_words, Assessment, Fleet, HostChurn, PidSpace, Survival};
-use stopbench::report::content::duration;
-use stopbench::report::risk::window_kind;
 use stopbench::results::RunResults;
 use stopbench::run::{self, RunOptions};
-use stopbench::scenario::{self, model::Trials, HumanDuration, StrategyKind};
+use stopbench::scenario::{self, HumanDuration, StrategyKind, Trials};
 use stopbench::strategy::WindowKind;
 
 fn usage(message: impl Into<String>) -> anyhow::Error {
@@ -113,13 +112,13 @@ fn from_results(results: RunResults) -> Modelled {
     let kinds: Vec<WindowKind> = results
         .stats
         .iter()
-        .map(|s| window_kind(&results, &s.strategy))
+        .map(|s| results.window_kind(&s.strategy))
         .collect();
     let unavailable: Vec<(String, WindowKind, Option<StrategyStats>)> = results
         .meta
         .unavailable
         .iter()
-        .map(|u| (u.strategy.clone(), window_kind(&results, &u.strategy), None))
+        .map(|u| (u.strategy.clone(), results.window_kind(&u.strategy), None))
         .collect();
     let mut out: Modelled = results
         .stats

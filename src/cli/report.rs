@@ -6,8 +6,8 @@ use super::exit::{ExitCode, Failure};
 pub fn report(args: ReportArgs) -> anyhow::Result<ExitCode> {
     if args.dir.join("sweep.json").exists() {
         let fail = |e: stopbench::report::ReportError| Failure(ExitCode::Failure, e.to_string());
-        let index = stopbench::report::sweep::SweepResults::load(&args.dir)
-            .map_err(fail)?
+        let index = stopbench::results::sweep::SweepResults::load(&args.dir)
+            .map_err(|e| fail(e.into()))?
             .index;
         for point in &index.points {
             let dir = args.dir.join(&point.label);

@@ -5,11 +5,11 @@ use super::exit::{ExitCode, Failure};
 use anyhow::Context;
 use std::sync::atomic::Ordering;
 use stopbench::model::HostChurn;
-use stopbench::report::sweep::agreement;
 use stopbench::report::terminal;
+use stopbench::results::sweep::agreement;
 use stopbench::run::{self, RunOptions, ACTIVE_SANDBOX, INTERRUPTED};
 use stopbench::sandbox::SandboxMode;
-use stopbench::scenario::{self, model::Trials};
+use stopbench::scenario::{self, Trials};
 
 extern "C" fn on_interrupt(_: libc::c_int) {
     INTERRUPTED.store(true, Ordering::SeqCst);

@@ -73,10 +73,7 @@ pub fn probability_words(p: f64) -> String {
     if one_in >= 1e6 {
         format!("1 in {:.1} million", one_in / 1e6)
     } else {
-        format!(
-            "1 in {}",
-            crate::report::content::thousands(one_in.round() as u64)
-        )
+        format!("1 in {}", crate::figures::thousands(one_in.round() as u64))
     }
 }
 

@@ -2,24 +2,11 @@
 //! what they mean on the host itself (its pid_max, live PIDs and fork rate),
 //! beside the sandbox's result. The model is in crate::model.
 
-use super::content::duration;
 use super::document::{text, Block};
+use crate::figures::duration;
 use crate::model::{assess, estimate_words, Assessment, HostChurn, PidSpace, Survival};
 use crate::results::RunResults;
-use crate::scenario::StrategyKind;
 use crate::strategy::WindowKind;
-
-/// The window kind of a strategy label of this run.
-pub fn window_kind(results: &RunResults, label: &str) -> WindowKind {
-    results
-        .meta
-        .scenario
-        .strategies
-        .iter()
-        .find(|s| s.label() == label)
-        .map_or(StrategyKind::Systemd, |s| s.kind)
-        .window_kind()
-}
 
 /// The host's PID space and rates, as the model takes them.
 pub fn host_space(host: &HostChurn) -> (PidSpace, Vec<f64>) {
@@ -70,7 +57,7 @@ pub fn section(results: &RunResults, blocks: &mut Vec<Block>) {
     }
     let mut rows = Vec::new();
     for s in &results.stats {
-        let kind = window_kind(results, &s.strategy);
+        let kind = results.window_kind(&s.strategy);
         // Without a host there is no rate; the windows are still shown.
         let rates = if host.is_some() { &rates[..] } else { &[0.0] };
         let a = assess(kind, Some(s), space, rates, Survival::LongLived);

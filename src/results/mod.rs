@@ -3,6 +3,7 @@
 //! so a re-render reproduces the report byte for byte.
 
 mod meta;
+pub mod sweep;
 
 pub use meta::{Machine, RunMeta, SystemdPart, Unavailable};
 
@@ -109,6 +110,18 @@ fn parse_err(path: &Path, message: impl ToString) -> LoadError {
 }
 
 impl RunResults {
+    /// How the strategy labelled `label` acts on the victim's number, from
+    /// the scenario it ran (a label not in it is a real systemd's row).
+    pub fn window_kind(&self, label: &str) -> crate::strategy::WindowKind {
+        self.meta
+            .scenario
+            .strategies
+            .iter()
+            .find(|s| s.label() == label)
+            .map_or(crate::scenario::StrategyKind::Systemd, |s| s.kind)
+            .window_kind()
+    }
+
     /// Reads run.json, scenario.toml, trials.csv and misfires.csv of `dir`.
     pub fn load(dir: &Path) -> Result<Self, LoadError> {
         let meta_path = dir.join("run.json");

@@ -2,7 +2,8 @@
 //! the sweep's own report over all of them.
 
 use super::{execute, RunError, RunOptions, INTERRUPTED};
-use crate::report::sweep::{render_sweep_dir, SweepIndex, SweepIndexPoint, SweepResults};
+use crate::report::sweep::render_sweep_dir;
+use crate::results::sweep::{SweepIndex, SweepIndexPoint, SweepResults};
 use crate::scenario::{SweepParameter, SweepPoint};
 use std::sync::atomic::Ordering;
 

@@ -93,7 +93,7 @@ pub fn start(
     };
     let pid = {
         let mut table = inside.shared.table.lock();
-        let child = spawn::spawn(&ChildAction::Keep(&spec), devnull, None, false)
+        let child = spawn::spawn(&ChildAction::Run(&spec), devnull, None, false)
             .map_err(|e| format!("cannot start the victim's keeper: {e}"))?;
         table.procs.insert(
             child.pid,
@@ -240,12 +240,19 @@ fn gaps(mut keep: Vec<RawFd>) -> Vec<(u32, u32)> {
     ranges
 }
 
+impl spawn::ForkMain for KeeperSpec<'_> {
+    unsafe fn run(&self, devnull: RawFd) -> ! {
+        // SAFETY: the caller's contract is keeper_main's.
+        unsafe { keeper_main(self, devnull) }
+    }
+}
+
 /// The keeper itself, in the child of init's clone. Only async-signal-safe
 /// calls: init is multithreaded, and this fork of it never execs.
 ///
 /// # Safety
 /// Call only in a freshly cloned child, once.
-pub(super) unsafe fn keeper_main(spec: &KeeperSpec<'_>, devnull: RawFd) -> ! {
+unsafe fn keeper_main(spec: &KeeperSpec<'_>, devnull: RawFd) -> ! {
     // SAFETY: a fork-like child of init's, once (the caller's
     // contract), so it owns its errno and its fds, and runs alone: libc's
     // async-signal-safe calls only (setsid, sigprocmask, dup2, close_range,

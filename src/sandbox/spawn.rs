@@ -82,9 +82,17 @@ pub enum ChildAction<'a> {
     Exec(&'a ExecSpec),
     /// A churner: live for this long, then `_exit(0)`.
     Sleep(Duration),
-    /// The victim's keeper (see keeper.rs): start the victim, then reap
-    /// its tree in lockstep with init.
-    Keep(&'a super::keeper::KeeperSpec<'a>),
+    /// Run code of init's own that never execs, such as the victim's
+    /// keeper (see keeper.rs).
+    Run(&'a dyn ForkMain),
+}
+
+/// Code a fork-like child of init runs instead of an exec: async-signal-safe
+/// calls only (init is multithreaded), and it never returns.
+pub trait ForkMain: Sync {
+    /// # Safety
+    /// Only in a freshly cloned child, once.
+    unsafe fn run(&self, devnull: RawFd) -> !;
 }
 
 pub struct Spawned {
@@ -186,11 +194,12 @@ unsafe fn child_main(action: &ChildAction<'_>, devnull: RawFd) -> ! {
             child::sleep_nanos(lifetime.as_nanos().min(u64::MAX as u128) as u64);
             child::exit(0)
         }
-        ChildAction::Keep(spec) => {
-            // Its signals must stay pending, never be discarded as ignored.
+        ChildAction::Run(main) => {
+            // A signal sent to it must stay pending or land, never be
+            // discarded as ignored.
             child::default_dispositions();
-            // SAFETY: a fresh child, as the keeper requires.
-            unsafe { super::keeper::keeper_main(spec, devnull) }
+            // SAFETY: a fresh child, once, as `run` requires.
+            unsafe { main.run(devnull) }
         }
         // SAFETY: a fresh child; the spec's pointers live as long as it.
         ChildAction::Exec(spec) => unsafe { child::exec(&spec.raw(), devnull) },

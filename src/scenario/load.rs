@@ -2,7 +2,7 @@
 //! file, line and key at fault.
 
 use super::builtin;
-use super::model::{Behaviour, Scenario, StrategyKind, UnitForm};
+use super::config::{Behaviour, Scenario, StrategyKind, UnitForm};
 use super::program;
 use std::collections::HashSet;
 use std::path::Path;

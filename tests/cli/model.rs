@@ -3,7 +3,7 @@
 use crate::helpers::{num, repo, rows, run, stdout_of, summary, BIN};
 use std::process::Command;
 use stopbench::measure::stats::wilson;
-use stopbench::report::sweep::{agreement, SweepResults};
+use stopbench::results::sweep::{agreement, SweepResults};
 
 /// The fleet of the example.
 const FLEET: [&str; 8] = [

@@ -3,7 +3,7 @@
 //! model's prediction for that point (diamonds).
 
 use super::{colour, legend, render, Chart, DrawResult, Plot, FONT};
-use crate::report::sweep::{ModelCheck, SweepResults};
+use crate::results::sweep::{ModelCheck, SweepResults};
 use plotters::coord::Shift;
 use plotters::prelude::*;
 use std::path::Path;

@@ -2,7 +2,7 @@
 //! each strategy against the swept parameter, in two panels.
 
 use super::{colour, last_index, legend, render, Chart, DrawResult, Plot, FONT};
-use crate::report::sweep::SweepResults;
+use crate::results::sweep::SweepResults;
 use plotters::coord::Shift;
 use plotters::prelude::*;
 use std::path::Path;

@@ -713,6 +713,16 @@ pub enum SweepParameter {
     Grid,
 }
 
+impl SweepParameter {
+    pub fn key(self) -> &'static str {
+        match self {
+            SweepParameter::ChurnRate => "churn.rate",
+            SweepParameter::PidMax => "sandbox.pid_max",
+            SweepParameter::Grid => "sandbox.pid_max x churn.rate",
+        }
+    }
+}
+
 /// One run of a sweep.
 #[derive(Debug, Clone)]
 pub struct SweepPoint {
