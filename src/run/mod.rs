@@ -5,19 +5,20 @@
 
 mod out_dir;
 mod progress;
+mod source;
 mod sweep;
 
 pub use out_dir::default_out_dir;
+pub use source::{Launcher, Live, MessageSource, Replay, SystemdUnavailable};
 pub use sweep::execute_sweep;
 
 use crate::measure::Recorder;
 use crate::report::{self, trials_csv::TrialsWriter, ReportError};
 use crate::results::{Machine, RunMeta, RunResults, SystemdPart, Unavailable};
 use crate::sandbox::cgroup::CgroupTree;
-use crate::sandbox::{launch::LaunchError, Message, RunPlan, SandboxMode, SandboxProcess};
+use crate::sandbox::{launch::LaunchError, Message, RunPlan, SandboxMode};
 use crate::scenario::Scenario;
 use crate::scenario::StrategyKind;
-use crate::systemd::SystemdMachine;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -60,7 +61,21 @@ fn write_err(path: &Path) -> impl FnOnce(std::io::Error) -> RunError + '_ {
     }
 }
 
+/// Runs the scenario in this machine's sandboxes.
 pub fn execute(options: RunOptions) -> Result<RunResults, RunError> {
+    let mut live = source::Live {
+        exe: options.exe.clone(),
+    };
+    execute_with(options, &mut live)
+}
+
+/// Runs the scenario with sandboxes from `launcher`: stopbench's own for
+/// every strategy it drives, a sandboxed systemd for the `systemd` ones. Both
+/// stream into the same files; the report is rendered from them at the end.
+pub fn execute_with(
+    options: RunOptions,
+    launcher: &mut dyn Launcher,
+) -> Result<RunResults, RunError> {
     let RunOptions {
         scenario,
         out_dir,
@@ -69,43 +84,18 @@ pub fn execute(options: RunOptions) -> Result<RunResults, RunError> {
         mode,
     } = options;
     let started_unix = unix_now();
-    std::fs::create_dir_all(&out_dir).map_err(write_err(&out_dir))?;
-    // Observed before the sandbox starts, so its own churn is left out.
-    let host = scenario
-        .churn
-        .replay
-        .clone()
-        .or_else(|| crate::model::HostChurn::brief(std::time::Duration::from_millis(500)).ok());
-    let scenario_path = out_dir.join("scenario.toml");
-    let text =
-        toml::to_string(&scenario).unwrap_or_else(|e| format!("# cannot render scenario: {e}\n"));
-    std::fs::write(&scenario_path, text).map_err(write_err(&scenario_path))?;
-    let mut writer =
-        TrialsWriter::create(&out_dir, &scenario.name.0).map_err(write_err(&out_dir))?;
-    let (planned, cgroups, unavailable) = plan_strategies(&scenario);
-    for u in &unavailable {
-        if !quiet {
-            eprintln!(
-                "warning: strategy `{}` is unavailable here: {}",
-                u.strategy, u.reason
-            );
-        }
+    let (host, mut writer) = prepare_out_dir(&scenario, &out_dir)?;
+    let (planned, cgroups, mut unavailable) = plan_strategies(&scenario);
+    for u in unavailable.iter().filter(|_| !quiet) {
+        eprintln!(
+            "warning: strategy `{}` is unavailable here: {}",
+            u.strategy, u.reason
+        );
     }
     let labels: Vec<String> = planned.strategies.iter().map(|s| s.label()).collect();
     let mut recorder = Recorder::new(&labels);
-    let total = scenario.trials.0 as u64 * labels.len() as u64;
-    let progress = progress::Progress::new(total, quiet);
-
-    // Strategies that a real systemd runs go to a sandboxed systemd machine;
-    // the rest to stopbench's own sandbox. Both stream into the same files.
-    let (mut sandboxed, mut in_systemd) = (planned.clone(), planned);
-    sandboxed
-        .strategies
-        .retain(|s| s.kind != StrategyKind::Systemd);
-    in_systemd
-        .strategies
-        .retain(|s| s.kind == StrategyKind::Systemd);
-    let mut unavailable = unavailable;
+    let progress = progress::Progress::new(scenario.trials.0 as u64 * labels.len() as u64, quiet);
+    let (sandboxed, in_systemd) = split_by_runner(planned);
     let mut session = Session {
         writer: &mut writer,
         recorder: &mut recorder,
@@ -114,92 +104,39 @@ pub fn execute(options: RunOptions) -> Result<RunResults, RunError> {
         offset: 0,
         out_dir: &out_dir,
     };
-    let mut parts = Vec::new();
-    if !sandboxed.strategies.is_empty() {
+    let own = if sandboxed.strategies.is_empty() {
+        None
+    } else {
         let plan = RunPlan {
             scenario: sandboxed,
             mode,
-            exe: exe.clone(),
+            exe,
             cgroup: cgroups.as_ref().map(|t| t.base.clone()),
         };
-        let sandbox = SandboxProcess::launch(&plan)?;
-        parts.push(stream(sandbox, &mut session)?);
-    }
+        Some(stream(launcher.sandbox(&plan)?, &mut session)?)
+    };
+    // The victims' cgroups are done with once the sandbox's run is over.
     if let Some(tree) = &cgroups {
         tree.remove();
     }
-    let mut systemd_part = None;
-    if !in_systemd.strategies.is_empty() && !INTERRUPTED.load(Ordering::SeqCst) {
-        match SystemdMachine::boot(&exe) {
-            Ok(machine) => {
-                let plan = RunPlan {
-                    scenario: in_systemd,
-                    mode: SandboxMode::SystemdMachine,
-                    exe: INSIDE_EXE.into(),
-                    cgroup: None,
-                };
-                let sandbox = SandboxProcess::launch_in(&plan, machine.leader)?;
-                systemd_part = Some(stream(sandbox, &mut session)?);
-                drop(machine); // the guard tears the container down
-            }
-            Err(reason) => {
-                for s in &in_systemd.strategies {
-                    progress.warn(&format!(
-                        "strategy `{}` is unavailable here: {reason}",
-                        s.label()
-                    ));
-                    unavailable.push(Unavailable {
-                        strategy: s.label(),
-                        reason: reason.clone(),
-                    });
-                }
-            }
-        }
-    }
+    let systemd = run_in_systemd(launcher, in_systemd, &mut session, &mut unavailable)?;
+    let parts = Parts { own, systemd };
     progress.finish();
     let mut warnings = std::mem::take(&mut session.warnings);
     let done = recorder.total_trials();
-    let all: Vec<&Part> = parts.iter().chain(systemd_part.as_ref()).collect();
+    let all: Vec<&Part> = parts.own.iter().chain(parts.systemd.as_ref()).collect();
     if let Some(reason) = all.iter().find_map(|p| p.refused.clone()) {
         if done == 0 {
             return Err(RunError::Refused(reason));
         }
         warnings.push(reason);
     }
-    let total = total
-        - unavailable
-            .iter()
-            .filter(|u| {
-                scenario
-                    .strategies
-                    .iter()
-                    .any(|s| s.label() == u.strategy && s.kind == StrategyKind::Systemd)
-            })
-            .count() as u64
-            * scenario.trials.0 as u64;
-    let incomplete = if INTERRUPTED.load(Ordering::SeqCst) {
-        Some(format!("interrupted after {done} of {total} trials"))
-    } else if let Some(p) = all.iter().find(|p| !p.finished) {
-        Some(format!(
-            "the sandbox ended early (exit status {:?}) after {done} of {total} trials",
-            p.exit
-        ))
-    } else {
-        all.iter().find_map(|p| p.stopped_early.clone())
-    };
-    let first = parts.first().or(systemd_part.as_ref());
+    let incomplete = incomplete(&scenario, labels.len(), &unavailable, &all, done);
+    let fields = parts.into_meta_fields();
     let meta = RunMeta {
         stopbench_version: env!("CARGO_PKG_VERSION").to_string(),
-        scenario,
         machine: Machine::read(),
-        sandbox: first.and_then(|p| p.facts.clone()),
-        churn: first.and_then(|p| p.churn.clone()),
-        systemd: systemd_part
-            .filter(|_| !parts.is_empty())
-            .map(|p| SystemdPart {
-                sandbox: p.facts,
-                churn: p.churn,
-            }),
+        scenario,
         started_unix,
         finished_unix: unix_now(),
         incomplete,
@@ -207,17 +144,150 @@ pub fn execute(options: RunOptions) -> Result<RunResults, RunError> {
         unavailable,
         floors: read_floors(),
         host,
+        sandbox: fields.sandbox,
+        churn: fields.churn,
+        systemd: fields.systemd,
         strategies: Vec::new(),
     };
     let meta_path = out_dir.join("run.json");
     let text = serde_json::to_string_pretty(&meta).expect("run.json serializes") + "\n";
     std::fs::write(&meta_path, text).map_err(write_err(&meta_path))?;
-    let results = report::render_dir(&out_dir)?;
-    Ok(results)
+    Ok(report::render_dir(&out_dir)?)
 }
 
-/// Where our binary is bind-mounted inside a sandboxed systemd's container.
-const INSIDE_EXE: &str = "/usr/local/bin/stopbench";
+/// The strategies stopbench's own sandbox runs, and those a real systemd runs.
+fn split_by_runner(planned: Scenario) -> (Scenario, Scenario) {
+    let (mut sandboxed, mut in_systemd) = (planned.clone(), planned);
+    sandboxed
+        .strategies
+        .retain(|s| s.kind != StrategyKind::Systemd);
+    in_systemd
+        .strategies
+        .retain(|s| s.kind == StrategyKind::Systemd);
+    (sandboxed, in_systemd)
+}
+
+/// The `systemd` strategies in a sandboxed systemd, unless the run was
+/// interrupted; where none boots, they are unavailable, with the reason.
+fn run_in_systemd(
+    launcher: &mut dyn Launcher,
+    in_systemd: Scenario,
+    session: &mut Session<'_>,
+    unavailable: &mut Vec<Unavailable>,
+) -> Result<Option<Part>, RunError> {
+    if in_systemd.strategies.is_empty() || INTERRUPTED.load(Ordering::SeqCst) {
+        return Ok(None);
+    }
+    let labels: Vec<String> = in_systemd.strategies.iter().map(|s| s.label()).collect();
+    let plan = RunPlan {
+        scenario: in_systemd,
+        mode: SandboxMode::SystemdMachine,
+        exe: String::new(),
+        cgroup: None,
+    };
+    match launcher.systemd(plan) {
+        Ok(sandbox) => Ok(Some(stream(sandbox, session)?)),
+        Err(SystemdUnavailable::Launch(err)) => Err(err),
+        Err(SystemdUnavailable::Boot(reason)) => {
+            for strategy in labels {
+                session.progress.warn(&format!(
+                    "strategy `{strategy}` is unavailable here: {reason}"
+                ));
+                unavailable.push(Unavailable {
+                    strategy,
+                    reason: reason.clone(),
+                });
+            }
+            Ok(None)
+        }
+    }
+}
+
+/// What the run's two kinds of sandbox found.
+struct Parts {
+    /// stopbench's own sandbox, when any strategy ran there.
+    own: Option<Part>,
+    /// The sandboxed systemd, when it ran.
+    systemd: Option<Part>,
+}
+
+impl Parts {
+    /// run.json's `sandbox`, `churn` and `systemd`: the first part's
+    /// sandbox and churn, and the systemd part's apart when both ran.
+    fn into_meta_fields(self) -> MetaFields {
+        let first = self.own.as_ref().or(self.systemd.as_ref());
+        MetaFields {
+            sandbox: first.and_then(|p| p.facts.clone()),
+            churn: first.and_then(|p| p.churn.clone()),
+            systemd: self
+                .systemd
+                .filter(|_| self.own.is_some())
+                .map(|p| SystemdPart {
+                    sandbox: p.facts,
+                    churn: p.churn,
+                }),
+        }
+    }
+}
+
+struct MetaFields {
+    sandbox: Option<crate::sandbox::SandboxFacts>,
+    churn: Option<crate::churn::ChurnReport>,
+    systemd: Option<SystemdPart>,
+}
+
+/// Makes the run directory with the scenario as run and an empty
+/// trials.csv; returns the host's churn, observed before any sandbox starts
+/// (so a run's own churn is left out), and the trials writer.
+fn prepare_out_dir(
+    scenario: &Scenario,
+    out_dir: &Path,
+) -> Result<(Option<crate::model::HostChurn>, TrialsWriter), RunError> {
+    std::fs::create_dir_all(out_dir).map_err(write_err(out_dir))?;
+    let host = scenario
+        .churn
+        .replay
+        .clone()
+        .or_else(|| crate::model::HostChurn::brief(std::time::Duration::from_millis(500)).ok());
+    let scenario_path = out_dir.join("scenario.toml");
+    let text =
+        toml::to_string(scenario).unwrap_or_else(|e| format!("# cannot render scenario: {e}\n"));
+    std::fs::write(&scenario_path, text).map_err(write_err(&scenario_path))?;
+    let writer = TrialsWriter::create(out_dir, &scenario.name.0).map_err(write_err(out_dir))?;
+    Ok((host, writer))
+}
+
+/// Why the run holds fewer trials than planned, if it does: interrupted,
+/// a sandbox that ended early, or a limit reached. `planned` strategies
+/// were to run; those a sandboxed systemd could not run never had trials.
+fn incomplete(
+    scenario: &Scenario,
+    planned: usize,
+    unavailable: &[Unavailable],
+    parts: &[&Part],
+    done: u64,
+) -> Option<String> {
+    let not_booted = unavailable
+        .iter()
+        .filter(|u| {
+            scenario
+                .strategies
+                .iter()
+                .any(|s| s.label() == u.strategy && s.kind == StrategyKind::Systemd)
+        })
+        .count();
+    let total = (planned - not_booted) as u64 * scenario.trials.0 as u64;
+    if INTERRUPTED.load(Ordering::SeqCst) {
+        Some(format!("interrupted after {done} of {total} trials"))
+    } else if let Some(p) = parts.iter().find(|p| !p.finished) {
+        Some(format!(
+            "the sandbox ended early (exit status {:?}) after {done} of {total} trials",
+            p.exit
+        ))
+    } else {
+        parts.iter().find_map(|p| p.stopped_early.clone())
+    }
+}
 
 /// What streaming one sandbox's messages found.
 struct Part {
@@ -241,7 +311,10 @@ struct Session<'a> {
 }
 
 /// Writes each trial of a sandbox to disk as it arrives.
-fn stream(mut sandbox: SandboxProcess, session: &mut Session<'_>) -> Result<Part, RunError> {
+fn stream(
+    mut sandbox: Box<dyn MessageSource>,
+    session: &mut Session<'_>,
+) -> Result<Part, RunError> {
     ACTIVE_SANDBOX.store(sandbox.pid(), Ordering::SeqCst);
     let mut part = Part {
         facts: None,
@@ -348,3 +421,6 @@ fn unix_now() -> u64 {
         .map(|d| d.as_secs())
         .unwrap_or(0)
 }
+
+#[cfg(test)]
+mod tests;
