@@ -7,29 +7,15 @@ use stopbench::measure::{Outcome, Recorder, TrialRecord};
 use stopbench::report::hgrm;
 
 fn record(i: u32) -> TrialRecord {
+    let strategy = ["plain-kill", "execstoppost-check", "pkill-f", "pidfd"][(i % 4) as usize];
     TrialRecord {
-        trial: i,
-        round: i / 4,
-        strategy: ["plain-kill", "execstoppost-check", "pkill-f", "pidfd"][(i % 4) as usize]
-            .to_string(),
         victim_pid: 300 + (i % 700) as i32,
-        victim_cmdline: "/usr/bin/foo_daemon".into(),
         outcome: Outcome::Exited,
         latency: Some(Duration::from_micros(200 + u64::from(i % 5000))),
         strategy_time: Duration::from_micros(250),
-        victim_end: None,
-        victim_gone_before_stop: false,
         pid_reused: Some(false),
-        misfires: Vec::new(),
-        victim_signals: Vec::new(),
-        leaks: 0,
-        leaked: Vec::new(),
-        error: None,
-        note: None,
-        systemd_exit: None,
         race_window: Some(Duration::from_micros(1500)),
-        exposure: None,
-        exposure_follow: None,
+        ..TrialRecord::new(i, i / 4, strategy, "/usr/bin/foo_daemon")
     }
 }
 

@@ -238,15 +238,10 @@ mod tests {
 
     fn trial(outcome: Outcome, ms: u64, misfires: usize, gone: bool) -> TrialRecord {
         TrialRecord {
-            trial: 0,
-            round: 0,
-            strategy: "plain-kill".into(),
             victim_pid: 400,
-            victim_cmdline: "/usr/bin/foo_daemon".into(),
             outcome,
             latency: (!gone && outcome != Outcome::Error).then(|| Duration::from_millis(ms)),
             strategy_time: Duration::from_millis(ms),
-            victim_end: None,
             victim_gone_before_stop: gone,
             pid_reused: Some(misfires > 0),
             misfires: (0..misfires)
@@ -258,16 +253,11 @@ mod tests {
                     seen_by: SeenBy::Death,
                 })
                 .collect(),
-            victim_signals: Vec::new(),
             // A victim gone before its stop left nothing behind.
             leaks: u32::from(!gone),
             leaked: vec!["sleep 1".into()],
-            error: None,
-            note: None,
-            systemd_exit: None,
             race_window: (misfires > 0).then(|| Duration::from_millis(3)),
-            exposure: None,
-            exposure_follow: None,
+            ..TrialRecord::new(0, 0, "plain-kill", "/usr/bin/foo_daemon")
         }
     }
 

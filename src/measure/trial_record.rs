@@ -108,6 +108,34 @@ pub struct TrialRecord {
 }
 
 impl TrialRecord {
+    /// A trial's record before anything is known of it: an error (nothing
+    /// measured) until its runner fills in what it saw.
+    pub fn new(trial: u32, round: u32, strategy: &str, victim_cmdline: &str) -> Self {
+        Self {
+            trial,
+            round,
+            strategy: strategy.to_string(),
+            victim_pid: 0,
+            victim_cmdline: victim_cmdline.to_string(),
+            outcome: Outcome::Error,
+            latency: None,
+            strategy_time: Duration::ZERO,
+            victim_end: None,
+            victim_gone_before_stop: false,
+            pid_reused: None,
+            misfires: Vec::new(),
+            victim_signals: Vec::new(),
+            leaks: 0,
+            leaked: Vec::new(),
+            error: None,
+            note: None,
+            systemd_exit: None,
+            race_window: None,
+            exposure: None,
+            exposure_follow: None,
+        }
+    }
+
     pub fn tally(&self) -> super::recorder::TrialTally<'_> {
         super::recorder::TrialTally {
             strategy: &self.strategy,

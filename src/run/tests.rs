@@ -30,16 +30,11 @@ timeout = "1s"
 
 fn record(trial: u32, strategy: &str, outcome: Outcome, misfire: bool) -> TrialRecord {
     TrialRecord {
-        trial,
-        round: trial / 2,
-        strategy: strategy.into(),
         victim_pid: 300 + trial as i32,
-        victim_cmdline: "/usr/bin/foo_daemon".into(),
         outcome,
         latency: (outcome == Outcome::Exited).then(|| Duration::from_millis(5)),
         strategy_time: Duration::from_millis(6),
         victim_end: (outcome == Outcome::Exited).then_some(Cause::Exited(0)),
-        victim_gone_before_stop: false,
         pid_reused: (strategy == "plain-kill").then_some(misfire),
         misfires: misfire
             .then(|| Misfire {
@@ -51,23 +46,33 @@ fn record(trial: u32, strategy: &str, outcome: Outcome, misfire: bool) -> TrialR
             })
             .into_iter()
             .collect(),
-        victim_signals: Vec::new(),
-        leaks: 0,
-        leaked: Vec::new(),
-        error: None,
-        note: None,
-        systemd_exit: None,
-        race_window: None,
-        exposure: None,
-        exposure_follow: None,
+        ..TrialRecord::new(trial, trial / 2, strategy, "/usr/bin/foo_daemon")
     }
+}
+
+/// Runs the scenario on recorded messages of stopbench's own sandbox, with
+/// no sandboxed systemd.
+fn replay(messages: Vec<Message>) -> (tempfile::TempDir, RunResults) {
+    let scenario = crate::scenario::parse("replayed.toml", SCENARIO).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let mut replay = Replay {
+        sandbox: messages,
+        systemd: Err("no systemd in a replay".into()),
+    };
+    let options = RunOptions {
+        scenario,
+        out_dir: dir.path().to_path_buf(),
+        quiet: true,
+        exe: "/nonexistent/stopbench".into(),
+        mode: SandboxMode::Root,
+    };
+    let results = execute_with(options, &mut replay).unwrap();
+    (dir, results)
 }
 
 #[test]
 fn a_replayed_run_writes_every_row_and_reports_what_was_unavailable() {
-    let scenario = crate::scenario::parse("replayed.toml", SCENARIO).unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let messages = vec![
+    let (dir, results) = replay(vec![
         Message::Started {
             facts: SandboxFacts {
                 mode: SandboxMode::Root,
@@ -95,23 +100,7 @@ fn a_replayed_run_writes_every_row_and_reports_what_was_unavailable() {
             churn: ChurnReport::default(),
             stopped_early: None,
         },
-    ];
-    let mut replay = Replay {
-        sandbox: messages,
-        systemd: Err("no systemd in a replay".into()),
-    };
-    let results = execute_with(
-        RunOptions {
-            scenario,
-            out_dir: dir.path().to_path_buf(),
-            quiet: true,
-            exe: "/nonexistent/stopbench".into(),
-            mode: SandboxMode::Root,
-        },
-        &mut replay,
-    )
-    .unwrap();
-
+    ]);
     let stats = |label: &str| {
         results
             .stats
@@ -145,25 +134,9 @@ fn a_replayed_run_writes_every_row_and_reports_what_was_unavailable() {
 
 #[test]
 fn a_sandbox_that_ends_before_finishing_leaves_an_incomplete_run() {
-    let scenario = crate::scenario::parse("replayed.toml", SCENARIO).unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let mut replay = Replay {
-        sandbox: vec![Message::Trial {
-            record: record(0, "plain-kill", Outcome::Exited, false),
-        }],
-        systemd: Err("no systemd in a replay".into()),
-    };
-    let results = execute_with(
-        RunOptions {
-            scenario,
-            out_dir: dir.path().to_path_buf(),
-            quiet: true,
-            exe: "/nonexistent/stopbench".into(),
-            mode: SandboxMode::Root,
-        },
-        &mut replay,
-    )
-    .unwrap();
+    let (_dir, results) = replay(vec![Message::Trial {
+        record: record(0, "plain-kill", Outcome::Exited, false),
+    }]);
     assert_eq!(
         results.meta.incomplete.as_deref(),
         Some("the sandbox ended early (exit status Some(0)) after 1 of 4 trials")

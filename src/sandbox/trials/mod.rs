@@ -23,7 +23,7 @@ use super::victim_tree::VictimTree;
 use super::wire::{emit, Message};
 use crate::churn::bystander;
 use crate::measure::verdict::{verdict, Observation};
-use crate::measure::{Outcome, TrialRecord};
+use crate::measure::TrialRecord;
 use crate::oracle::{
     attribute, CaughtSignal, Evidence, Misfire, SeenBy, SentinelEvidence, StrategyActs,
 };
@@ -202,29 +202,7 @@ impl<'a> TrialRunner<'a> {
     }
 
     fn blank_record(&self, trial: u32, round: u32, label: &str) -> TrialRecord {
-        TrialRecord {
-            trial,
-            round,
-            strategy: label.to_string(),
-            victim_pid: 0,
-            victim_cmdline: self.scenario.victim.command.joined(),
-            outcome: Outcome::Error,
-            latency: None,
-            strategy_time: Duration::ZERO,
-            victim_end: None,
-            victim_gone_before_stop: false,
-            pid_reused: None,
-            misfires: Vec::new(),
-            victim_signals: Vec::new(),
-            leaks: 0,
-            leaked: Vec::new(),
-            error: None,
-            note: None,
-            systemd_exit: None,
-            race_window: None,
-            exposure: None,
-            exposure_follow: None,
-        }
+        TrialRecord::new(trial, round, label, &self.scenario.victim.command.joined())
     }
 
     /// Finalizes the last trial after a short settle time.
