@@ -14,7 +14,7 @@ pub fn benches(c: &mut Criterion) {
     let mut slab = StackSlab::new(1);
     let slot = slab.take().expect("one slot");
     c.bench_function("churn/light-spawn-and-reap", |b| {
-        b.iter(|| reap(light::spawn(&slab, slot, Duration::ZERO).expect("clone")))
+        b.iter(|| reap(light::spawn(&slab, &slot, Duration::ZERO).expect("clone")))
     });
     let devnull = std::fs::File::open("/dev/null").expect("/dev/null");
     let fd = std::os::fd::AsRawFd::as_raw_fd(&devnull);

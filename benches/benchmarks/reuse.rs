@@ -15,18 +15,25 @@ fn reap(pid: i32) {
 }
 
 /// Times `take(number)` giving a just-reaped number to a new process, over
-/// `iters` rounds; `take` returns the new PID, which is then reaped.
-fn time_reuse(fd: RawFd, iters: u64, mut take: impl FnMut(i32) -> i32) -> Duration {
+/// `iters` rounds; `take` returns the new PID with what it holds for it,
+/// which `reaped` gets back once that process is reaped.
+fn time_reuse<T>(
+    fd: RawFd,
+    iters: u64,
+    mut take: impl FnMut(i32) -> (i32, T),
+    mut reaped: impl FnMut(T),
+) -> Duration {
     let exit_now = ChildAction::Sleep(Duration::ZERO);
     let mut total = Duration::ZERO;
     for _ in 0..iters {
         let first = spawn(&exit_now, fd, None, false).expect("clone3").pid;
         reap(first);
         let start = Instant::now();
-        let again = take(first);
+        let (again, held) = take(first);
         total += start.elapsed();
         assert_eq!(again, first);
         reap(again);
+        reaped(held);
     }
     total
 }
@@ -37,24 +44,32 @@ pub fn benches(c: &mut Criterion) {
     let exit_now = ChildAction::Sleep(Duration::ZERO);
     c.bench_function("reuse/set-tid-of-a-reaped-pid", |b| {
         b.iter_custom(|iters| {
-            time_reuse(fd, iters, |number| {
-                spawn(&exit_now, fd, Some(number), false)
-                    .expect("clone3 set_tid")
-                    .pid
-            })
+            time_reuse(
+                fd,
+                iters,
+                |number| {
+                    let child = spawn(&exit_now, fd, Some(number), false).expect("clone3 set_tid");
+                    (child.pid, ())
+                },
+                |()| {},
+            )
         })
     });
     let holder = ExecSpec::new("/bin/true", &["true".to_string()], &[], Vec::new());
-    let mut slab = StackSlab::new(1);
+    let slab = std::cell::RefCell::new(StackSlab::new(1));
     c.bench_function("reuse/holder-clone-vm-set-tid", |b| {
         b.iter_custom(|iters| {
-            time_reuse(fd, iters, |number| {
-                let (child, slot) =
-                    spawn_holder(&holder, fd, number, &mut slab).expect("clone3 vm");
-                // The slot is free again once the holder is reaped, right after.
-                slab.give_back(slot);
-                child.pid
-            })
+            time_reuse(
+                fd,
+                iters,
+                |number| {
+                    let (child, slot) = spawn_holder(&holder, fd, number, &mut slab.borrow_mut())
+                        .expect("clone3 vm");
+                    (child.pid, slot)
+                },
+                // The holder is off its stack once reaped: the slot serves again.
+                |slot| slab.borrow_mut().give_back(slot),
+            )
         })
     });
 }

@@ -5,7 +5,7 @@
 use super::light;
 use crate::sandbox::inside::Inside;
 use crate::sandbox::spawn::ChildAction;
-use crate::sandbox::table::{Entry, Role};
+use crate::sandbox::table::Role;
 use crate::scenario::{ChurnConfig, Rate};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -51,16 +51,9 @@ pub struct ChurnReport {
 fn spawn_churner(inside: &Inside, lifetime: Duration, cmdline: &Arc<str>) -> std::io::Result<i32> {
     let mut table = inside.shared.table.lock();
     if let Some(slot) = table.stacks.as_mut().and_then(|s| s.take()) {
-        match light::spawn(table.stacks.as_ref().expect("slab"), slot, lifetime) {
+        match light::spawn(table.stacks.as_ref().expect("slab"), &slot, lifetime) {
             Ok(pid) => {
-                table.procs.insert(
-                    pid,
-                    Entry {
-                        role: Role::Churner,
-                        cmdline: cmdline.clone(),
-                    },
-                );
-                table.live_churners += 1;
+                table.register(pid, Role::Churner, cmdline.clone());
                 table.churner_stacks.insert(pid, slot);
                 return Ok(pid);
             }

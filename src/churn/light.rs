@@ -16,7 +16,18 @@ use std::time::Duration;
 /// Stack per churner: the child runs one small function.
 const STACK: usize = 16 * 1024;
 
-/// Fixed-size stacks handed out by index and returned on reap.
+/// One stack of a slab, reserved for the process that runs on it until
+/// that process is reaped, then given back. It is neither `Clone` nor
+/// `Copy`, and only a slab makes one: a stack cannot be given back twice,
+/// or used by two processes at once, in safe code.
+#[derive(Debug, PartialEq, Eq)]
+pub struct StackSlot {
+    index: usize,
+    /// The slab it came from (its base address), checked when it is used.
+    slab: usize,
+}
+
+/// Fixed-size stacks handed out as [`StackSlot`]s and given back on reap.
 pub struct StackSlab {
     base: *mut u8,
     slots: usize,
@@ -60,29 +71,38 @@ impl StackSlab {
         }
     }
 
-    pub fn take(&mut self) -> Option<usize> {
-        self.free.pop()
+    /// A free stack, if any.
+    pub fn take(&mut self) -> Option<StackSlot> {
+        self.free.pop().map(|index| StackSlot {
+            index,
+            slab: self.base as usize,
+        })
     }
 
-    pub fn give_back(&mut self, slot: usize) {
-        debug_assert!(slot < self.slots);
-        self.free.push(slot);
+    /// Gives a stack back: only once the process that ran on it was reaped.
+    pub fn give_back(&mut self, slot: StackSlot) {
+        self.check(&slot);
+        self.free.push(slot.index);
+    }
+
+    fn check(&self, slot: &StackSlot) {
+        assert!(
+            slot.slab == self.base as usize && slot.index < self.slots,
+            "a stack slot given to a slab it did not come from"
+        );
     }
 
     /// A slot's lowest address and its size (both 16-byte aligned).
-    pub fn slot(&self, slot: usize) -> (*mut u8, usize) {
-        assert!(slot < self.slots, "stack slot {slot} out of range");
-        // SAFETY: slot < slots, so the offset stays inside the mapping.
-        (unsafe { self.base.add(slot * STACK) }, STACK)
+    pub fn bounds(&self, slot: &StackSlot) -> (*mut u8, usize) {
+        self.check(slot);
+        // SAFETY: index < slots, so the offset stays inside the mapping.
+        (unsafe { self.base.add(slot.index * STACK) }, STACK)
     }
 
     /// Top of a slot's stack, 16-byte aligned.
-    fn top(&self, slot: usize) -> *mut libc::c_void {
-        assert!(slot < self.slots, "stack slot {slot} out of range");
-        // SAFETY: slot < slots, so the end of the slot is at most the
-        // mapping's end.
-        let top = unsafe { self.base.add((slot + 1) * STACK) } as usize;
-        (top & !15) as *mut libc::c_void
+    fn top(&self, slot: &StackSlot) -> *mut libc::c_void {
+        let (low, size) = self.bounds(slot);
+        ((low as usize + size) & !15) as *mut libc::c_void
     }
 }
 
@@ -98,7 +118,7 @@ extern "C" fn churner(arg: *mut libc::c_void) -> libc::c_int {
 
 /// Starts a light churner on `slot` of `slab`; returns its PID.
 #[cfg(target_arch = "x86_64")]
-pub fn spawn(slab: &StackSlab, slot: usize, lifetime: Duration) -> io::Result<libc::pid_t> {
+pub fn spawn(slab: &StackSlab, slot: &StackSlot, lifetime: Duration) -> io::Result<libc::pid_t> {
     let nanos = lifetime.as_nanos().min(u64::MAX as u128) as usize;
     // SAFETY: the slot is reserved for this churner until the reaper reaps
     // it (see the module doc), and the churner runs only raw system calls
@@ -120,6 +140,6 @@ pub fn spawn(slab: &StackSlab, slot: usize, lifetime: Duration) -> io::Result<li
 
 /// Elsewhere light churners are not available; the generator forks instead.
 #[cfg(not(target_arch = "x86_64"))]
-pub fn spawn(_: &StackSlab, _: usize, _: Duration) -> io::Result<libc::pid_t> {
+pub fn spawn(_: &StackSlab, _: &StackSlot, _: Duration) -> io::Result<libc::pid_t> {
     Err(io::Error::from(io::ErrorKind::Unsupported))
 }

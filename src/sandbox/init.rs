@@ -150,12 +150,7 @@ fn run_trials(plan: RunPlan) -> i32 {
     let (pid_max, pid_max_note) = match requested.map(namespace::set_pid_max) {
         Some(Ok(v)) => (Some(v), None),
         Some(Err(note)) => (None, Some(note)),
-        None => (
-            std::fs::read_to_string("/proc/sys/kernel/pid_max")
-                .ok()
-                .and_then(|t| t.trim().parse().ok()),
-            None,
-        ),
+        None => (crate::model::host::pid_max().ok(), None),
     };
     let facts = SandboxFacts {
         mode: plan.mode,

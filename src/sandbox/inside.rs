@@ -3,7 +3,7 @@
 //! process table locked, so the number cannot change holder mid-operation.
 
 use super::spawn::{self, ChildAction, ExecSpec, Spawned};
-use super::table::{Entry, Role, Shared};
+use super::table::{Role, Shared};
 use super::trace::TraceEvent;
 use crate::oracle::{Cause, StrategyActs};
 use nix::sys::signal::Signal;
@@ -57,10 +57,7 @@ impl Inside {
     ) -> std::io::Result<Spawned> {
         let mut table = self.shared.table.lock();
         let child = spawn::spawn(action, self.devnull.as_raw_fd(), None, want_pidfd)?;
-        table.procs.insert(child.pid, Entry { role, cmdline });
-        if role == Role::Churner {
-            table.live_churners += 1;
-        }
+        table.register(child.pid, role, cmdline);
         Ok(child)
     }
 
@@ -238,10 +235,7 @@ impl Inside {
                 .wait_until(&mut table, deadline)
                 .timed_out()
             {
-                if table.procs.contains_key(&pid) {
-                    table.expected.insert(pid);
-                    let _ = crate::sys::kill(pid, libc::SIGKILL);
-                }
+                table.signal_own(pid, libc::SIGKILL);
                 return Err(format!(
                     "`{}` did not finish within {limit:?}",
                     spec.cmdline()
@@ -306,11 +300,7 @@ impl Inside {
     /// Kills a process init started and has not yet reaped (so the number is
     /// still its own); its death is marked as expected, not a misfire.
     pub fn kill_own(&self, pid: i32) {
-        let mut table = self.shared.table.lock();
-        if table.procs.contains_key(&pid) {
-            table.expected.insert(pid);
-            let _ = crate::sys::kill(pid, libc::SIGKILL);
-        }
+        self.shared.table.lock().signal_own(pid, libc::SIGKILL);
     }
 
     /// Kills a leaked member of the victim's tree, through a pidfd opened

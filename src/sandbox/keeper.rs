@@ -22,7 +22,7 @@
 
 use super::inside::Inside;
 use super::spawn::{self, ChildAction, ExecSpec};
-use super::table::{Entry, Role, Shared};
+use super::table::{Role, Shared};
 use crate::oracle::Cause;
 use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
 use std::sync::Arc;
@@ -95,13 +95,7 @@ pub fn start(
         let mut table = inside.shared.table.lock();
         let child = spawn::spawn(&ChildAction::Run(&spec), devnull, None, false)
             .map_err(|e| format!("cannot start the victim's keeper: {e}"))?;
-        table.procs.insert(
-            child.pid,
-            Entry {
-                role: Role::Keeper,
-                cmdline: KEEPER_CMDLINE.into(),
-            },
-        );
+        table.register(child.pid, Role::Keeper, KEEPER_CMDLINE.into());
         child.pid
     };
     // Only the keeper holds these ends now: its exit means EOF.

@@ -69,9 +69,7 @@ pub fn mount_private_proc() -> Result<(), String> {
 /// or why it could not be set.
 pub fn set_pid_max(value: u32) -> Result<u32, String> {
     let path = "/proc/sys/kernel/pid_max";
-    let before: Option<u32> = std::fs::read_to_string(path)
-        .ok()
-        .and_then(|t| t.trim().parse().ok());
+    let before = crate::model::host::pid_max().ok();
     std::fs::write(path, value.to_string()).map_err(|e| {
         format!(
             "cannot set pid_max to {value} in the sandbox ({e}): per-namespace pid_max needs Linux 6.14+ \
@@ -80,10 +78,8 @@ pub fn set_pid_max(value: u32) -> Result<u32, String> {
             before.map_or("(unknown)".to_string(), |b| b.to_string())
         )
     })?;
-    let after: u32 = std::fs::read_to_string(path)
-        .ok()
-        .and_then(|t| t.trim().parse().ok())
-        .ok_or_else(|| "cannot read pid_max back".to_string())?;
+    let after =
+        crate::model::host::pid_max().map_err(|e| format!("cannot read pid_max back: {e}"))?;
     if after != value {
         return Err(format!("pid_max reads back {after} after writing {value}"));
     }

@@ -4,7 +4,7 @@
 
 use super::procfs;
 use super::spawn::{self, ChildAction};
-use super::table::{Death, Entry, Role, Shared};
+use super::table::{Death, Entry, Role, Shared, Table};
 use super::vm_spawn;
 use crate::churn::light::StackSlab;
 use crate::oracle::Cause;
@@ -31,119 +31,122 @@ pub fn run(shared: Arc<Shared>, devnull: RawFd) {
             }
         };
         let at = Instant::now();
-        let mut table = shared.table.lock();
-        let entry = table.procs.remove(&pid);
-        let unknown = entry.is_none().then(|| {
-            (
-                procfs::stat(pid).map(|s| s.start),
-                procfs::cmdline(pid),
-                procfs::cgroup(pid),
-            )
-        });
-        sys::reap(pid);
-        let expected = match &unknown {
-            None => table.expected.remove(&pid),
-            Some((start, _, _)) => {
-                let before = table.expected_exact.len();
-                table
-                    .expected_exact
-                    .retain(|&(p, s)| !(p == pid && Some(s) == *start));
-                table.expected_exact.len() != before
-            }
-        };
-        let signaled = matches!(cause, Cause::Signaled(_)) && !expected;
-        // A reaped holder is off its stack (it exec'd or exited), so the
-        // stack can serve again.
-        if let Some((slot, _spec)) = table.holder_slots.remove(&pid) {
-            if let Some(slab) = table.holder_stacks.as_mut() {
-                slab.give_back(slot);
-            }
-        }
-        match entry {
-            Some(Entry {
-                role: Role::Churner,
-                cmdline,
-            }) => {
-                table.live_churners -= 1;
-                // Reaped: the churner is off its stack, which can serve again.
-                if let Some(slot) = table.churner_stacks.remove(&pid) {
-                    if let Some(slab) = table.stacks.as_mut() {
-                        slab.give_back(slot);
-                    }
-                }
-                if signaled {
-                    table.deaths.push(Death {
-                        pid,
-                        role: Some(Role::Churner),
-                        cmdline,
-                        start: None,
-                        cgroup: None,
-                        cause,
-                        at,
-                    });
-                }
-            }
-            Some(Entry {
-                role: Role::Victim, ..
-            }) => on_victim_death(&mut table, pid, cause, at, devnull),
-            Some(Entry {
-                role: Role::Helper,
-                cmdline,
-            }) => {
-                table.helper_exits.insert(pid, cause);
-                if signaled {
-                    table.deaths.push(Death {
-                        pid,
-                        role: Some(Role::Helper),
-                        cmdline,
-                        start: None,
-                        cgroup: None,
-                        cause,
-                        at,
-                    });
-                }
-            }
-            Some(Entry { role, cmdline }) => {
-                match role {
-                    Role::Bystander(i) => table.bystanders[i] = None,
-                    Role::Sentinel => table.sentinel = None,
-                    _ => {}
-                }
-                if signaled {
-                    table.deaths.push(Death {
-                        pid,
-                        role: Some(role),
-                        cmdline,
-                        start: None,
-                        cgroup: None,
-                        cause,
-                        at,
-                    });
-                }
-            }
-            None => {
-                let (start, cmdline, cgroup) = unknown.unwrap_or_default();
-                let cgroup: Option<Arc<str>> = cgroup.map(Into::into);
-                if let Some(watch) = table.victim.as_mut() {
-                    if cgroup.is_some() && watch.cgroup == cgroup {
-                        watch.last_tree_death = Some(at);
-                    }
-                }
-                if !expected {
-                    table.deaths.push(Death {
-                        pid,
-                        role: None,
-                        cmdline: cmdline.into(),
-                        start,
-                        cgroup,
-                        cause,
-                        at,
-                    });
-                }
-            }
-        }
-        drop(table);
+        reap(&mut shared.table.lock(), pid, cause, at, devnull);
         shared.changed.notify_all();
+    }
+}
+
+/// What is read of a zombie init did not start, before it is reaped.
+#[derive(Default)]
+struct Stranger {
+    start: Option<u64>,
+    cmdline: String,
+    cgroup: Option<String>,
+}
+
+/// Reaps the zombie `pid` under the table lock and records its death.
+fn reap(table: &mut Table, pid: i32, cause: Cause, at: Instant, devnull: RawFd) {
+    let entry = table.procs.remove(&pid);
+    let stranger = entry.is_none().then(|| Stranger {
+        start: procfs::stat(pid).map(|s| s.start),
+        cmdline: procfs::cmdline(pid),
+        cgroup: procfs::cgroup(pid),
+    });
+    sys::reap(pid);
+    let expected = match &stranger {
+        None => table.expected.remove(&pid),
+        Some(stranger) => {
+            let before = table.expected_exact.len();
+            table
+                .expected_exact
+                .retain(|&(p, s)| !(p == pid && Some(s) == stranger.start));
+            table.expected_exact.len() != before
+        }
+    };
+    let signaled = matches!(cause, Cause::Signaled(_)) && !expected;
+    // A reaped holder is off its stack (it exec'd or exited), so the
+    // stack can serve again.
+    if let Some((slot, _spec)) = table.holder_slots.remove(&pid) {
+        if let Some(slab) = table.holder_stacks.as_mut() {
+            slab.give_back(slot);
+        }
+    }
+    match entry {
+        Some(Entry {
+            role: Role::Victim, ..
+        }) => on_victim_death(table, pid, cause, at, devnull),
+        Some(Entry { role, cmdline }) => {
+            forget(table, pid, role, cause);
+            if signaled {
+                table.deaths.push(Death {
+                    pid,
+                    role: Some(role),
+                    cmdline,
+                    start: None,
+                    cgroup: None,
+                    cause,
+                    at,
+                });
+            }
+        }
+        None => on_stranger_death(
+            table,
+            pid,
+            stranger.unwrap_or_default(),
+            cause,
+            at,
+            expected,
+        ),
+    }
+}
+
+/// Clears what the table held for a reaped process of init's own.
+fn forget(table: &mut Table, pid: i32, role: Role, cause: Cause) {
+    match role {
+        Role::Churner => {
+            table.live_churners -= 1;
+            // Reaped: the churner is off its stack, which can serve again.
+            if let Some(slot) = table.churner_stacks.remove(&pid) {
+                if let Some(slab) = table.stacks.as_mut() {
+                    slab.give_back(slot);
+                }
+            }
+        }
+        Role::Helper => {
+            table.helper_exits.insert(pid, cause);
+        }
+        Role::Bystander(i) => table.bystanders[i] = None,
+        Role::Sentinel => table.sentinel = None,
+        Role::Victim | Role::ReuseHolder | Role::Keeper => {}
+    }
+}
+
+/// A process init did not start (a descendant of the victim or of a helper,
+/// reparented to init): the tree's last death, or a possible misfire.
+fn on_stranger_death(
+    table: &mut Table,
+    pid: i32,
+    stranger: Stranger,
+    cause: Cause,
+    at: Instant,
+    expected: bool,
+) {
+    let cgroup: Option<Arc<str>> = stranger.cgroup.map(Into::into);
+    if let Some(watch) = table.victim.as_mut() {
+        if cgroup.is_some() && watch.cgroup == cgroup {
+            watch.last_tree_death = Some(at);
+        }
+    }
+    if !expected {
+        table.deaths.push(Death {
+            pid,
+            role: None,
+            cmdline: stranger.cmdline.into(),
+            start: stranger.start,
+            cgroup,
+            cause,
+            at,
+        });
     }
 }
 
@@ -153,13 +156,7 @@ const HOLDER_STACKS: usize = 8;
 
 /// Records the victim's death and, with forced reuse, gives its number to a
 /// fresh bystander before anyone else can see the number free.
-fn on_victim_death(
-    table: &mut super::table::Table,
-    pid: i32,
-    cause: Cause,
-    at: Instant,
-    devnull: RawFd,
-) {
+fn on_victim_death(table: &mut Table, pid: i32, cause: Cause, at: Instant, devnull: RawFd) {
     let Some(watch) = table.victim.as_mut().filter(|w| w.pid == pid) else {
         return;
     };
@@ -196,13 +193,7 @@ pub(super) fn give_number(table: &mut super::table::Table, pid: i32, devnull: Ra
             watch.reuse_holder = Some(child.pid);
             table.reuse_us.push(us);
             let cmdline = spec_cmdline(&spec);
-            table.procs.insert(
-                child.pid,
-                Entry {
-                    role: Role::ReuseHolder,
-                    cmdline,
-                },
-            );
+            table.register(child.pid, Role::ReuseHolder, cmdline);
         }
         Err(err) => watch.reuse_error = Some(format!("clone3 with set_tid={pid} failed: {err}")),
     }

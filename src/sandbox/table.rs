@@ -87,11 +87,11 @@ pub struct Table {
     pub live_churners: u32,
     /// Stacks of light churners, and which churner holds which slot.
     pub stacks: Option<crate::churn::light::StackSlab>,
-    pub churner_stacks: HashMap<i32, usize>,
+    pub churner_stacks: HashMap<i32, crate::churn::light::StackSlot>,
     /// Stacks of reuse holders made with `CLONE_VM` (see vm_spawn), and
     /// which holder holds which, with the spec it reads until its exec.
     pub holder_stacks: Option<crate::churn::light::StackSlab>,
-    pub holder_slots: HashMap<i32, (usize, Arc<ExecSpec>)>,
+    pub holder_slots: HashMap<i32, (crate::churn::light::StackSlot, Arc<ExecSpec>)>,
     /// PID of the live bystander for each configured bystander, if any.
     pub bystanders: Vec<Option<i32>>,
     /// PID of the live sentinel, if any.
@@ -117,6 +117,31 @@ pub struct Table {
     /// PIDs in use in the sandbox but churners', sampled at each trial's
     /// start: the numbers the allocator skips on every cycle.
     pub held_samples: Vec<u32>,
+}
+
+impl Table {
+    /// Registers a child init just started, under the lock held since the
+    /// clone, so the reaper never sees a death it does not know.
+    pub fn register(&mut self, pid: i32, role: Role, cmdline: Arc<str>) {
+        self.procs.insert(pid, Entry { role, cmdline });
+        if role == Role::Churner {
+            self.live_churners += 1;
+        }
+    }
+
+    /// Signals `pid` only if it is a child init started and has not yet
+    /// reaped: while this table is locked its number cannot change holder,
+    /// so the signal reaches that child and no other process. A SIGKILL is
+    /// marked as init's own, so the death is no misfire.
+    pub fn signal_own(&mut self, pid: i32, sig: i32) -> bool {
+        if !self.procs.contains_key(&pid) {
+            return false;
+        }
+        if sig == libc::SIGKILL {
+            self.expected.insert(pid);
+        }
+        crate::sys::kill(pid, sig).is_ok()
+    }
 }
 
 #[derive(Default)]

@@ -22,7 +22,7 @@
 //! waiting for it, which is exactly the cost avoided here).
 
 use super::spawn::{ExecSpec, Spawned};
-use crate::churn::light::StackSlab;
+use crate::churn::light::{StackSlab, StackSlot};
 use crate::sys::{child, raw};
 use std::io;
 use std::os::fd::RawFd;
@@ -44,11 +44,11 @@ pub fn spawn_holder(
     devnull: RawFd,
     set_tid: libc::pid_t,
     slab: &mut StackSlab,
-) -> io::Result<(Spawned, usize)> {
+) -> io::Result<(Spawned, StackSlot)> {
     let slot = slab
         .take()
         .ok_or_else(|| io::Error::other("no free holder stack"))?;
-    let (stack, size) = slab.slot(slot);
+    let (stack, size) = slab.bounds(&slot);
     // The arguments take the slot's top 64 bytes; the stack grows down below.
     const ARGS_ROOM: usize = 64;
     // SAFETY: the slot is `size` bytes from `stack`, so this stays inside it.
@@ -109,7 +109,7 @@ pub fn spawn_holder(
     _: RawFd,
     _: libc::pid_t,
     _: &mut StackSlab,
-) -> io::Result<(Spawned, usize)> {
+) -> io::Result<(Spawned, StackSlot)> {
     Err(io::Error::from(io::ErrorKind::Unsupported))
 }
 

@@ -8,7 +8,7 @@ use crate::sandbox::cgroup::{self, VictimCgroup};
 use crate::sandbox::keeper;
 use crate::sandbox::procfs;
 use crate::sandbox::spawn::{self, ChildAction, ExecSpec};
-use crate::sandbox::table::{Entry, Role, VictimWatch};
+use crate::sandbox::table::{Role, VictimWatch};
 use crate::sandbox::victim_tree::{Member, VictimTree};
 use crate::scenario::Behaviour;
 use crate::strategy::{StopStrategy, VictimHandle};
@@ -301,13 +301,7 @@ impl TrialRunner<'_> {
                 )
             }
             .map_err(|e| format!("cannot start the victim `{}`: {e}", spec.cmdline()))?;
-            table.procs.insert(
-                child.pid,
-                Entry {
-                    role: Role::Victim,
-                    cmdline: spec.cmdline().into(),
-                },
-            );
+            table.register(child.pid, Role::Victim, spec.cmdline().into());
             table.victim = Some(self.watch(child.pid, cgroup_name));
             child
         };

@@ -18,7 +18,7 @@ use super::inside::Inside;
 use super::keeper;
 use super::procfs;
 use super::spawn::{self, ChildAction, ExecSpec};
-use super::table::{Entry, Role};
+use super::table::Role;
 use super::victim_tree::VictimTree;
 use super::wire::{emit, Message};
 use crate::churn::bystander;
@@ -412,13 +412,7 @@ impl<'a> TrialRunner<'a> {
                 false,
             )
             .map_err(|e| format!("cannot start {} `{}`: {e}", role.name(), spec.cmdline()))?;
-            table.procs.insert(
-                child.pid,
-                Entry {
-                    role,
-                    cmdline: spec.cmdline().into(),
-                },
-            );
+            table.register(child.pid, role, spec.cmdline().into());
             register(&mut table, child.pid);
             child.pid
         };
@@ -441,12 +435,11 @@ impl<'a> TrialRunner<'a> {
 
     /// SIGSTOPs a process init started (the seed's `kill -STOP`) and waits until it is stopped.
     fn stop_process(&self, pid: i32) -> Result<(), String> {
-        {
-            let table = self.inside.shared.table.lock();
-            if table.procs.contains_key(&pid) {
-                let _ = crate::sys::kill(pid, libc::SIGSTOP);
-            }
-        }
+        self.inside
+            .shared
+            .table
+            .lock()
+            .signal_own(pid, libc::SIGSTOP);
         self.wait_stopped(pid)
     }
 

@@ -9,7 +9,7 @@ use crate::oracle::Cause;
 use crate::sandbox::inside::Inside;
 use crate::sandbox::procfs;
 use crate::sandbox::spawn::{self, ChildAction, ExecSpec};
-use crate::sandbox::table::{Entry, Role};
+use crate::sandbox::table::Role;
 use crate::sandbox::victim_tree::{Member, VictimTree};
 use crate::scenario::{Behaviour, Scenario, StrategyConfig, StrategyKind};
 use crate::systemd::unit::{self, Start};
@@ -112,13 +112,7 @@ fn watch(
             false,
         ) {
             Ok(child) => {
-                table.procs.insert(
-                    child.pid,
-                    Entry {
-                        role: Role::ReuseHolder,
-                        cmdline: spec.cmdline().into(),
-                    },
-                );
+                table.register(child.pid, Role::ReuseHolder, spec.cmdline().into());
                 return (Some(died), Some(child.pid));
             }
             Err(e) if e.raw_os_error() == Some(libc::EEXIST) => {
