@@ -76,6 +76,65 @@ fn spawn_churner(inside: &Inside, lifetime: Duration, cmdline: &Arc<str>) -> std
         .map(|c| c.pid)
 }
 
+/// When the next churner is due: at the scenario's rate, or at the rate a
+/// recording had at this point of the run.
+struct Pacer<'r> {
+    replay: Option<&'r crate::model::HostChurn>,
+    /// `None`: as fast as possible.
+    interval: Option<Duration>,
+    start: Instant,
+    next: Instant,
+}
+
+impl Pacer<'_> {
+    /// Sleeps until the next churner is due. `false` when a recording asks
+    /// for none at this moment (an interval with no forks recorded).
+    fn wait(&mut self) -> bool {
+        if let Some(replay) = self.replay {
+            let rate = replay.rate_at(self.next.saturating_duration_since(self.start));
+            if rate <= 0.0 {
+                self.next += Duration::from_millis(1);
+                std::thread::sleep(self.next.saturating_duration_since(Instant::now()));
+                return false;
+            }
+            self.interval = Some(Duration::from_secs_f64(1.0 / rate));
+        }
+        if let Some(interval) = self.interval {
+            let now = Instant::now();
+            if self.next > now {
+                std::thread::sleep(self.next - now);
+            } else if now - self.next > Duration::from_millis(100) {
+                self.next = now; // fell behind: do not burst to catch up
+            }
+            self.next += interval;
+        }
+        true
+    }
+}
+
+/// The allocator wrapped when a PID is lower than the last; the time
+/// between the first two wraps is the PID space's cycle.
+#[derive(Default)]
+struct Wraps {
+    last_pid: Option<i32>,
+    first_wrap: Option<Instant>,
+}
+
+impl Wraps {
+    fn saw(&mut self, pid: i32, report: &mut ChurnReport) {
+        if self.last_pid.is_some_and(|l| pid < l) {
+            match self.first_wrap {
+                None => self.first_wrap = Some(Instant::now()),
+                Some(at) if report.first_reuse_after_ms.is_none() => {
+                    report.first_reuse_after_ms = Some(at.elapsed().as_secs_f64() * 1000.0);
+                }
+                _ => {}
+            }
+        }
+        self.last_pid = Some(pid);
+    }
+}
+
 /// Runs the generator until `stop` is set or `deadline` passes.
 pub fn run(
     inside: Arc<Inside>,
@@ -89,7 +148,7 @@ pub fn run(
         ..Default::default()
     };
     let replay = config.replay.as_ref().filter(|r| !r.rates.is_empty());
-    let mut interval = match (replay, config.rate.one()) {
+    let interval = match (replay, config.rate.one()) {
         (Some(_), _) => Some(Duration::ZERO),
         (None, Rate::Off) => return report,
         (None, Rate::PerSecond(rate)) => Some(Duration::from_secs_f64(1.0 / rate)),
@@ -101,28 +160,16 @@ pub fn run(
     // Churners are forks of init: this is what `pkill -f` sees of them.
     let cmdline: Arc<str> = crate::sandbox::procfs::cmdline(std::process::id() as i32).into();
     let start = Instant::now();
-    let (mut last_pid, mut first_wrap): (Option<i32>, Option<Instant>) = (None, None);
-    let mut next = start;
+    let mut pacer = Pacer {
+        replay,
+        interval,
+        start,
+        next: start,
+    };
+    let mut wraps = Wraps::default();
     while !stop.load(Ordering::Relaxed) && Instant::now() < deadline {
-        if let Some(replay) = replay {
-            // Follow the recording: the spacing is the rate of the current
-            // interval; an interval with no forks recorded spawns nothing.
-            let rate = replay.rate_at(next.saturating_duration_since(start));
-            if rate <= 0.0 {
-                next += Duration::from_millis(1);
-                std::thread::sleep(next.saturating_duration_since(Instant::now()));
-                continue;
-            }
-            interval = Some(Duration::from_secs_f64(1.0 / rate));
-        }
-        if let Some(interval) = interval {
-            let now = Instant::now();
-            if next > now {
-                std::thread::sleep(next - now);
-            } else if now - next > Duration::from_millis(100) {
-                next = now; // fell behind: do not burst to catch up
-            }
-            next += interval;
+        if !pacer.wait() {
+            continue;
         }
         {
             let mut table = inside.shared.table.lock();
@@ -143,18 +190,7 @@ pub fn run(
         match spawn_churner(&inside, lifetime, &cmdline) {
             Ok(pid) => {
                 report.spawned += 1;
-                // The allocator wrapped when a PID is lower than the last;
-                // the time between the first two wraps is the PID space's cycle.
-                if last_pid.is_some_and(|l| pid < l) {
-                    match first_wrap {
-                        None => first_wrap = Some(Instant::now()),
-                        Some(at) if report.first_reuse_after_ms.is_none() => {
-                            report.first_reuse_after_ms = Some(at.elapsed().as_secs_f64() * 1000.0);
-                        }
-                        _ => {}
-                    }
-                }
-                last_pid = Some(pid);
+                wraps.saw(pid, &mut report);
             }
             Err(_) => {
                 report.failed_spawns += 1;

@@ -40,45 +40,7 @@ pub(super) fn sandbox_mode(user_namespace: bool) -> SandboxMode {
 }
 
 pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
-    let mut scenario =
-        scenario::load(&args.scenario).map_err(|e| Failure(ExitCode::Usage, e.to_string()))?;
-    if let Some(trials) = args.trials {
-        scenario.trials = Trials(trials);
-    }
-    if !args.strategies.is_empty() {
-        let known: Vec<String> = scenario.strategies.iter().map(|s| s.label()).collect();
-        if let Some(unknown) = args.strategies.iter().find(|name| !known.contains(name)) {
-            return Err(Failure(
-                ExitCode::Usage,
-                format!(
-                    "--strategy `{unknown}` is not in scenario `{}`; it has: {}",
-                    scenario.name,
-                    known.join(", ")
-                ),
-            )
-            .into());
-        }
-        scenario
-            .strategies
-            .retain(|s| args.strategies.contains(&s.label()));
-    }
-    if let Some(seed) = args.seed {
-        scenario.seed = seed;
-    }
-    if let Some(path) = &args.churn_from {
-        let host = HostChurn::load(path).map_err(|e| Failure(ExitCode::Usage, e.to_string()))?;
-        if scenario.churn.rate.is_sweep() {
-            return Err(Failure(
-                ExitCode::Usage,
-                format!(
-                    "--churn-from replaces churn.rate, which scenario `{}` sweeps",
-                    scenario.name
-                ),
-            )
-            .into());
-        }
-        scenario.churn.replay = Some(host);
-    }
+    let scenario = scenario_as_asked(&args)?;
     let mode = sandbox_mode(args.user_namespace);
     let exe = std::env::current_exe().context("cannot find stopbench's own binary")?;
     let out_dir = args
@@ -106,27 +68,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         let sweep = run::execute_sweep(options, parameter, points)
             .map_err(|e| Failure(ExitCode::Failure, e.to_string()))?;
         if !quiet {
-            for (i, (_, results)) in sweep.points.iter().enumerate() {
-                println!("{} = {}", parameter.key(), sweep.axis_label(i));
-                print!("{}", terminal::table(&results.stats));
-            }
-            let (inside, cells) = agreement(&sweep.model_checks());
-            if cells > 0 {
-                println!(
-                    "model check: the prediction is inside the measured 95% interval in {inside} of {cells} cells"
-                );
-            }
-            if let Some((_, first)) = sweep.points.first() {
-                println!(
-                    "report: {}",
-                    first
-                        .dir
-                        .parent()
-                        .unwrap_or(&first.dir)
-                        .join("index.html")
-                        .display()
-                );
-            }
+            print_sweep(&sweep);
         }
         let ran = sweep.points.len();
         if ran < sweep.index.points.len() {
@@ -142,28 +84,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     }
     let outcome = run::execute(options).map_err(|e| Failure(ExitCode::Failure, e.to_string()))?;
     if !quiet {
-        print!("{}", terminal::table(&outcome.stats));
-        if let Some(churn) = &outcome.meta.churn {
-            println!(
-                "churn: target {}, achieved {:.0}/s ({} spawned)",
-                churn.target, churn.achieved_rate, churn.spawned
-            );
-            if let Some(asked) = churn.replay_target_rate {
-                println!(
-                    "replay: the recording asked for {asked:.1}/s over this run; achieved {:.1}/s ({:+.1}%)",
-                    churn.achieved_rate,
-                    (churn.achieved_rate / asked.max(1e-9) - 1.0) * 100.0
-                );
-            }
-        }
-        if let Some(facts) = &outcome.meta.sandbox {
-            let pid_max = facts
-                .pid_max
-                .map_or("unchanged".to_string(), |p| p.to_string());
-            println!("sandbox: {:?}, pid_max {pid_max}", facts.mode);
-        }
-        println!("results: {}", outcome.dir.display());
-        println!("report: {}", outcome.dir.join("index.html").display());
+        print_run(&outcome);
     }
     if let Some(why) = &outcome.meta.incomplete {
         eprintln!("warning: incomplete run: {why}");
@@ -172,4 +93,93 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         }
     }
     Ok(ExitCode::Success)
+}
+
+/// The scenario with the command line's overrides: trials, a subset of
+/// strategies, the seed, a recorded host churn.
+fn scenario_as_asked(args: &RunArgs) -> anyhow::Result<scenario::Scenario> {
+    let usage = |message: String| anyhow::Error::from(Failure(ExitCode::Usage, message));
+    let mut scenario = scenario::load(&args.scenario).map_err(|e| usage(e.to_string()))?;
+    if let Some(trials) = args.trials {
+        scenario.trials = Trials(trials);
+    }
+    if !args.strategies.is_empty() {
+        let known: Vec<String> = scenario.strategies.iter().map(|s| s.label()).collect();
+        if let Some(unknown) = args.strategies.iter().find(|name| !known.contains(name)) {
+            return Err(usage(format!(
+                "--strategy `{unknown}` is not in scenario `{}`; it has: {}",
+                scenario.name,
+                known.join(", ")
+            )));
+        }
+        scenario
+            .strategies
+            .retain(|s| args.strategies.contains(&s.label()));
+    }
+    if let Some(seed) = args.seed {
+        scenario.seed = seed;
+    }
+    if let Some(path) = &args.churn_from {
+        let host = HostChurn::load(path).map_err(|e| usage(e.to_string()))?;
+        if scenario.churn.rate.is_sweep() {
+            return Err(usage(format!(
+                "--churn-from replaces churn.rate, which scenario `{}` sweeps",
+                scenario.name
+            )));
+        }
+        scenario.churn.replay = Some(host);
+    }
+    Ok(scenario)
+}
+
+/// Each point's table, the model check and where the report is.
+fn print_sweep(sweep: &stopbench::results::sweep::SweepResults) {
+    let parameter = sweep.index.parameter;
+    for (i, (_, results)) in sweep.points.iter().enumerate() {
+        println!("{} = {}", parameter.key(), sweep.axis_label(i));
+        print!("{}", terminal::table(&results.stats));
+    }
+    let (inside, cells) = agreement(&sweep.model_checks());
+    if cells > 0 {
+        println!(
+            "model check: the prediction is inside the measured 95% interval in {inside} of {cells} cells"
+        );
+    }
+    if let Some((_, first)) = sweep.points.first() {
+        println!(
+            "report: {}",
+            first
+                .dir
+                .parent()
+                .unwrap_or(&first.dir)
+                .join("index.html")
+                .display()
+        );
+    }
+}
+
+/// The run's table, its churn and sandbox, and where the results are.
+fn print_run(outcome: &stopbench::results::RunResults) {
+    print!("{}", terminal::table(&outcome.stats));
+    if let Some(churn) = &outcome.meta.churn {
+        println!(
+            "churn: target {}, achieved {:.0}/s ({} spawned)",
+            churn.target, churn.achieved_rate, churn.spawned
+        );
+        if let Some(asked) = churn.replay_target_rate {
+            println!(
+                "replay: the recording asked for {asked:.1}/s over this run; achieved {:.1}/s ({:+.1}%)",
+                churn.achieved_rate,
+                (churn.achieved_rate / asked.max(1e-9) - 1.0) * 100.0
+            );
+        }
+    }
+    if let Some(facts) = &outcome.meta.sandbox {
+        let pid_max = facts
+            .pid_max
+            .map_or("unchanged".to_string(), |p| p.to_string());
+        println!("sandbox: {:?}, pid_max {pid_max}", facts.mode);
+    }
+    println!("results: {}", outcome.dir.display());
+    println!("report: {}", outcome.dir.join("index.html").display());
 }

@@ -120,122 +120,148 @@ impl Evidence<'_> {
     }
 }
 
+/// A signal the oracle saw land outside the victim's tree, before it is
+/// known whose it was.
+struct Landed {
+    pid: i32,
+    role: String,
+    cmdline: String,
+    signal: i32,
+    seen_by: SeenBy,
+    /// Settled by the evidence itself (a handler saw the sender; init is
+    /// hit only by the strategy's helpers); otherwise by the broadcasts.
+    by_victim: Option<bool>,
+}
+
+impl Evidence<'_> {
+    /// Deaths by a signal outside the tree.
+    fn landed_deaths(&self) -> Vec<Landed> {
+        self.deaths
+            .iter()
+            .filter_map(|death| {
+                let Cause::Signaled(signal) = death.cause else {
+                    return None;
+                };
+                Some(Landed {
+                    pid: death.pid,
+                    role: self.outside_role(death)?.to_string(),
+                    cmdline: death.cmdline.to_string(),
+                    signal,
+                    seen_by: SeenBy::Death,
+                    by_victim: None,
+                })
+            })
+            .collect()
+    }
+
+    /// Signals delivered to a process that then died of another one before
+    /// its handler ran (pkill's TERM, then its KILL): the kernel discarded
+    /// them, but they landed. Seen only in the strategy's own trace.
+    fn landed_then_lost(&self) -> Vec<Landed> {
+        let delivered = &self.strategy.delivered;
+        let mut lost = Vec::new();
+        for (index, &(pid, signal)) in delivered.iter().enumerate() {
+            let Some(death) = self.deaths.iter().find(|d| d.pid == pid) else {
+                continue;
+            };
+            let Cause::Signaled(fatal) = death.cause else {
+                continue;
+            };
+            // Lost only if the fatal signal came after it; one sent after the
+            // fatal one reached a dead process (a zombie accepts any signal).
+            let fatal_later = delivered[index + 1..]
+                .iter()
+                .any(|&(p, s)| p == pid && s == fatal);
+            let reported = self
+                .caught
+                .iter()
+                .any(|c| c.pid == pid && c.signal == signal);
+            if signal == fatal || !fatal_later || reported {
+                continue;
+            }
+            let Some(role) = self.outside_role(death) else {
+                continue;
+            };
+            lost.push(Landed {
+                pid,
+                role: role.to_string(),
+                cmdline: death.cmdline.to_string(),
+                signal,
+                seen_by: SeenBy::Trace,
+                by_victim: None,
+            });
+        }
+        lost
+    }
+
+    /// Everything seen to land outside the tree, in the order it was seen.
+    fn landed(&self) -> Vec<Landed> {
+        let mut landed = self.landed_deaths();
+        landed.extend(
+            self.strategy
+                .helper_children_killed
+                .iter()
+                .map(|(pid, program, signal)| Landed {
+                    pid: *pid,
+                    role: "helper-child".into(),
+                    cmdline: program.clone(),
+                    signal: *signal,
+                    seen_by: SeenBy::Parent,
+                    by_victim: None,
+                }),
+        );
+        landed.extend(self.landed_then_lost());
+        landed.extend(self.strategy.init_hits.iter().map(|&signal| Landed {
+            pid: 1,
+            role: "sandbox-init".into(),
+            cmdline: self.init_cmdline.to_string(),
+            signal,
+            seen_by: SeenBy::Trace,
+            by_victim: Some(false),
+        }));
+        landed.extend(self.caught.iter().map(|caught| Landed {
+            pid: caught.pid,
+            role: caught.role.to_string(),
+            cmdline: caught.cmdline.clone(),
+            signal: caught.signal,
+            seen_by: caught.seen_by,
+            by_victim: caught.sender.map(|s| !self.is_strategy_sender(s)),
+        }));
+        landed
+    }
+}
+
 /// The hits in `evidence`, in the order they were seen.
 pub fn attribute(evidence: &Evidence<'_>) -> Vec<Hit> {
     let broadcasts = evidence.victim_broadcasts();
-    // A process the strategy addressed was hit by the strategy, whatever
-    // else happened; otherwise a broadcast of the same signal explains it.
-    let by_victim =
-        |pid: i32, sig: i32| !evidence.strategy.targets.contains(&pid) && broadcasts.contains(&sig);
-    let mut hits = Vec::new();
-    let mut push = |pid, role: &str, cmdline: String, sig, seen_by, victim| {
-        // The sentinel is our instrument, not a neighbour of the daemon: a
-        // broadcast reaching it is evidence, not a hit to report.
-        if victim && role == Role::Sentinel.name() {
-            return;
-        }
-        hits.push(Hit {
-            misfire: Misfire {
-                hit_pid: pid,
-                hit_role: role.to_string(),
-                hit_cmdline: cmdline,
-                signal: signal_name(sig),
-                seen_by,
-            },
-            by_victim: victim,
+    evidence
+        .landed()
+        .into_iter()
+        .filter_map(|landed| {
+            // A process the strategy addressed was hit by the strategy,
+            // whatever else happened; otherwise a broadcast of the same
+            // signal explains it.
+            let by_victim = landed.by_victim.unwrap_or_else(|| {
+                !evidence.strategy.targets.contains(&landed.pid)
+                    && broadcasts.contains(&landed.signal)
+            });
+            // The sentinel is our instrument, not a neighbour of the daemon:
+            // a broadcast reaching it is evidence, not a hit to report.
+            if by_victim && landed.role == Role::Sentinel.name() {
+                return None;
+            }
+            Some(Hit {
+                misfire: Misfire {
+                    hit_pid: landed.pid,
+                    hit_role: landed.role,
+                    hit_cmdline: landed.cmdline,
+                    signal: signal_name(landed.signal),
+                    seen_by: landed.seen_by,
+                },
+                by_victim,
+            })
         })
-    };
-    for death in evidence.deaths {
-        let Cause::Signaled(sig) = death.cause else {
-            continue;
-        };
-        let Some(role) = evidence.outside_role(death) else {
-            continue;
-        };
-        let victim = by_victim(death.pid, sig);
-        push(
-            death.pid,
-            role,
-            death.cmdline.to_string(),
-            sig,
-            SeenBy::Death,
-            victim,
-        );
-    }
-    for (pid, program, sig) in &evidence.strategy.helper_children_killed {
-        let victim = by_victim(*pid, *sig);
-        push(
-            *pid,
-            "helper-child",
-            program.clone(),
-            *sig,
-            SeenBy::Parent,
-            victim,
-        );
-    }
-    // Signals delivered to a process that then died of another one before
-    // its handler ran (pkill's TERM, then its KILL): the kernel discarded
-    // them, but they landed. Seen only in the strategy's own trace.
-    for (index, &(pid, sig)) in evidence.strategy.delivered.iter().enumerate() {
-        let Some(death) = evidence.deaths.iter().find(|d| d.pid == pid) else {
-            continue;
-        };
-        let Cause::Signaled(fatal) = death.cause else {
-            continue;
-        };
-        // Lost only if the fatal signal came after it; one sent after the
-        // fatal one reached a dead process (a zombie accepts any signal).
-        let fatal_later = evidence.strategy.delivered[index + 1..]
-            .iter()
-            .any(|&(p, s)| p == pid && s == fatal);
-        if sig == fatal || !fatal_later {
-            continue;
-        }
-        let Some(role) = evidence.outside_role(death) else {
-            continue;
-        };
-        let reported = evidence
-            .caught
-            .iter()
-            .any(|c| c.pid == pid && c.signal == sig);
-        if reported {
-            continue;
-        }
-        let victim = by_victim(pid, sig);
-        push(
-            pid,
-            role,
-            death.cmdline.to_string(),
-            sig,
-            SeenBy::Trace,
-            victim,
-        );
-    }
-    for &sig in &evidence.strategy.init_hits {
-        push(
-            1,
-            "sandbox-init",
-            evidence.init_cmdline.to_string(),
-            sig,
-            SeenBy::Trace,
-            false,
-        );
-    }
-    for caught in evidence.caught {
-        let victim = match caught.sender {
-            Some(sender) => !evidence.is_strategy_sender(sender),
-            None => by_victim(caught.pid, caught.signal),
-        };
-        push(
-            caught.pid,
-            caught.role,
-            caught.cmdline.clone(),
-            caught.signal,
-            caught.seen_by,
-            victim,
-        );
-    }
-    hits
+        .collect()
 }
 
 #[cfg(test)]

@@ -145,7 +145,7 @@ fn init_main(plan: RunPlan) -> i32 {
 
 /// The run itself, as PID 1 of the sandbox or as the agent in a systemd machine.
 fn run_trials(plan: RunPlan) -> i32 {
-    let scenario = plan.scenario;
+    let mut scenario = plan.scenario;
     let requested = scenario.sandbox.pid_max.as_ref().map(|p| p.one().0);
     let (pid_max, pid_max_note) = match requested.map(namespace::set_pid_max) {
         Some(Ok(v)) => (Some(v), None),
@@ -161,45 +161,12 @@ fn run_trials(plan: RunPlan) -> i32 {
     if !emit(&Message::Started { facts }) {
         return 1;
     }
-    let devnull = match std::fs::OpenOptions::new()
-        .read(true)
-        .write(true)
-        .open("/dev/null")
-    {
-        Ok(f) => std::os::fd::OwnedFd::from(f),
-        Err(err) => return fail(format!("cannot open /dev/null: {err}")),
+    let inside = match start_inside(&mut scenario, plan.exe) {
+        Ok(inside) => inside,
+        Err(code) => return code,
     };
-    let mut scenario = scenario;
-    if scenario.churn.forced_reuse {
-        if let Err(why) = probe_set_tid(std::os::fd::AsRawFd::as_raw_fd(&devnull)) {
-            let text = format!("forced PID reuse is unavailable, running without it: {why}");
-            if !emit(&Message::Warning { text }) {
-                return 1;
-            }
-            scenario.churn.forced_reuse = false;
-        }
-    }
-    let shared = Shared::new(scenario.churn.bystanders.len());
-    let trace = super::trace::HelperTrace::new();
-    if trace.is_none() {
-        let text = "race windows of helper-run strategies (execstoppost-check, pkill-f) are \
-                    not measured, and their signals to the sandbox's init or to their own \
-                    shells' children are not seen: the trace shim was not built (no C \
-                    compiler at build time) or no memfd"
-            .to_string();
-        if !emit(&Message::Warning { text }) {
-            return 1;
-        }
-    }
-    let inside = Arc::new(Inside {
-        shared: shared.clone(),
-        devnull,
-        exe: plan.exe,
-        trace,
-        acts: Default::default(),
-    });
     {
-        let shared = shared.clone();
+        let shared = inside.shared.clone();
         let devnull = std::os::fd::AsRawFd::as_raw_fd(&inside.devnull);
         std::thread::spawn(move || super::reaper::run(shared, devnull));
     }
@@ -210,14 +177,6 @@ fn run_trials(plan: RunPlan) -> i32 {
         let seed = scenario.seed;
         std::thread::spawn(move || generator::run(inside, config, seed, stop, deadline))
     };
-
-    let strategies: Vec<_> = scenario
-        .strategies
-        .iter()
-        .map(|c| (c.label(), strategy::build(c)))
-        .collect();
-    let mut order: Vec<usize> = (0..strategies.len()).collect();
-    let mut rng = StdRng::seed_from_u64(scenario.seed);
     let cgroups = plan
         .cgroup
         .clone()
@@ -226,18 +185,89 @@ fn run_trials(plan: RunPlan) -> i32 {
         Ok(r) => r,
         Err(err) => return fail(format!("cannot set up the oracle pipe: {err}")),
     };
-    let mut stopped_early = None;
+    let stopped_early = match run_rounds(&mut runner, &scenario, deadline) {
+        Ok(stopped_early) => stopped_early,
+        Err(HostGone) => return 1,
+    };
+    runner.finish();
+    stop_churn.store(true, Ordering::Relaxed);
+    let mut churn = churn.join().unwrap_or_default();
+    add_table_figures(&inside, &mut churn);
+    emit(&Message::Finished {
+        churn,
+        stopped_early,
+    });
+    // Returning ends PID 1; the kernel then kills whatever is left in here.
+    0
+}
+
+/// The host stopped reading: the run is over.
+struct HostGone;
+
+/// What init needs to run trials: /dev/null for children's stdio, the
+/// process table, the helpers' trace. Forced reuse is turned off, with a
+/// warning, where this kernel cannot give a chosen number. `Err` is the
+/// exit code when that failed or the host is gone.
+fn start_inside(scenario: &mut crate::scenario::Scenario, exe: String) -> Result<Arc<Inside>, i32> {
+    let devnull = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open("/dev/null")
+        .map(std::os::fd::OwnedFd::from)
+        .map_err(|err| fail(format!("cannot open /dev/null: {err}")))?;
+    if scenario.churn.forced_reuse {
+        if let Err(why) = probe_set_tid(std::os::fd::AsRawFd::as_raw_fd(&devnull)) {
+            let text = format!("forced PID reuse is unavailable, running without it: {why}");
+            if !emit(&Message::Warning { text }) {
+                return Err(1);
+            }
+            scenario.churn.forced_reuse = false;
+        }
+    }
+    let trace = super::trace::HelperTrace::new();
+    if trace.is_none() {
+        let text = "race windows of helper-run strategies (execstoppost-check, pkill-f) are \
+                    not measured, and their signals to the sandbox's init or to their own \
+                    shells' children are not seen: the trace shim was not built (no C \
+                    compiler at build time) or no memfd"
+            .to_string();
+        if !emit(&Message::Warning { text }) {
+            return Err(1);
+        }
+    }
+    Ok(Arc::new(Inside {
+        shared: Shared::new(scenario.churn.bystanders.len()),
+        devnull,
+        exe,
+        trace,
+        acts: Default::default(),
+    }))
+}
+
+/// Every round of the scenario, each strategy once per round in a seeded
+/// order, until done or the deadline. Returns why it stopped early, if it did.
+fn run_rounds(
+    runner: &mut TrialRunner<'_>,
+    scenario: &crate::scenario::Scenario,
+    deadline: Instant,
+) -> Result<Option<String>, HostGone> {
+    let strategies: Vec<_> = scenario
+        .strategies
+        .iter()
+        .map(|c| (c.label(), strategy::build(c)))
+        .collect();
+    let mut order: Vec<usize> = (0..strategies.len()).collect();
+    let mut rng = StdRng::seed_from_u64(scenario.seed);
     let mut trial = 0;
-    'rounds: for round in 0..scenario.trials.0 {
+    for round in 0..scenario.trials.0 {
         // A seeded order per round, so no strategy always follows the same one.
         order.shuffle(&mut rng);
         for &i in &order {
             if Instant::now() >= deadline {
-                stopped_early = Some(format!(
+                return Ok(Some(format!(
                     "limits.max_duration ({}) reached after {trial} trials",
                     scenario.limits.max_duration
-                ));
-                break 'rounds;
+                )));
             }
             let (label, strategy) = &strategies[i];
             let alive = if strategy.kind() == crate::scenario::StrategyKind::Systemd {
@@ -246,31 +276,26 @@ fn run_trials(plan: RunPlan) -> i32 {
                 runner.run(trial, round, strategy.as_ref(), label)
             };
             if !alive {
-                return 1; // the host is gone
+                return Err(HostGone);
             }
             trial += 1;
         }
     }
-    runner.finish();
-    stop_churn.store(true, Ordering::Relaxed);
-    let mut churn = churn.join().unwrap_or_default();
-    {
-        let held = std::mem::take(&mut inside.shared.table.lock().held_samples);
-        if !held.is_empty() {
-            let sum: u64 = held.iter().map(|&h| u64::from(h)).sum();
-            churn.held_pids = Some(sum as f64 / held.len() as f64);
-        }
-        let mut reuse = std::mem::take(&mut inside.shared.table.lock().reuse_us);
-        churn.forced_reuses = reuse.len() as u64;
-        if !reuse.is_empty() {
-            reuse.sort_unstable();
-            churn.forced_reuse_p50_us = Some(f64::from(reuse[reuse.len() / 2]));
-        }
+    Ok(None)
+}
+
+/// The churn report's figures that the process table collected: PIDs held
+/// in the sandbox, and forced reuse's timing.
+fn add_table_figures(inside: &Inside, churn: &mut crate::churn::ChurnReport) {
+    let held = std::mem::take(&mut inside.shared.table.lock().held_samples);
+    if !held.is_empty() {
+        let sum: u64 = held.iter().map(|&h| u64::from(h)).sum();
+        churn.held_pids = Some(sum as f64 / held.len() as f64);
     }
-    emit(&Message::Finished {
-        churn,
-        stopped_early,
-    });
-    // Returning ends PID 1; the kernel then kills whatever is left in here.
-    0
+    let mut reuse = std::mem::take(&mut inside.shared.table.lock().reuse_us);
+    churn.forced_reuses = reuse.len() as u64;
+    if !reuse.is_empty() {
+        reuse.sort_unstable();
+        churn.forced_reuse_p50_us = Some(f64::from(reuse[reuse.len() / 2]));
+    }
 }

@@ -24,55 +24,88 @@ impl StopStrategy for ExecStopPostCheck {
 
     fn stop(&self, inside: &Inside, victim: &VictimHandle<'_>, requested: Instant) -> StopReport {
         let mut report = StopReport::default();
-        let mainpid = victim.pid.to_string();
+        // Acts on the number, each with the time until the kill that follows
+        // when it finds the number alive (see `Exposure`).
+        let mut acts: Vec<(Instant, Duration)> = Vec::new();
+        let mut reused = inside.number_reused(victim.pid);
+        let Some(kill_startup) = self.exec_stop(inside, victim, requested, &mut report, &mut acts)
+        else {
+            return report;
+        };
+        inside.wait_victim_death(requested + self.0.timeout.0);
+        report.final_phase_at = Some(Instant::now());
+        reused |= inside.number_reused(victim.pid);
+        if self
+            .exec_stop_post(inside, victim, kill_startup, &mut report, &mut acts)
+            .is_none()
+        {
+            return report;
+        }
+        report.exposure = Some(Exposure::first_after(inside.victim_death_at(), &acts));
+        report.pid_reused = Some(reused);
+        report
+    }
+}
+
+impl ExecStopPostCheck {
+    /// `ExecStop=`: its kills join `acts`, with their race windows (the
+    /// number was read at the stop request). Returns how long `/bin/kill`
+    /// takes from its start to its kill(), or `None` if the line failed to run.
+    fn exec_stop(
+        &self,
+        inside: &Inside,
+        victim: &VictimHandle<'_>,
+        requested: Instant,
+        report: &mut StopReport,
+        acts: &mut Vec<(Instant, Duration)>,
+    ) -> Option<Duration> {
         // As a separate word, systemd substitutes $MAINPID itself.
         let exec_stop = match self.line(self.0.exec_stop.as_deref(), Some(victim.pid)) {
             Ok(Some(argv)) => argv,
             Ok(None) => vec![
                 "/bin/kill".to_string(),
                 format!("-{}", self.0.kill_signal.short_name()),
-                mainpid.clone(),
+                victim.pid.to_string(),
             ],
             Err(err) => {
                 report.error = Some(err);
-                return report;
+                return None;
             }
         };
-        let mut reused = inside.number_reused(victim.pid);
         let run = match inside.run_traced_helper(&exec_stop, &[], HELPER_LIMIT) {
             Ok(run) => run,
             Err(err) => {
                 report.error = Some(err);
-                return report;
+                return None;
             }
         };
-        note_helper(
-            &mut report,
-            &exec_stop,
-            &run,
-            ignores_failure(&self.0.exec_stop),
-        );
-        // Acts on the number, each with the time until the kill that follows
-        // when it finds the number alive (see `Exposure`).
-        let mut acts: Vec<(Instant, Duration)> =
-            kills(&run.events).map(|at| (at, Duration::ZERO)).collect();
-        // How long `/bin/kill` takes from its start to its kill(): part of
-        // the time from a check to the kill it leads to.
-        let kill_startup = run
-            .events
-            .iter()
-            .find(|e| e.comm == "kill" && e.kind == TraceKind::Start)
-            .zip(run.events.iter().find(|e| e.is_kill_by("kill")))
-            .map_or(Duration::ZERO, |(start, kill)| {
-                kill.at.saturating_duration_since(start.at)
-            });
-        // ExecStop's number was read at the stop request.
+        note_helper(report, &exec_stop, &run, ignores_failure(&self.0.exec_stop));
+        acts.extend(kills(&run.events).map(|at| (at, Duration::ZERO)));
         for at in kills(&run.events) {
             let freed = inside.victim_death_at();
             report.windows.push(race_window(requested, at, freed));
         }
-        inside.wait_victim_death(requested + self.0.timeout.0);
-        report.final_phase_at = Some(Instant::now());
+        Some(
+            run.events
+                .iter()
+                .find(|e| e.comm == "kill" && e.kind == TraceKind::Start)
+                .zip(run.events.iter().find(|e| e.is_kill_by("kill")))
+                .map_or(Duration::ZERO, |(start, kill)| {
+                    kill.at.saturating_duration_since(start.at)
+                }),
+        )
+    }
+
+    /// `ExecStopPost=`: the `ps -p` check and the kill that may follow.
+    /// `None` if its line cannot be built.
+    fn exec_stop_post(
+        &self,
+        inside: &Inside,
+        victim: &VictimHandle<'_>,
+        kill_startup: Duration,
+        report: &mut StopReport,
+        acts: &mut Vec<(Instant, Duration)>,
+    ) -> Option<()> {
         // Inside the quoted `sh -c`, $MAINPID is expanded by sh from the environment.
         let script = format!(
             "if ps -p $MAINPID > /dev/null; then /bin/kill -{} $MAINPID; fi",
@@ -86,79 +119,57 @@ impl StopStrategy for ExecStopPostCheck {
             Ok(None) => vec!["/bin/sh".to_string(), "-c".to_string(), script],
             Err(err) => {
                 report.error = Some(err);
-                return report;
+                return None;
             }
         };
-        reused |= inside.number_reused(victim.pid);
         let env: Vec<(String, String)> = post_mainpid
-            .map(|_| ("MAINPID".to_string(), mainpid))
+            .map(|pid| ("MAINPID".to_string(), pid.to_string()))
             .into_iter()
             .collect();
-        match inside.run_traced_helper(&exec_stop_post, &env, HELPER_LIMIT) {
-            // `ps -p` saw the number alive when it exited with 0; the kill
-            // that follows is the check-then-kill race of the seed.
-            Ok(run) => {
-                note_helper(
-                    &mut report,
-                    &exec_stop_post,
-                    &run,
-                    ignores_failure(&self.0.exec_stop_post),
-                );
-                // The check is when `ps` listed /proc: `ps -p N` (procps 4)
-                // reads the whole directory, then looks up each entry; a
-                // number not in the listing is "gone". The listing comes
-                // just before its first lookup of another process (where the
-                // shim saw none, when `ps` exited).
-                let checked = run
-                    .events
-                    .iter()
-                    .find(|e| {
-                        e.comm == "ps"
-                            && matches!(e.kind, TraceKind::Probe { target, .. } if target != e.pid)
-                    })
-                    .or_else(|| {
-                        run.events
-                            .iter()
-                            .find(|e| e.comm == "ps" && e.kind == TraceKind::Exit)
-                    })
-                    .or_else(|| run.events.iter().find(|e| e.comm == "ps"))
-                    .map(|e| e.at);
-                // Only the PIDFile= form's check addresses the number.
-                if post_mainpid.is_some() {
-                    // A kill that followed the check says how long after it
-                    // came; without one, `ps` would have exited and `sh`
-                    // started `/bin/kill`.
-                    let ps_exit = run
-                        .events
-                        .iter()
-                        .find(|e| e.comm == "ps" && e.kind == TraceKind::Exit)
-                        .map(|e| e.at);
-                    let follow = |checked: Instant| match kills(&run.events).next() {
-                        Some(kill) => kill.saturating_duration_since(checked),
-                        None => {
-                            ps_exit.map_or(Duration::ZERO, |x| x.saturating_duration_since(checked))
-                                + kill_startup
-                        }
-                    };
-                    acts.extend(checked.map(|at| (at, follow(at))));
-                    acts.extend(kills(&run.events).map(|at| (at, Duration::ZERO)));
-                }
-                if let Some(checked) = checked {
-                    for at in kills(&run.events) {
-                        let freed = inside.victim_death_at();
-                        report.windows.push(race_window(checked, at, freed));
-                    }
-                }
+        let run = match inside.run_traced_helper(&exec_stop_post, &env, HELPER_LIMIT) {
+            Ok(run) => run,
+            Err(err) => {
+                report.error = Some(err);
+                return Some(());
             }
-            Err(err) => report.error = Some(err),
+        };
+        note_helper(
+            report,
+            &exec_stop_post,
+            &run,
+            ignores_failure(&self.0.exec_stop_post),
+        );
+        // `ps -p` saw the number alive when it exited with 0; the kill that
+        // follows is the seed's check-then-kill race.
+        let checked = ps_check(&run.events);
+        // Only the PIDFile= form's check addresses the number.
+        if post_mainpid.is_some() {
+            // A kill that followed the check says how long after it came;
+            // without one, `ps` would have exited and `sh` started `/bin/kill`.
+            let ps_exit = run
+                .events
+                .iter()
+                .find(|e| e.comm == "ps" && e.kind == TraceKind::Exit)
+                .map(|e| e.at);
+            let follow = |checked: Instant| match kills(&run.events).next() {
+                Some(kill) => kill.saturating_duration_since(checked),
+                None => {
+                    ps_exit.map_or(Duration::ZERO, |x| x.saturating_duration_since(checked))
+                        + kill_startup
+                }
+            };
+            acts.extend(checked.map(|at| (at, follow(at))));
+            acts.extend(kills(&run.events).map(|at| (at, Duration::ZERO)));
         }
-        report.exposure = Some(Exposure::first_after(inside.victim_death_at(), &acts));
-        report.pid_reused = Some(reused);
-        report
+        if let Some(checked) = checked {
+            for at in kills(&run.events) {
+                let freed = inside.victim_death_at();
+                report.windows.push(race_window(checked, at, freed));
+            }
+        }
+        Some(())
     }
-}
 
-impl ExecStopPostCheck {
     /// The scenario's own line for this step, as systemd would execute it.
     fn line(
         &self,
@@ -174,6 +185,25 @@ impl ExecStopPostCheck {
 fn ignores_failure(line: &Option<String>) -> bool {
     line.as_deref()
         .is_some_and(|l| l.trim_start().starts_with('-'))
+}
+
+/// When `ps` checked the number: `ps -p N` (procps 4) lists the whole of
+/// /proc, then looks up each entry; a number not in the listing is "gone".
+/// The listing comes just before its first lookup of another process (where
+/// the shim saw none, when `ps` exited).
+fn ps_check(events: &[TraceEvent]) -> Option<Instant> {
+    events
+        .iter()
+        .find(|e| {
+            e.comm == "ps" && matches!(e.kind, TraceKind::Probe { target, .. } if target != e.pid)
+        })
+        .or_else(|| {
+            events
+                .iter()
+                .find(|e| e.comm == "ps" && e.kind == TraceKind::Exit)
+        })
+        .or_else(|| events.iter().find(|e| e.comm == "ps"))
+        .map(|e| e.at)
 }
 
 /// When each `kill` program's kill() returned.

@@ -97,6 +97,36 @@ fn boot(
     cgroups: &Cgroups,
     nspawn: &mut Option<Child>,
 ) -> Result<(i32, OwnedFd), String> {
+    let child = spawn_nspawn(root, name, exe, cgroups)?;
+    let nspawn_pid = child.id() as i32;
+    *nspawn = Some(child);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let leader = find_leader(nspawn_pid, nspawn, deadline)?;
+    // A pidfd, checked against the parent, so teardown can never signal a recycled number.
+    let fd = rustix::process::Pid::from_raw(leader)
+        .ok_or_else(|| format!("the container's leader has no valid PID ({leader})"))
+        .and_then(|pid| {
+            rustix::process::pidfd_open(pid, rustix::process::PidfdFlags::empty())
+                .map_err(|e| format!("pidfd_open of the container's leader failed: {e}"))
+        })?;
+    // Checked again with the pidfd held: the number still names nspawn's
+    // child that is its namespace's init, so the pidfd names the leader.
+    if crate::sandbox::procfs::stat(leader).map(|s| s.ppid) != Some(nspawn_pid)
+        || !is_namespace_init(leader)
+    {
+        return Err("the container's leader went away during boot".into());
+    }
+    wait_running(leader, deadline)?;
+    Ok((leader, fd))
+}
+
+/// systemd-nspawn booting `root`, born inside our cgroups.
+fn spawn_nspawn(
+    root: &std::ffi::OsStr,
+    name: &str,
+    exe: &std::ffi::OsStr,
+    cgroups: &Cgroups,
+) -> Result<Child, String> {
     let procs: Vec<PathBuf> = std::iter::once(cgroups.unified.join("cgroup.procs"))
         .chain(cgroups.named.as_ref().map(|n| n.join("cgroup.procs")))
         .collect();
@@ -133,16 +163,20 @@ fn boot(
             Ok(())
         });
     }
-    let child = command
+    command
         .spawn()
-        .map_err(|e| format!("cannot start systemd-nspawn: {e}"))?;
-    let nspawn_pid = child.id() as i32;
-    *nspawn = Some(child);
-    let deadline = Instant::now() + Duration::from_secs(20);
-    let leader = loop {
-        // nspawn's first child is its transient "outer child", which makes
-        // the container's init (parented to nspawn too) and exits: the
-        // leader is the child that is PID 1 of a PID namespace of its own.
+        .map_err(|e| format!("cannot start systemd-nspawn: {e}"))
+}
+
+/// The container's leader: nspawn's first child is its transient "outer
+/// child", which makes the container's init (parented to nspawn too) and
+/// exits; the leader is the child that is PID 1 of a PID namespace of its own.
+fn find_leader(
+    nspawn_pid: i32,
+    nspawn: &mut Option<Child>,
+    deadline: Instant,
+) -> Result<i32, String> {
+    loop {
         let children =
             std::fs::read_to_string(format!("/proc/{nspawn_pid}/task/{nspawn_pid}/children"))
                 .unwrap_or_default();
@@ -151,7 +185,7 @@ fn boot(
             .filter_map(|p| p.parse::<i32>().ok())
             .find(|&p| is_namespace_init(p))
         {
-            break pid;
+            return Ok(pid);
         }
         if Instant::now() > deadline
             || nspawn
@@ -161,21 +195,12 @@ fn boot(
             return Err("systemd-nspawn did not start the container (is the root prepared? run scripts/setup-systemd)".into());
         }
         std::thread::sleep(Duration::from_millis(20));
-    };
-    // A pidfd, checked against the parent, so teardown can never signal a recycled number.
-    let fd = rustix::process::Pid::from_raw(leader)
-        .ok_or_else(|| format!("the container's leader has no valid PID ({leader})"))
-        .and_then(|pid| {
-            rustix::process::pidfd_open(pid, rustix::process::PidfdFlags::empty())
-                .map_err(|e| format!("pidfd_open of the container's leader failed: {e}"))
-        })?;
-    // Checked again with the pidfd held: the number still names nspawn's
-    // child that is its namespace's init, so the pidfd names the leader.
-    if crate::sandbox::procfs::stat(leader).map(|s| s.ppid) != Some(nspawn_pid)
-        || !is_namespace_init(leader)
-    {
-        return Err("the container's leader went away during boot".into());
     }
+}
+
+/// Waits until the container's systemd runs (its private socket exists,
+/// then `is-system-running --wait` says running or degraded).
+fn wait_running(leader: i32, deadline: Instant) -> Result<(), String> {
     let socket = format!("/proc/{leader}/root/run/systemd/private");
     while !Path::new(&socket).exists() {
         if Instant::now() > deadline {
@@ -201,7 +226,7 @@ fn boot(
     if text != "running" && text != "degraded" {
         return Err(format!("the container's systemd is `{text}`, not running"));
     }
-    Ok((leader, fd))
+    Ok(())
 }
 
 /// Whether `pid` is PID 1 of a PID namespace nested in ours (its `NSpid:`
