@@ -207,48 +207,7 @@ fn print_model(
     );
     for (name, kind, stats) in strategies {
         let a = assess(*kind, stats.as_ref(), space, &host.rates, survival);
-        let (p50, p99, per_stop, per_year) = match a {
-            Assessment::ByConstruction => (
-                "none".into(),
-                "none".into(),
-                "0 by construction (holds the process, not a number)".into(),
-                "0 by construction".into(),
-            ),
-            Assessment::NotMeasured => (
-                "-".into(),
-                "-".into(),
-                "not measured (helpers inside systemd are not traced)".into(),
-                "-".into(),
-            ),
-            Assessment::NoWindows => (
-                "-".into(),
-                "-".into(),
-                if stats.is_none() {
-                    "not measured (strategy unavailable here)".into()
-                } else {
-                    "no window recorded".into()
-                },
-                "-".into(),
-            ),
-            Assessment::Risk {
-                kind,
-                p50,
-                p99,
-                per_stop,
-            } => {
-                let y = fleet.project(per_stop);
-                let mut words = estimate_words(&per_stop);
-                if kind == WindowKind::Name {
-                    words.push_str(" + name matches");
-                }
-                (
-                    duration(p50),
-                    duration(p99),
-                    words,
-                    format!("{:.1} ({} to {})", y.expected, y.lo, y.hi),
-                )
-            }
-        };
+        let [p50, p99, per_stop, per_year] = model_cells(a, stats.is_some(), &fleet);
         println!("{name:<20} {p50:>11} {p99:>11}  {per_stop:<62} {per_year}");
     }
     println!();
@@ -259,6 +218,52 @@ fn print_model(
         println!(
             "pkill-f: the model covers only its scan-to-kill window; what its pattern matches by name is measured by `stopbench run`, not modelled."
         );
+    }
+}
+
+/// One strategy's window p50 and p99, risk per stop and misfires per year.
+fn model_cells(a: Assessment, measured: bool, fleet: &Fleet) -> [String; 4] {
+    match a {
+        Assessment::ByConstruction => [
+            "none".into(),
+            "none".into(),
+            "0 by construction (holds the process, not a number)".into(),
+            "0 by construction".into(),
+        ],
+        Assessment::NotMeasured => [
+            "-".into(),
+            "-".into(),
+            "not measured (helpers inside systemd are not traced)".into(),
+            "-".into(),
+        ],
+        Assessment::NoWindows => [
+            "-".into(),
+            "-".into(),
+            if measured {
+                "no window recorded".into()
+            } else {
+                "not measured (strategy unavailable here)".into()
+            },
+            "-".into(),
+        ],
+        Assessment::Risk {
+            kind,
+            p50,
+            p99,
+            per_stop,
+        } => {
+            let y = fleet.project(per_stop);
+            let mut words = estimate_words(&per_stop);
+            if kind == WindowKind::Name {
+                words.push_str(" + name matches");
+            }
+            [
+                duration(p50),
+                duration(p99),
+                words,
+                format!("{:.1} ({} to {})", y.expected, y.lo, y.hi),
+            ]
+        }
     }
 }
 

@@ -98,23 +98,43 @@ pub fn verdict(o: &Observation) -> Verdict {
 mod tests {
     use super::*;
 
-    #[test]
-    fn table_of_trials() {
-        let t0 = Instant::now();
-        let ms = |n: u64| t0 + Duration::from_millis(n);
-        let base = Observation {
+    /// `(what, observation, outcome, death in ms, an error expected)`.
+    type Case = (&'static str, Observation, Outcome, Option<u64>, bool);
+
+    fn at(t0: Instant, ms: u64) -> Instant {
+        t0 + Duration::from_millis(ms)
+    }
+
+    fn base(t0: Instant) -> Observation {
+        Observation {
             requested: Some(t0),
-            completed: Some(ms(30)),
+            completed: Some(at(t0, 30)),
             ..Observation::default()
-        };
-        let exited = Some((Cause::Exited(0), ms(5)));
-        let killed = Some((Cause::Signaled(libc::SIGKILL), ms(2001)));
-        let cases: Vec<(&str, Observation, Outcome, Option<u64>, bool)> = vec![
+        }
+    }
+
+    fn check(cases: Vec<Case>) {
+        for (what, o, outcome, death_ms, error) in cases {
+            let v = verdict(&o);
+            assert_eq!(v.outcome, outcome, "{what}");
+            assert_eq!(v.death, death_ms.map(Duration::from_millis), "{what}");
+            assert_eq!(v.error.is_some(), error, "{what}: {:?}", v.error);
+            assert_eq!(v.completion, Duration::from_millis(30), "{what}");
+        }
+    }
+
+    #[test]
+    fn table_of_stops_that_ended() {
+        let t0 = Instant::now();
+        let base = base(t0);
+        let exited = Some((Cause::Exited(0), at(t0, 5)));
+        let killed = Some((Cause::Signaled(libc::SIGKILL), at(t0, 2001)));
+        check(vec![
             (
                 "clean stop on the first signal",
                 Observation {
                     main_end: exited,
-                    tree_gone: Some(ms(5)),
+                    tree_gone: Some(at(t0, 5)),
                     ..base.clone()
                 },
                 Outcome::Exited,
@@ -125,7 +145,7 @@ mod tests {
                 "a late child outlives the main process, then dies",
                 Observation {
                     main_end: exited,
-                    tree_gone: Some(ms(12)),
+                    tree_gone: Some(at(t0, 12)),
                     ..base.clone()
                 },
                 Outcome::Exited,
@@ -147,7 +167,7 @@ mod tests {
                 "escalated to SIGKILL after the timeout",
                 Observation {
                     main_end: killed,
-                    final_phase_at: Some(ms(2000)),
+                    final_phase_at: Some(at(t0, 2000)),
                     ..base.clone()
                 },
                 Outcome::Killed,
@@ -157,14 +177,22 @@ mod tests {
             (
                 "SIGSTOPped, then SIGCONT after the kill signal: exits at once",
                 Observation {
-                    main_end: Some((Cause::Exited(0), ms(9))),
-                    final_phase_at: Some(ms(2000)),
+                    main_end: Some((Cause::Exited(0), at(t0, 9))),
+                    final_phase_at: Some(at(t0, 2000)),
                     ..base.clone()
                 },
                 Outcome::Exited,
                 Some(9),
                 false,
             ),
+        ]);
+    }
+
+    #[test]
+    fn table_of_stops_that_did_not() {
+        let t0 = Instant::now();
+        let base = base(t0);
+        check(vec![
             (
                 "survivor: censored, never the give-up time",
                 base.clone(),
@@ -176,7 +204,7 @@ mod tests {
                 "exec failure: gone before the stop with exit 127",
                 Observation {
                     gone_before_stop: true,
-                    main_end: Some((Cause::Exited(127), ms(0))),
+                    main_end: Some((Cause::Exited(127), t0)),
                     ..base.clone()
                 },
                 Outcome::Error,
@@ -188,7 +216,7 @@ mod tests {
                 Observation {
                     gone_before_stop: true,
                     early_exit_expected: true,
-                    main_end: Some((Cause::Exited(1), ms(0))),
+                    main_end: Some((Cause::Exited(1), t0)),
                     ..base.clone()
                 },
                 Outcome::Exited,
@@ -199,7 +227,7 @@ mod tests {
                 "a helper failed (pkill exit 2)",
                 Observation {
                     strategy_error: Some("`pkill` exited with 2".into()),
-                    main_end: exited,
+                    main_end: Some((Cause::Exited(0), at(t0, 5))),
                     ..base.clone()
                 },
                 Outcome::Error,
@@ -216,13 +244,6 @@ mod tests {
                 None,
                 false,
             ),
-        ];
-        for (what, o, outcome, death_ms, error) in cases {
-            let v = verdict(&o);
-            assert_eq!(v.outcome, outcome, "{what}");
-            assert_eq!(v.death, death_ms.map(Duration::from_millis), "{what}");
-            assert_eq!(v.error.is_some(), error, "{what}: {:?}", v.error);
-            assert_eq!(v.completion, Duration::from_millis(30), "{what}");
-        }
+        ]);
     }
 }

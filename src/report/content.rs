@@ -172,51 +172,11 @@ fn recommendation(results: &RunResults, blocks: &mut Vec<Block>) {
             )),
         ]));
     }
-    let mut items = Vec::new();
-    for &i in order.iter().skip(1) {
-        let s = &stats[i];
-        let mut line = vec![
-            bold(&s.strategy),
-            text(format!(": {}", misfire_rate_words(s))),
-        ];
-        if s.trials > 0 && s.misfires > 0 {
-            line.push(text(format!(
-                " — {:.2} processes hit per stop",
-                s.misfires as f64 / s.trials as f64
-            )));
-            if let Some((cmd, n)) = most_hit(&results.misfires, &s.strategy) {
-                line.extend([
-                    text(" (most often "),
-                    code(cmd),
-                    text(format!(", {})", times(n))),
-                ]);
-            }
-        }
-        if s.survived > 0 {
-            line.push(text(format!(
-                "; {} stops left the victim alive",
-                thousands(s.survived)
-            )));
-        }
-        if s.leaks > 0 {
-            line.push(text(format!(
-                "; {} processes of its tree left running",
-                thousands(s.leaks)
-            )));
-        }
-        if s.errors + s.eperm > 0 {
-            line.push(text(format!(
-                "; {} errors or refused signals",
-                thousands(s.errors + s.eperm)
-            )));
-        }
-        line.push(text(format!(
-            "; p99 {} to the tree's death, {} to completion.",
-            opt_duration(s.latency_at(0.99)),
-            opt_duration(s.completion_at(0.99))
-        )));
-        items.push(line);
-    }
+    let items: Vec<Vec<Span>> = order
+        .iter()
+        .skip(1)
+        .map(|&i| compared_line(results, &stats[i]))
+        .collect();
     if !items.is_empty() {
         blocks.push(Block::Paragraph(vec![text("Compared with the others:")]));
         blocks.push(Block::List(items));
@@ -238,6 +198,42 @@ fn recommendation(results: &RunResults, blocks: &mut Vec<Block>) {
             text: unit_settings(config, &results.meta.scenario),
         });
     }
+}
+
+/// One strategy beside the recommended one: its misfires, what it hit most,
+/// what it left alive or running, its errors and its latencies.
+fn compared_line(results: &RunResults, s: &StrategyStats) -> Vec<Span> {
+    let mut line = vec![
+        bold(&s.strategy),
+        text(format!(": {}", misfire_rate_words(s))),
+    ];
+    if s.trials > 0 && s.misfires > 0 {
+        line.push(text(format!(
+            " — {:.2} processes hit per stop",
+            s.misfires as f64 / s.trials as f64
+        )));
+        if let Some((cmd, n)) = most_hit(&results.misfires, &s.strategy) {
+            line.extend([
+                text(" (most often "),
+                code(cmd),
+                text(format!(", {})", times(n))),
+            ]);
+        }
+    }
+    let counts = [
+        (s.survived, "stops left the victim alive"),
+        (s.leaks, "processes of its tree left running"),
+        (s.errors + s.eperm, "errors or refused signals"),
+    ];
+    for (n, what) in counts.into_iter().filter(|&(n, _)| n > 0) {
+        line.push(text(format!("; {} {what}", thousands(n))));
+    }
+    line.push(text(format!(
+        "; p99 {} to the tree's death, {} to completion.",
+        opt_duration(s.latency_at(0.99)),
+        opt_duration(s.completion_at(0.99))
+    )));
+    line
 }
 
 /// The process a strategy hit most often, and how often.

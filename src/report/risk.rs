@@ -4,6 +4,7 @@
 
 use super::document::{text, Block};
 use crate::figures::duration;
+use crate::measure::StrategyStats;
 use crate::model::{assess, estimate_words, Assessment, HostChurn, PidSpace, Survival};
 use crate::results::RunResults;
 use crate::strategy::WindowKind;
@@ -55,64 +56,25 @@ pub fn section(results: &RunResults, blocks: &mut Vec<Block>) {
             h.scope.describe()
         ))]));
     }
-    let mut rows = Vec::new();
-    for s in &results.stats {
-        let kind = results.window_kind(&s.strategy);
-        // Without a host there is no rate; the windows are still shown.
-        let rates = if host.is_some() { &rates[..] } else { &[0.0] };
-        let a = assess(kind, Some(s), space, rates, Survival::LongLived);
-        let (misfire, _, _) = s.misfire_rate();
-        let sandbox = format!("{:.1}%", misfire * 100.0);
-        let row = match a {
-            Assessment::ByConstruction => vec![
-                "none".into(),
-                "none".into(),
-                "none".into(),
-                "0 by construction: it holds the process (pidfd) or its cgroup, never a number"
-                    .into(),
-            ],
-            Assessment::NotMeasured => vec![
-                "not measured".into(),
-                "not measured".into(),
-                "not measured".into(),
-                "not modelled: helpers inside the sandboxed systemd are not traced".into(),
-            ],
-            Assessment::NoWindows => vec![
-                "-".into(),
-                "-".into(),
-                "-".into(),
-                "no trial signalled by number (or the shim was unavailable)".into(),
-            ],
-            Assessment::Risk {
-                kind,
-                p50,
-                p99,
-                per_stop,
-            } => {
-                let words = if host.is_none() {
-                    "no host churn recorded".to_string()
-                } else {
-                    format!("per stop: {}", estimate_words(&per_stop))
-                };
-                let words = if kind == WindowKind::Name {
-                    format!(
-                        "{words}, scan to kill; name matches are a separate risk, measured above"
-                    )
-                } else {
-                    words
-                };
-                vec![
-                    s.window_at(0.5).map_or("-".into(), duration),
-                    s.exposure_at(0.5).map_or("-".into(), duration),
-                    format!("{} / {}", duration(p50), duration(p99)),
-                    words,
-                ]
-            }
-        };
-        let mut cells = vec![s.strategy.clone(), sandbox];
-        cells.extend(row);
-        rows.push(cells);
-    }
+    let rows = results
+        .stats
+        .iter()
+        .map(|s| {
+            // Without a host there is no rate; the windows are still shown.
+            let rates = if host.is_some() { &rates[..] } else { &[0.0] };
+            let a = assess(
+                results.window_kind(&s.strategy),
+                Some(s),
+                space,
+                rates,
+                Survival::LongLived,
+            );
+            let (misfire, _, _) = s.misfire_rate();
+            let mut cells = vec![s.strategy.clone(), format!("{:.1}%", misfire * 100.0)];
+            cells.extend(risk_cells(s, a, host.is_some()));
+            cells
+        })
+        .collect();
     blocks.push(Block::Table {
         header: vec![
             "strategy".into(),
@@ -125,4 +87,45 @@ pub fn section(results: &RunResults, blocks: &mut Vec<Block>) {
         rows,
         numeric: vec![false, true, true, true, true, false],
     });
+}
+
+/// A strategy's race window, exposure, model window and production risk,
+/// as the risk table shows them.
+fn risk_cells(s: &StrategyStats, a: Assessment, host_known: bool) -> Vec<String> {
+    let same = |what: &str, why: &str| vec![what.into(), what.into(), what.into(), why.into()];
+    match a {
+        Assessment::ByConstruction => same(
+            "none",
+            "0 by construction: it holds the process (pidfd) or its cgroup, never a number",
+        ),
+        Assessment::NotMeasured => same(
+            "not measured",
+            "not modelled: helpers inside the sandboxed systemd are not traced",
+        ),
+        Assessment::NoWindows => same(
+            "-",
+            "no trial signalled by number (or the shim was unavailable)",
+        ),
+        Assessment::Risk {
+            kind,
+            p50,
+            p99,
+            per_stop,
+        } => {
+            let mut words = if host_known {
+                format!("per stop: {}", estimate_words(&per_stop))
+            } else {
+                "no host churn recorded".to_string()
+            };
+            if kind == WindowKind::Name {
+                words.push_str(", scan to kill; name matches are a separate risk, measured above");
+            }
+            vec![
+                s.window_at(0.5).map_or("-".into(), duration),
+                s.exposure_at(0.5).map_or("-".into(), duration),
+                format!("{} / {}", duration(p50), duration(p99)),
+                words,
+            ]
+        }
+    }
 }

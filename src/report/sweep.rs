@@ -21,66 +21,10 @@ fn model_section(sweep: &SweepResults, checks: &[ModelCheck], blocks: &mut Vec<B
             text(" applicable cells have the prediction inside the measured 95% interval."),
         ]));
     }
-    if let Some(fit) = sweep.pooled_fit(checks, 1.0) {
-        let verdict = |f: &crate::model::pooled::Fit| {
-            format!(
-                "χ² = {:.1} on {} cells, p = {:.3} ({})",
-                f.chi2,
-                f.cells,
-                f.p_value,
-                if f.passes(POOLED_ALPHA) {
-                    "fits"
-                } else {
-                    "rejected"
-                }
-            )
-        };
-        let scaled: Vec<String> = [0.7, 1.4]
-            .iter()
-            .filter_map(|&k| Some(format!("×{k}: {}", verdict(&sweep.pooled_fit(checks, k)?))))
-            .collect();
-        let mut words = format!(
-            "Pooled over the applicable cells, the measured counts against the predictions: {}, judged at the {}% level (a χ² goodness of fit, one degree of freedom per cell; see the README). The same data against the model scaled: {}. A validation with power fits the model and rejects both.",
-            verdict(&fit),
-            POOLED_ALPHA * 100.0,
-            scaled.join("; ")
-        );
-        if fit.sparse > 0 {
-            words.push_str(&format!(
-                " {} cells expect fewer than 5 misfires, where the χ² approximation is rough.",
-                fit.sparse
-            ));
-        }
+    if let Some(words) = pooled_words(sweep, checks) {
         blocks.push(Block::Paragraph(vec![text(words)]));
     }
-    let rows = checks
-        .iter()
-        .map(|m| {
-            let (r, lo, hi) = m.check.measured;
-            let s = sweep.points[m.point]
-                .1
-                .stats
-                .iter()
-                .find(|s| s.strategy == m.strategy);
-            vec![
-                sweep.axis_label(m.point),
-                m.strategy.clone(),
-                m.check.wrap.map_or("–".into(), |t| {
-                    duration(std::time::Duration::from_secs_f64(t))
-                }),
-                s.and_then(|s| s.risk_window_at(0.5))
-                    .map_or("–".into(), duration),
-                format!("{:.1}%", m.check.predicted.p * 100.0),
-                format!("{:.1}%", r * 100.0),
-                format!("{:.1}–{:.1}%", lo * 100.0, hi * 100.0),
-                match &m.check.applicable {
-                    Ok(()) if m.check.inside() => "inside".into(),
-                    Ok(()) => "outside".into(),
-                    Err(why) => format!("not applicable: {why}"),
-                },
-            ]
-        })
-        .collect();
+    let rows = checks.iter().map(|m| check_row(sweep, m)).collect();
     blocks.push(Block::Table {
         header: [
             sweep.index.parameter.key(),
@@ -97,6 +41,68 @@ fn model_section(sweep: &SweepResults, checks: &[ModelCheck], blocks: &mut Vec<B
         rows,
         numeric: vec![false, false, true, true, true, true, true, false],
     });
+}
+
+/// The pooled fit, and the same data against the model scaled ×0.7 and ×1.4.
+fn pooled_words(sweep: &SweepResults, checks: &[ModelCheck]) -> Option<String> {
+    let fit = sweep.pooled_fit(checks, 1.0)?;
+    let verdict = |f: &crate::model::pooled::Fit| {
+        format!(
+            "χ² = {:.1} on {} cells, p = {:.3} ({})",
+            f.chi2,
+            f.cells,
+            f.p_value,
+            if f.passes(POOLED_ALPHA) {
+                "fits"
+            } else {
+                "rejected"
+            }
+        )
+    };
+    let scaled: Vec<String> = [0.7, 1.4]
+        .iter()
+        .filter_map(|&k| Some(format!("×{k}: {}", verdict(&sweep.pooled_fit(checks, k)?))))
+        .collect();
+    let mut words = format!(
+        "Pooled over the applicable cells, the measured counts against the predictions: {}, judged at the {}% level (a χ² goodness of fit, one degree of freedom per cell; see the README). The same data against the model scaled: {}. A validation with power fits the model and rejects both.",
+        verdict(&fit),
+        POOLED_ALPHA * 100.0,
+        scaled.join("; ")
+    );
+    if fit.sparse > 0 {
+        words.push_str(&format!(
+            " {} cells expect fewer than 5 misfires, where the χ² approximation is rough.",
+            fit.sparse
+        ));
+    }
+    Some(words)
+}
+
+/// One row of the model-check table.
+fn check_row(sweep: &SweepResults, m: &ModelCheck) -> Vec<String> {
+    let (r, lo, hi) = m.check.measured;
+    let s = sweep.points[m.point]
+        .1
+        .stats
+        .iter()
+        .find(|s| s.strategy == m.strategy);
+    vec![
+        sweep.axis_label(m.point),
+        m.strategy.clone(),
+        m.check.wrap.map_or("–".into(), |t| {
+            duration(std::time::Duration::from_secs_f64(t))
+        }),
+        s.and_then(|s| s.risk_window_at(0.5))
+            .map_or("–".into(), duration),
+        format!("{:.1}%", m.check.predicted.p * 100.0),
+        format!("{:.1}%", r * 100.0),
+        format!("{:.1}–{:.1}%", lo * 100.0, hi * 100.0),
+        match &m.check.applicable {
+            Ok(()) if m.check.inside() => "inside".into(),
+            Ok(()) => "outside".into(),
+            Err(why) => format!("not applicable: {why}"),
+        },
+    ]
 }
 
 #[derive(Serialize)]
@@ -169,6 +175,38 @@ fn write_csv(dir: &Path, sweep: &SweepResults) -> Result<(), ReportError> {
     w.flush().map_err(io)
 }
 
+/// The recommended strategy at point `i`, with a link to its report.
+fn best_at(sweep: &SweepResults, i: usize) -> Vec<Span> {
+    let (point, r) = &sweep.points[i];
+    let key = sweep.index.parameter.key();
+    let mut line = vec![text(format!("{key} = {}: ", sweep.axis_label(i)))];
+    match recommend::rank(&r.stats).first() {
+        Some(&best) => {
+            let s = &r.stats[best];
+            line.push(bold(&s.strategy));
+            line.push(text(format!(
+                " ({}, {} of {} trials misfired, p99 {}) — ",
+                if recommend::is_clean(s) {
+                    "clean"
+                } else {
+                    "no clean strategy"
+                },
+                thousands(s.misfired_trials),
+                thousands(s.trials),
+                s.latency_at(0.99)
+                    .map(duration)
+                    .unwrap_or_else(|| "–".into())
+            )));
+        }
+        None => line.push(text("no trials — ")),
+    }
+    line.push(Span::Link(
+        "report".into(),
+        format!("{}/index.html", point.label),
+    ));
+    line
+}
+
 fn document(
     sweep: &SweepResults,
     plots: Vec<plot::Plot>,
@@ -201,35 +239,7 @@ fn document(
         }
     }
     blocks.push(Block::Heading(2, "Best strategy at each point".into()));
-    let mut items: Vec<Vec<Span>> = Vec::new();
-    for (i, (point, r)) in sweep.points.iter().enumerate() {
-        let mut line = vec![text(format!("{key} = {}: ", sweep.axis_label(i)))];
-        match recommend::rank(&r.stats).first() {
-            Some(&best) => {
-                let s = &r.stats[best];
-                line.push(bold(&s.strategy));
-                line.push(text(format!(
-                    " ({}, {} of {} trials misfired, p99 {}) — ",
-                    if recommend::is_clean(s) {
-                        "clean"
-                    } else {
-                        "no clean strategy"
-                    },
-                    thousands(s.misfired_trials),
-                    thousands(s.trials),
-                    s.latency_at(0.99)
-                        .map(duration)
-                        .unwrap_or_else(|| "–".into())
-                )));
-            }
-            None => line.push(text("no trials — ")),
-        }
-        line.push(Span::Link(
-            "report".into(),
-            format!("{}/index.html", point.label),
-        ));
-        items.push(line);
-    }
+    let items: Vec<Vec<Span>> = (0..sweep.points.len()).map(|i| best_at(sweep, i)).collect();
     blocks.push(Block::List(items));
     blocks.push(Block::Heading(2, "All points".into()));
     let mut rows = Vec::new();

@@ -31,10 +31,57 @@ kind = "pidfd"
 timeout = "2s"
 "#;
 
-/// Fixed results: plain-kill misfires every trial, pkill-f hits two
-/// processes per trial, pidfd is clean but one stop is killed at 2 s.
-pub fn fixture(dir: &std::path::Path) -> RunResults {
-    let scenario = crate::scenario::parse("fixture.toml", SCENARIO).unwrap();
+/// The run's metadata: the scenario, a machine, a sandbox and churn, a host.
+fn fixture_meta(scenario: crate::scenario::Scenario) -> RunMeta {
+    RunMeta {
+        stopbench_version: "0.0.0-test".into(),
+        scenario,
+        machine: Machine {
+            kernel: "6.18.0-test".into(),
+            cores: 2,
+            host_pid_max: Some(32768),
+            uid: 0,
+        },
+        sandbox: Some(SandboxFacts {
+            mode: SandboxMode::Root,
+            pid_max_requested: Some(1024),
+            pid_max: Some(1024),
+            pid_max_note: None,
+        }),
+        churn: Some(ChurnReport {
+            target: "2000/s".into(),
+            spawned: 20_000,
+            failed_spawns: 0,
+            seconds: 10.0,
+            achieved_rate: 2000.0,
+            throttled_by_max_live: 0,
+            first_reuse_after_ms: None,
+            forced_reuse_p50_us: None,
+            forced_reuses: 0,
+            replay_target_rate: None,
+            held_pids: Some(12.0),
+        }),
+        started_unix: 1_795_000_000,
+        finished_unix: 1_795_000_010,
+        incomplete: None,
+        warnings: Vec::new(),
+        systemd: None,
+        unavailable: Vec::new(),
+        floors: None,
+        host: Some(crate::model::HostChurn {
+            source: "observed for 10s in 100 samples".into(),
+            scope: crate::model::host::ChurnScope::PidNamespace,
+            pid_max: 4_194_304,
+            live_pids: 1_000,
+            interval_s: 0.1,
+            rates: vec![1_500.0, 2_500.0],
+        }),
+        strategies: Vec::new(),
+    }
+}
+
+/// Twelve trials: plain-kill misfiring once each, pkill-f twice, pidfd never.
+fn fixture_stats(scenario: &crate::scenario::Scenario) -> Vec<crate::measure::StrategyStats> {
     let labels: Vec<String> = scenario.strategies.iter().map(|s| s.label()).collect();
     let mut recorder = Recorder::new(&labels);
     let trials: [(&str, Outcome, u64, u64); 12] = [
@@ -71,19 +118,36 @@ pub fn fixture(dir: &std::path::Path) -> RunResults {
             follow_us: None,
         });
     }
-    let misfire =
-        |trial, strategy: &str, hit_pid, role: &str, cmd: &str, signal: &str| MisfireRow {
-            scenario: "fixture".into(),
-            strategy: strategy.into(),
-            trial,
-            victim_pid: 400,
-            victim_cmdline: "/usr/bin/foo_daemon".into(),
-            hit_pid,
-            hit_role: role.into(),
-            hit_cmdline: cmd.into(),
-            signal: signal.into(),
-            seen_by: "death".into(),
-        };
+    recorder.strategies
+}
+
+/// A misfire row of the fixture's scenario, victim 400.
+fn misfire(
+    trial: u32,
+    strategy: &str,
+    hit_pid: i32,
+    role: &str,
+    cmd: &str,
+    signal: &str,
+) -> MisfireRow {
+    MisfireRow {
+        scenario: "fixture".into(),
+        strategy: strategy.into(),
+        trial,
+        victim_pid: 400,
+        victim_cmdline: "/usr/bin/foo_daemon".into(),
+        hit_pid,
+        hit_role: role.into(),
+        hit_cmdline: cmd.into(),
+        signal: signal.into(),
+        seen_by: "death".into(),
+    }
+}
+
+/// Fixed results: plain-kill misfires every trial, pkill-f hits two
+/// processes per trial, pidfd is clean but one stop is killed at 2 s.
+pub fn fixture(dir: &std::path::Path) -> RunResults {
+    let scenario = crate::scenario::parse("fixture.toml", SCENARIO).unwrap();
     let misfires = vec![
         misfire(
             0,
@@ -112,53 +176,9 @@ pub fn fixture(dir: &std::path::Path) -> RunResults {
     ];
     RunResults {
         dir: dir.to_path_buf(),
-        meta: RunMeta {
-            stopbench_version: "0.0.0-test".into(),
-            scenario: scenario.clone(),
-            machine: Machine {
-                kernel: "6.18.0-test".into(),
-                cores: 2,
-                host_pid_max: Some(32768),
-                uid: 0,
-            },
-            sandbox: Some(SandboxFacts {
-                mode: SandboxMode::Root,
-                pid_max_requested: Some(1024),
-                pid_max: Some(1024),
-                pid_max_note: None,
-            }),
-            churn: Some(ChurnReport {
-                target: "2000/s".into(),
-                spawned: 20_000,
-                failed_spawns: 0,
-                seconds: 10.0,
-                achieved_rate: 2000.0,
-                throttled_by_max_live: 0,
-                first_reuse_after_ms: None,
-                forced_reuse_p50_us: None,
-                forced_reuses: 0,
-                replay_target_rate: None,
-                held_pids: Some(12.0),
-            }),
-            started_unix: 1_795_000_000,
-            finished_unix: 1_795_000_010,
-            incomplete: None,
-            warnings: Vec::new(),
-            systemd: None,
-            unavailable: Vec::new(),
-            floors: None,
-            host: Some(crate::model::HostChurn {
-                source: "observed for 10s in 100 samples".into(),
-                scope: crate::model::host::ChurnScope::PidNamespace,
-                pid_max: 4_194_304,
-                live_pids: 1_000,
-                interval_s: 0.1,
-                rates: vec![1_500.0, 2_500.0],
-            }),
-            strategies: Vec::new(),
-        },
+        stats: fixture_stats(&scenario),
+        meta: fixture_meta(scenario),
         scenario_toml: SCENARIO.trim().to_string(),
-        stats: recorder.strategies,
         misfires,
         victim_signals: vec![MisfireRow {
             seen_by: "handler".into(),

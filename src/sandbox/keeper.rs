@@ -24,6 +24,7 @@ use super::inside::Inside;
 use super::spawn::{self, ChildAction, ExecSpec};
 use super::table::{Role, Shared};
 use crate::oracle::Cause;
+use crate::sys::child;
 use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -247,12 +248,10 @@ impl spawn::ForkMain for KeeperSpec<'_> {
 /// # Safety
 /// Call only in a freshly cloned child, once.
 unsafe fn keeper_main(spec: &KeeperSpec<'_>, devnull: RawFd) -> ! {
-    // SAFETY: a fork-like child of init's, once (the caller's
-    // contract), so it owns its errno and its fds, and runs alone: libc's
-    // async-signal-safe calls only (setsid, sigprocmask, dup2, close_range,
-    // prctl, read, write, waitid, sigpending, _exit), each on values of its
-    // own stack or on the spec, which the fork copied; spawn's clone child
-    // runs only sys::child steps.
+    // SAFETY: a fork-like child of init's, once (the caller's contract), so
+    // it owns its errno and its fds, and runs alone: libc's
+    // async-signal-safe calls only, on values of its own stack or on the
+    // spec, which the fork copied.
     unsafe {
         // Its own session, like every process init starts: a victim's `kill 0`
         // never reaches it.
@@ -267,75 +266,111 @@ unsafe fn keeper_main(spec: &KeeperSpec<'_>, devnull: RawFd) -> ! {
             libc::syscall(libc::SYS_close_range, low, high, 0);
         }
         libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);
-        let send = |report: Report| {
-            let bytes: *const Report = &report;
-            libc::write(spec.report, bytes.cast(), std::mem::size_of::<Report>());
-        };
-        let wait_ack = || {
-            let mut byte = 0u8;
-            loop {
-                let n = libc::read(spec.ack, (&mut byte as *mut u8).cast(), 1);
-                if n >= 0 || *libc::__errno_location() != libc::EINTR {
-                    return n == 1;
-                }
-            }
-        };
-        let action = ChildAction::Exec(spec.victim);
-        let mut victim = Err(libc::EINVAL);
-        if spec.candidates.is_empty() {
-            victim = spawn::spawn(&action, devnull, None, false)
-                .map_err(|e| e.raw_os_error().unwrap_or(libc::EIO));
+    }
+    let victim = match start_victim(spec, devnull) {
+        Ok(pid) => pid,
+        Err(errno) => {
+            send(spec, [FAILED, 0, errno, 0]);
+            child::exit(1)
         }
-        for &pid in &spec.candidates {
-            victim = spawn::spawn(&action, devnull, Some(pid), false)
-                .map_err(|e| e.raw_os_error().unwrap_or(libc::EIO));
-            if !matches!(victim, Err(libc::EEXIST)) {
-                break;
-            }
+    };
+    // The victim has its copies; ours would keep its ready pipe open.
+    for (src, _) in &spec.victim.fds {
+        // SAFETY: the keeper's copy of the victim's fd, which it owns.
+        unsafe { libc::close(*src) };
+    }
+    send(spec, [STARTED, victim, 0, 0]);
+    if !wait_ack(spec) {
+        // Init is gone or gave up: nothing to keep.
+        child::exit(1)
+    }
+    keep(spec)
+}
+
+/// Starts the victim: at the first free number of `candidates`, or
+/// anywhere. The errno of the last failure otherwise.
+fn start_victim(spec: &KeeperSpec<'_>, devnull: RawFd) -> Result<i32, i32> {
+    let action = ChildAction::Exec(spec.victim);
+    let errno = |e: std::io::Error| e.raw_os_error().unwrap_or(libc::EIO);
+    if spec.candidates.is_empty() {
+        return spawn::spawn(&action, devnull, None, false)
+            .map(|c| c.pid)
+            .map_err(errno);
+    }
+    let mut victim = Err(libc::EINVAL);
+    for &pid in &spec.candidates {
+        victim = spawn::spawn(&action, devnull, Some(pid), false)
+            .map(|c| c.pid)
+            .map_err(errno);
+        if victim != Err(libc::EEXIST) {
+            break;
         }
-        let victim = match victim {
-            Ok(child) => child.pid,
-            Err(errno) => {
-                send([FAILED, 0, errno, 0]);
-                libc::_exit(1)
+    }
+    victim
+}
+
+/// Reaps the victim's tree in lockstep with init until no child is left,
+/// then reports what was sent to the keeper itself, and exits.
+fn keep(spec: &KeeperSpec<'_>) -> ! {
+    loop {
+        // SAFETY: a zeroed siginfo_t is valid for waitid to fill, on our stack.
+        let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
+        // SAFETY: waitid writes only `info`.
+        if unsafe { libc::waitid(libc::P_ALL, 0, &mut info, libc::WEXITED | libc::WNOWAIT) } < 0 {
+            if nix::errno::Errno::last() == nix::errno::Errno::EINTR {
+                continue;
             }
-        };
-        // The victim has its copies; ours would keep its ready pipe open.
-        for (src, _) in &spec.victim.fds {
-            libc::close(*src);
+            // No child left: the victim's whole tree is gone. What was sent
+            // to the keeper itself meanwhile is still pending.
+            let mask = pending_mask();
+            send(
+                spec,
+                [PENDING, 0, mask as u32 as i32, (mask >> 32) as u32 as i32],
+            );
+            child::exit(0)
         }
-        send([STARTED, victim, 0, 0]);
-        if !wait_ack() {
-            // Init is gone or gave up: nothing to keep.
-            libc::_exit(1)
+        // SAFETY: waitid succeeded for a child, so the SIGCHLD fields are set.
+        let (pid, status) = unsafe { (info.si_pid(), info.si_status()) };
+        send(spec, [ZOMBIE, pid, info.si_code, status]);
+        // Without init's go-ahead (init gone) it still reaps: the tree ends.
+        wait_ack(spec);
+        crate::sys::reap(pid);
+        send(spec, [REAPED, pid, 0, 0]);
+    }
+}
+
+/// The signals pending on the keeper (it blocks them all), as a bit mask;
+/// SIGCHLD is its own children's deaths, not a signal sent to it.
+fn pending_mask() -> u64 {
+    // SAFETY: a zeroed sigset_t is a valid (empty) set, on our stack.
+    let mut pending: libc::sigset_t = unsafe { std::mem::zeroed() };
+    // SAFETY: sigpending writes the set.
+    unsafe { libc::sigpending(&mut pending) };
+    let mut mask = 0u64;
+    for sig in 1..=64 {
+        // SAFETY: sigismember reads the set.
+        if sig != libc::SIGCHLD && unsafe { libc::sigismember(&pending, sig) } == 1 {
+            mask |= 1 << (sig - 1);
         }
-        loop {
-            let mut info: libc::siginfo_t = std::mem::zeroed();
-            if libc::waitid(libc::P_ALL, 0, &mut info, libc::WEXITED | libc::WNOWAIT) < 0 {
-                if *libc::__errno_location() == libc::EINTR {
-                    continue;
-                }
-                // No child left: the victim's whole tree is gone. What was sent
-                // to the keeper itself meanwhile is still pending.
-                let mut pending: libc::sigset_t = std::mem::zeroed();
-                libc::sigpending(&mut pending);
-                let mut mask = 0u64;
-                // SIGCHLD is its own children's deaths, not a signal sent to it.
-                for sig in 1..=64 {
-                    if sig != libc::SIGCHLD && libc::sigismember(&pending, sig) == 1 {
-                        mask |= 1 << (sig - 1);
-                    }
-                }
-                send([PENDING, 0, mask as u32 as i32, (mask >> 32) as u32 as i32]);
-                libc::_exit(0)
-            }
-            let pid = info.si_pid();
-            send([ZOMBIE, pid, info.si_code, info.si_status()]);
-            // Without init's go-ahead (init gone) it still reaps: the tree ends.
-            wait_ack();
-            let mut reaped: libc::siginfo_t = std::mem::zeroed();
-            libc::waitid(libc::P_PID, pid as libc::id_t, &mut reaped, libc::WEXITED);
-            send([REAPED, pid, 0, 0]);
+    }
+    mask
+}
+
+/// One report to init, whole (below PIPE_BUF).
+fn send(spec: &KeeperSpec<'_>, report: Report) {
+    let bytes: *const Report = &report;
+    // SAFETY: writes the report, which lives on our stack, to init's pipe.
+    unsafe { libc::write(spec.report, bytes.cast(), std::mem::size_of::<Report>()) };
+}
+
+/// Init's go-ahead; `false` when init is gone.
+fn wait_ack(spec: &KeeperSpec<'_>) -> bool {
+    let mut byte = 0u8;
+    loop {
+        // SAFETY: reads one byte into `byte`, on our stack.
+        let n = unsafe { libc::read(spec.ack, (&mut byte as *mut u8).cast(), 1) };
+        if n >= 0 || nix::errno::Errno::last() != nix::errno::Errno::EINTR {
+            return n == 1;
         }
     }
 }

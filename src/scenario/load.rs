@@ -2,7 +2,7 @@
 //! file, line and key at fault.
 
 use super::builtin;
-use super::config::{Behaviour, Scenario, StrategyKind, UnitForm};
+use super::config::{Behaviour, Scenario, StrategyConfig, StrategyKind, UnitForm};
 use super::program;
 use std::collections::HashSet;
 use std::path::Path;
@@ -75,96 +75,123 @@ pub fn parse(origin: &str, text: &str) -> Result<Scenario, ScenarioError> {
     Ok(scenario)
 }
 
+/// A rule broken: the key at fault (as `strategy[1].shell`) and why.
+type Fault = (String, String);
+
 /// Rules that involve more than one key.
 fn check_cross_fields(origin: &str, text: &str, s: &Scenario) -> Result<(), ScenarioError> {
-    let fail = |key: &str, message: String| {
-        let leaf = key.rsplit('.').next().unwrap_or(key);
-        let (line, column) = find_key(text, leaf).unwrap_or((1, 1));
-        Err(ScenarioError::Invalid {
-            path: origin.to_string(),
-            line,
-            column,
-            key: key.to_string(),
-            message,
+    let fault = check_strategies(s)
+        .and_then(|()| check_victim(s))
+        .and_then(|()| {
+            (s.strategies.iter().enumerate()).try_for_each(|(i, c)| check_kind_keys(i, c))
         })
+        .and_then(|()| check_pid_space(s))
+        .err();
+    let Some((key, message)) = fault else {
+        return Ok(());
     };
+    let leaf = key.rsplit('.').next().unwrap_or(&key);
+    let (line, column) = find_key(text, leaf).unwrap_or((1, 1));
+    Err(ScenarioError::Invalid {
+        path: origin.to_string(),
+        line,
+        column,
+        key,
+        message,
+    })
+}
+
+/// At least one strategy, and distinct labels.
+fn check_strategies(s: &Scenario) -> Result<(), Fault> {
     if s.strategies.is_empty() {
-        return fail(
-            "strategy",
+        return Err((
+            "strategy".into(),
             format!(
                 "no [[strategy]] given; add at least one of: {}",
                 StrategyKind::ALL.map(|k| k.name()).join(", ")
             ),
-        );
+        ));
     }
     let mut labels = HashSet::new();
     for (i, strategy) in s.strategies.iter().enumerate() {
         if !labels.insert(strategy.label()) {
-            return fail(
-                &format!("strategy[{i}].label"),
+            return Err((
+                format!("strategy[{i}].label"),
                 format!(
                     "strategy `{}` appears twice: give one a distinct `label`",
                     strategy.label()
                 ),
-            );
+            ));
         }
     }
+    Ok(())
+}
+
+/// Keys only some kinds take, and unit lines systemd could not execute.
+fn check_kind_keys(i: usize, strategy: &StrategyConfig) -> Result<(), Fault> {
+    let only = |key: &str, kind: StrategyKind, set: bool| {
+        if set && strategy.kind != kind {
+            Err((
+                format!("strategy[{i}].{key}"),
+                format!("`{key}` applies to `{}` only", kind.name()),
+            ))
+        } else {
+            Ok(())
+        }
+    };
+    only("shell", StrategyKind::PkillF, strategy.shell)?;
+    only(
+        "form",
+        StrategyKind::ExecstoppostCheck,
+        strategy.form != UnitForm::Pidfile,
+    )?;
+    let lines = [
+        ("exec_stop", &strategy.exec_stop),
+        ("exec_stop_post", &strategy.exec_stop_post),
+    ];
+    let takes_lines = matches!(
+        strategy.kind,
+        StrategyKind::Systemd | StrategyKind::ExecstoppostCheck
+    );
+    for (key, line) in lines {
+        let Some(line) = line else { continue };
+        if !takes_lines {
+            return Err((
+                format!("strategy[{i}].{key}"),
+                format!(
+                    "`{}` does not run unit lines; only `systemd` and `execstoppost-check` take `{key}`",
+                    strategy.kind.name()
+                ),
+            ));
+        }
+        if let Err(e) = crate::strategy::exec_line::argv(line, Some(1)) {
+            return Err((format!("strategy[{i}].{key}"), format!("`{line}`: {e}")));
+        }
+    }
+    Ok(())
+}
+
+/// The victim's program can be executed, as systemd would find it.
+fn check_victim(s: &Scenario) -> Result<(), Fault> {
     if s.victim.behaviour == Behaviour::Exec {
-        if let Err(why) = program::resolve(&s.victim.command.0[0]) {
-            return fail("victim.command", why);
-        }
+        program::resolve(&s.victim.command.0[0]).map_err(|why| ("victim.command".into(), why))?;
     }
-    for (i, strategy) in s.strategies.iter().enumerate() {
-        let only = |key: &str, kind: StrategyKind, set: bool| {
-            (set && strategy.kind != kind).then(|| {
-                fail(
-                    &format!("strategy[{i}].{key}"),
-                    format!("`{key}` applies to `{}` only", kind.name()),
-                )
-            })
-        };
-        if let Some(err) = only("shell", StrategyKind::PkillF, strategy.shell) {
-            return err;
-        }
-        let form_set = strategy.form != UnitForm::Pidfile;
-        if let Some(err) = only("form", StrategyKind::ExecstoppostCheck, form_set) {
-            return err;
-        }
-        let lines = [
-            ("exec_stop", &strategy.exec_stop),
-            ("exec_stop_post", &strategy.exec_stop_post),
-        ];
-        for (key, line) in lines {
-            let Some(line) = line else { continue };
-            let takes_lines = matches!(
-                strategy.kind,
-                StrategyKind::Systemd | StrategyKind::ExecstoppostCheck
-            );
-            if !takes_lines {
-                return fail(
-                    &format!("strategy[{i}].{key}"),
-                    format!(
-                        "`{}` does not run unit lines; only `systemd` and `execstoppost-check` take `{key}`",
-                        strategy.kind.name()
-                    ),
-                );
-            }
-            if let Err(e) = crate::strategy::exec_line::argv(line, Some(1)) {
-                return fail(&format!("strategy[{i}].{key}"), format!("`{line}`: {e}"));
-            }
-        }
-    }
+    Ok(())
+}
+
+/// Every pid_max leaves room for the churn and the bystanders.
+fn check_pid_space(s: &Scenario) -> Result<(), Fault> {
     for pid_max in s.sandbox.pid_max.iter().flat_map(|p| p.values()) {
         let needed = s.churn.max_live.0 as u64 + s.churn.bystanders.len() as u64 + 64;
         let room = pid_max.0 as u64 - 300;
         if needed > room {
-            return fail(
-                "sandbox.pid_max",
+            return Err((
+                "sandbox.pid_max".into(),
                 format!(
                     "pid_max {} leaves {room} usable PIDs, fewer than churn.max_live + bystanders + 64 = {needed}",
                     pid_max.0
                 ),
-            );
+            ));
         }
     }
     Ok(())

@@ -24,7 +24,44 @@ fn snapshot_files(dir: &Path) -> BTreeMap<String, Vec<u8>> {
     files
 }
 
-/// Acceptance 1: the page shows the table and every plot in headless
+/// Headless Chromium on `page` with a profile of its own and nothing
+/// fetched from the network.
+fn headless_chromium(
+    profile: &std::path::Path,
+    extra: &[&str],
+    page: &str,
+) -> std::process::Output {
+    let chromium = ["chromium", "chromium-browser", "google-chrome"]
+        .into_iter()
+        .find(|c| {
+            Command::new(c)
+                .arg("--version")
+                .output()
+                .is_ok_and(|o| o.status.success())
+        })
+        .expect("headless Chromium is needed for this test: run `scripts/setup --tests`");
+    Command::new(chromium)
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+        ])
+        .args([
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--hide-scrollbars",
+        ])
+        .arg(format!("--user-data-dir={}", profile.display()))
+        .args(extra)
+        .arg(page)
+        .output()
+        .unwrap()
+}
+
+/// The page shows the table and every plot in headless
 /// Chromium; a screenshot goes in the run directory.
 #[test]
 fn html_report_renders_in_chromium() {
@@ -40,38 +77,9 @@ fn html_report_renders_in_chromium() {
     ] {
         assert!(run_dir.join(file).exists(), "{file} missing");
     }
-    let chromium = ["chromium", "chromium-browser", "google-chrome"]
-        .into_iter()
-        .find(|c| {
-            Command::new(c)
-                .arg("--version")
-                .output()
-                .is_ok_and(|o| o.status.success())
-        })
-        .expect("headless Chromium is needed for this test: run `scripts/setup --tests`");
     let page = format!("file://{}", run_dir.join("index.html").display());
     let profile = tempfile::tempdir().unwrap();
-    let browser = |extra: &[&str]| {
-        Command::new(chromium)
-            .args([
-                "--headless",
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-quic",
-                "--no-first-run",
-            ])
-            .args([
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--disable-sync",
-                "--hide-scrollbars",
-            ])
-            .arg(format!("--user-data-dir={}", profile.path().display()))
-            .args(extra)
-            .arg(&page)
-            .output()
-            .unwrap()
-    };
+    let browser = |extra: &[&str]| headless_chromium(profile.path(), extra, &page);
     let dom = browser(&["--dump-dom"]);
     assert!(
         dom.status.success(),
@@ -120,7 +128,7 @@ fn html_report_renders_in_chromium() {
     );
 }
 
-/// Acceptance 4: `stopbench report DIR` reproduces the report byte for byte.
+/// `stopbench report DIR` reproduces the report byte for byte.
 #[test]
 fn report_rerenders_byte_for_byte() {
     let (dir, _) = run("default", &["--trials", "3"]);
@@ -157,7 +165,7 @@ fn report_rerenders_byte_for_byte() {
     }
 }
 
-/// Acceptance 6: summary.json carries what summary.csv does.
+/// Summary.json carries what summary.csv does.
 #[test]
 fn summary_json_matches_summary_csv() {
     let (dir, _) = run("stale-pidfile", &["--trials", "3"]);
@@ -201,7 +209,7 @@ fn compare(old: &Path, new: &Path) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
-/// Acceptance 4: two runs of one configuration show no significant change; a
+/// Two runs of one configuration show no significant change; a
 /// longer timeout is flagged as a latency change.
 #[test]
 fn compare_flags_real_changes_only() {
@@ -253,7 +261,7 @@ fn compare_refuses_different_scenarios() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("different scenarios"));
 }
 
-/// Acceptance 5: a sweep over four churn rates renders its trend plot.
+/// A sweep over four churn rates renders its trend plot.
 #[test]
 fn churn_rate_sweep_renders_the_trend() {
     let (dir, _) = run("sweep-churn-rate", &["--trials", "2"]);
@@ -304,7 +312,7 @@ fn churn_rate_sweep_renders_the_trend() {
     );
 }
 
-/// Acceptance 1: every shipped scenario runs and writes its report.
+/// Every shipped scenario runs and writes its report.
 #[test]
 fn every_shipped_scenario_writes_its_report() {
     let list = Command::new(BIN)

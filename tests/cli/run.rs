@@ -31,7 +31,7 @@ fn summary_csv_has_the_contract_columns() {
     assert!(json["machine"]["kernel"].as_str().is_some());
 }
 
-/// Acceptance 2: no false negatives. Every plain-kill trial of a stale
+/// No false negatives. Every plain-kill trial of a stale
 /// pidfile hits the number's new holder; pidfd never does.
 #[test]
 fn stale_pidfile_plain_kill_misfires_every_trial_pidfd_never() {
@@ -63,7 +63,7 @@ fn stale_pidfile_plain_kill_misfires_every_trial_pidfd_never() {
     }
 }
 
-/// Acceptance 3: no false positives. Churn at full speed wraps a 1024-PID
+/// No false positives. Churn at full speed wraps a 1024-PID
 /// space over and over; pidfd must not hit anything.
 #[test]
 fn pidfd_never_misfires_under_max_churn() {
@@ -83,16 +83,14 @@ fn pidfd_never_misfires_under_max_churn() {
     );
 }
 
-/// Acceptance 4: pkill -f hits exactly the processes whose command lines
-/// match the pattern: the matching bystanders and the `sh -c` running pkill.
-#[test]
-fn pkill_hits_exactly_the_matching_processes() {
-    let scenario_path = repo("scenarios/seed-pkill.toml");
+/// The scenario's bystanders that its victim's pattern matches, with the
+/// misfires each takes per trial: a TERM-catching one is hit twice (TERM,
+/// then KILL).
+fn pkill_matches(scenario_path: &str) -> HashMap<String, usize> {
     let scenario: toml::Value =
-        toml::from_str(&std::fs::read_to_string(&scenario_path).unwrap()).unwrap();
+        toml::from_str(&std::fs::read_to_string(scenario_path).unwrap()).unwrap();
     let pattern = regex::Regex::new(scenario["victim"]["command"].as_str().unwrap()).unwrap();
-    // (command line, misfires per trial): a TERM-catching bystander is hit twice (TERM, then KILL).
-    let mut expected: HashMap<String, usize> = HashMap::new();
+    let mut expected = HashMap::new();
     for b in scenario["churn"]["bystanders"].as_array().unwrap() {
         let (cmd, hits) = match b {
             toml::Value::String(s) => (s.clone(), 1),
@@ -109,6 +107,34 @@ fn pkill_hits_exactly_the_matching_processes() {
             expected.insert(cmd, hits);
         }
     }
+    expected
+}
+
+/// misfires.csv of one strategy: per trial, the hits per command line.
+fn misfires_by_trial(
+    dir: &std::path::Path,
+    strategy: &str,
+) -> HashMap<String, HashMap<String, usize>> {
+    let mut by_trial: HashMap<String, HashMap<String, usize>> = HashMap::new();
+    for m in rows(&dir.join("run/misfires.csv"))
+        .into_iter()
+        .filter(|m| m["strategy"] == strategy)
+    {
+        *by_trial
+            .entry(m["trial"].clone())
+            .or_default()
+            .entry(m["hit_cmdline"].clone())
+            .or_default() += 1;
+    }
+    by_trial
+}
+
+/// Pkill -f hits exactly the processes whose command lines
+/// match the pattern: the matching bystanders and the `sh -c` running pkill.
+#[test]
+fn pkill_hits_exactly_the_matching_processes() {
+    let scenario_path = repo("scenarios/seed-pkill.toml");
+    let expected = pkill_matches(&scenario_path);
     assert_eq!(
         expected.len(),
         3,
@@ -132,20 +158,7 @@ fn pkill_hits_exactly_the_matching_processes() {
     for other in ["plain-kill", "execstoppost-check", "pidfd", "cgroup"] {
         assert_eq!(num(&s[other], "misfires"), 0.0, "{other}");
     }
-    let by_trial = |strategy: &str| {
-        let mut by_trial: HashMap<String, HashMap<String, usize>> = HashMap::new();
-        for m in rows(&dir.path().join("run/misfires.csv"))
-            .into_iter()
-            .filter(|m| m["strategy"] == strategy)
-        {
-            *by_trial
-                .entry(m["trial"].clone())
-                .or_default()
-                .entry(m["hit_cmdline"].clone())
-                .or_default() += 1;
-        }
-        by_trial
-    };
+    let by_trial = |strategy: &str| misfires_by_trial(dir.path(), strategy);
     for (label, want) in [("pkill-f", &expected), ("pkill-f-sh", &through_sh)] {
         let hits = by_trial(label);
         assert_eq!(hits.len(), trials, "{label}");
@@ -171,7 +184,7 @@ fn pkill_hits_exactly_the_matching_processes() {
     }
 }
 
-/// Acceptance 5: a TERM-ignoring victim is killed by every escalating
+/// A TERM-ignoring victim is killed by every escalating
 /// strategy after the timeout, never faster.
 #[test]
 fn term_ignoring_victim_is_killed_after_the_timeout() {
@@ -191,7 +204,7 @@ fn term_ignoring_victim_is_killed_after_the_timeout() {
     }
 }
 
-/// Acceptance 6: a decoy on the host whose command line matches the pkill
+/// A decoy on the host whose command line matches the pkill
 /// pattern survives a pkill-f run: the sandbox's pkill cannot see it.
 #[test]
 fn pkill_never_reaches_the_host() {
@@ -214,7 +227,7 @@ fn pkill_never_reaches_the_host() {
     assert!(alive, "the host decoy was killed");
 }
 
-/// Acceptance 6: SIGKILL to stopbench mid-run leaves nothing it started
+/// SIGKILL to stopbench mid-run leaves nothing it started
 /// running, and trials.csv holds whole rows only.
 #[test]
 fn sigkill_mid_run_leaves_nothing_behind() {
@@ -265,7 +278,7 @@ fn sigint_keeps_what_was_measured() {
     assert!(host_processes_with(&token).is_empty());
 }
 
-/// Acceptance 7: malformed scenarios fail with the file, line and key.
+/// Malformed scenarios fail with the file, line and key.
 #[test]
 fn malformed_scenarios_name_file_line_and_key() {
     let base =
@@ -322,7 +335,7 @@ fn malformed_scenarios_name_file_line_and_key() {
     }
 }
 
-/// Acceptance 8: as an ordinary user, through a user namespace, the same
+/// As an ordinary user, through a user namespace, the same
 /// exact misfire counts.
 #[test]
 fn stale_pidfile_as_an_ordinary_user() {

@@ -55,8 +55,8 @@ fn run_as_child(args: &[&str], out: &Path) -> std::process::Output {
         .unwrap()
 }
 
-/// Acceptance 1: TERM-ignoring victim, TimeoutStopSec=2s, through a real
-/// systemd: killed after 2 s (plus systemd's timer slack). Acceptance 4: and
+/// TERM-ignoring victim, TimeoutStopSec=2s, through a real
+/// systemd: killed after 2 s (plus systemd's timer slack), and
 /// afterwards no container process, cgroup, mount or /run state is left.
 #[test]
 fn real_systemd_kills_after_timeoutstopsec_and_leaves_nothing() {
@@ -99,7 +99,7 @@ fn real_systemd_kills_after_timeoutstopsec_and_leaves_nothing() {
     assert!(left.is_empty(), "left behind: {left:?}");
 }
 
-/// Acceptance 2: real systemd's kill modes leave the forked children exactly
+/// Real systemd's kill modes leave the forked children exactly
 /// as the cgroup strategy does: process leaves them, mixed and control-group none.
 #[test]
 fn killmode_leaks_match_between_real_systemd_and_cgroup() {
@@ -129,7 +129,7 @@ fn killmode_leaks_match_between_real_systemd_and_cgroup() {
     assert_eq!(num(&s["systemd-mixed"], "leaks"), 0.0);
 }
 
-/// Acceptance 3: unit B under real systemd with forced reuse: the report
+/// Unit B under real systemd with forced reuse: the report
 /// says what $MAINPID held in ExecStopPost= and whether anyone was hit.
 #[test]
 fn unit_b_under_real_systemd_reports_what_mainpid_held() {
@@ -168,7 +168,7 @@ fn unit_b_under_real_systemd_reports_what_mainpid_held() {
     assert_eq!(num(&s["systemd-unit-b"], "misfires"), hits);
 }
 
-/// Acceptance 4: SIGKILL to stopbench mid-run still tears the container down.
+/// SIGKILL to stopbench mid-run still tears the container down.
 #[test]
 fn sigkill_mid_run_tears_the_systemd_container_down() {
     let dir = tempfile::tempdir().unwrap();
@@ -194,7 +194,7 @@ fn sigkill_mid_run_tears_the_systemd_container_down() {
     assert!(host_processes_with("/usr/bin/sbkill_sd").is_empty());
 }
 
-/// Acceptance 5: every strategy's unit passes systemd-analyze verify with no
+/// Every strategy's unit passes systemd-analyze verify with no
 /// warnings, and a unit with a bad setting fails.
 #[test]
 fn units_verify_and_a_bad_setting_fails() {
@@ -248,7 +248,7 @@ fn units_verify_and_a_bad_setting_fails() {
     assert!(stderr.contains("Failed to parse kill mode"), "{stderr}");
 }
 
-/// Acceptance 6: where systemd cannot be had, the strategy is reported
+/// Where systemd cannot be had, the strategy is reported
 /// unavailable with the reason, never silently skipped.
 #[test]
 fn systemd_unavailable_is_reported_with_the_reason() {
