@@ -72,4 +72,15 @@ mod tests {
             assert_eq!(s.name.0, *name);
         }
     }
+
+    #[test]
+    fn every_test_fixture_parses() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.extension().is_some_and(|e| e == "toml") {
+                crate::scenario::load(path.to_str().unwrap()).unwrap_or_else(|e| panic!("{e}"));
+            }
+        }
+    }
 }

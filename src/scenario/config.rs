@@ -656,6 +656,27 @@ impl StrategyKind {
         }
     }
 
+    /// The keys this kind takes beyond those every kind takes (`kind`,
+    /// `label`, `timeout`, `kill_signal`, `final_signal`): a key another
+    /// kind takes is refused here rather than silently ignored.
+    pub fn own_keys(self) -> &'static [&'static str] {
+        match self {
+            StrategyKind::PlainKill => &["poll"],
+            StrategyKind::ExecstoppostCheck => &["form", "exec_stop", "exec_stop_post"],
+            StrategyKind::PkillF => &["pattern", "shell"],
+            StrategyKind::Pidfd => &[],
+            StrategyKind::Cgroup => &["kill_mode", "send_sighup"],
+            StrategyKind::Systemd => &[
+                "kill_mode",
+                "send_sighup",
+                "send_sigkill",
+                "exec_stop",
+                "exec_stop_post",
+                "service",
+            ],
+        }
+    }
+
     pub fn summary(self) -> &'static str {
         match self {
             StrategyKind::PlainKill => {

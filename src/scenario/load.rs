@@ -2,7 +2,7 @@
 //! file, line and key at fault.
 
 use super::builtin;
-use super::config::{Behaviour, Scenario, StrategyConfig, StrategyKind, UnitForm};
+use super::config::{Behaviour, Scenario, StrategyConfig, StrategyKind};
 use super::program;
 use std::collections::HashSet;
 use std::path::Path;
@@ -83,7 +83,10 @@ fn check_cross_fields(origin: &str, text: &str, s: &Scenario) -> Result<(), Scen
     let fault = check_strategies(s)
         .and_then(|()| check_victim(s))
         .and_then(|()| {
-            (s.strategies.iter().enumerate()).try_for_each(|(i, c)| check_kind_keys(i, c))
+            let written = strategy_keys(text);
+            (s.strategies.iter().enumerate()).try_for_each(|(i, c)| {
+                check_kind_keys(i, c, written.get(i).map_or(&[], |w| &w[..]))
+            })
         })
         .and_then(|()| check_pid_space(s))
         .err();
@@ -91,7 +94,10 @@ fn check_cross_fields(origin: &str, text: &str, s: &Scenario) -> Result<(), Scen
         return Ok(());
     };
     let leaf = key.rsplit('.').next().unwrap_or(&key);
-    let (line, column) = find_key(text, leaf).unwrap_or((1, 1));
+    let (line, column) = strategy_index(&key)
+        .and_then(|i| find_strategy_key(text, i, leaf))
+        .or_else(|| find_key(text, leaf))
+        .unwrap_or((1, 1));
     Err(ScenarioError::Invalid {
         path: origin.to_string(),
         line,
@@ -127,43 +133,64 @@ fn check_strategies(s: &Scenario) -> Result<(), Fault> {
     Ok(())
 }
 
-/// Keys only some kinds take, and unit lines systemd could not execute.
-fn check_kind_keys(i: usize, strategy: &StrategyConfig) -> Result<(), Fault> {
-    let only = |key: &str, kind: StrategyKind, set: bool| {
-        if set && strategy.kind != kind {
-            Err((
-                format!("strategy[{i}].{key}"),
-                format!("`{key}` applies to `{}` only", kind.name()),
-            ))
-        } else {
-            Ok(())
-        }
+/// Keys every strategy kind takes.
+const COMMON_KEYS: [&str; 5] = ["kind", "label", "timeout", "kill_signal", "final_signal"];
+
+/// The keys written in each `[[strategy]]` table, in order.
+fn strategy_keys(text: &str) -> Vec<Vec<String>> {
+    let Ok(table) = text.parse::<toml::Table>() else {
+        return Vec::new();
     };
-    only("shell", StrategyKind::PkillF, strategy.shell)?;
-    only(
-        "form",
-        StrategyKind::ExecstoppostCheck,
-        strategy.form != UnitForm::Pidfile,
-    )?;
+    table
+        .get("strategy")
+        .and_then(|s| s.as_array())
+        .map(|list| {
+            list.iter()
+                .map(|t| {
+                    t.as_table()
+                        .map(|t| t.keys().cloned().collect())
+                        .unwrap_or_default()
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Only keys the strategy's kind takes (a key for another kind would be
+/// silently ignored, and the unit settings printed for it would lie), and
+/// unit lines systemd could execute.
+fn check_kind_keys(i: usize, strategy: &StrategyConfig, written: &[String]) -> Result<(), Fault> {
+    let kind = strategy.kind;
+    for key in written {
+        let key = key.as_str();
+        if COMMON_KEYS.contains(&key) || kind.own_keys().contains(&key) {
+            continue;
+        }
+        let takers: Vec<&str> = StrategyKind::ALL
+            .iter()
+            .filter(|k| k.own_keys().contains(&key))
+            .map(|k| k.name())
+            .collect();
+        return Err((
+            format!("strategy[{i}].{key}"),
+            format!(
+                "`{key}` does not apply to `{}`; only {} take{} it",
+                kind.name(),
+                takers
+                    .iter()
+                    .map(|t| format!("`{t}`"))
+                    .collect::<Vec<_>>()
+                    .join(" and "),
+                if takers.len() == 1 { "s" } else { "" }
+            ),
+        ));
+    }
     let lines = [
         ("exec_stop", &strategy.exec_stop),
         ("exec_stop_post", &strategy.exec_stop_post),
     ];
-    let takes_lines = matches!(
-        strategy.kind,
-        StrategyKind::Systemd | StrategyKind::ExecstoppostCheck
-    );
     for (key, line) in lines {
         let Some(line) = line else { continue };
-        if !takes_lines {
-            return Err((
-                format!("strategy[{i}].{key}"),
-                format!(
-                    "`{}` does not run unit lines; only `systemd` and `execstoppost-check` take `{key}`",
-                    strategy.kind.name()
-                ),
-            ));
-        }
         if let Err(e) = crate::strategy::exec_line::argv(line, Some(1)) {
             return Err((format!("strategy[{i}].{key}"), format!("`{line}`: {e}")));
         }
@@ -211,6 +238,31 @@ fn line_col(text: &str, offset: usize) -> (usize, usize) {
 }
 
 /// Where `key = ...` is first written, for errors that span several keys.
+/// `i` of a key `strategy[i]....`.
+fn strategy_index(key: &str) -> Option<usize> {
+    key.strip_prefix("strategy[")?
+        .split(']')
+        .next()?
+        .parse()
+        .ok()
+}
+
+/// Line and column of `key` inside the `i`-th `[[strategy]]` table.
+fn find_strategy_key(text: &str, i: usize, key: &str) -> Option<(usize, usize)> {
+    let (start, _) = text
+        .lines()
+        .enumerate()
+        .filter(|(_, l)| l.trim() == "[[strategy]]")
+        .nth(i)?;
+    let rest: Vec<&str> = text.lines().skip(start + 1).collect();
+    let end = rest
+        .iter()
+        .position(|l| l.trim_start().starts_with('['))
+        .unwrap_or(rest.len());
+    let (line, column) = find_key(&rest[..end].join("\n"), key)?;
+    Some((start + 1 + line, column))
+}
+
 fn find_key(text: &str, key: &str) -> Option<(usize, usize)> {
     let key = key.split('[').next().unwrap_or(key);
     text.lines().enumerate().find_map(|(i, line)| {
@@ -383,5 +435,54 @@ timeout = "200ms"
             err.contains("no [[strategy]]") && err.contains("none.toml:2:"),
             "{err}"
         );
+    }
+
+    /// A key of another kind is refused at its own line, naming the kinds
+    /// that take it; before, it was ignored (and `send_sigkill` on `cgroup`
+    /// printed unit settings the emulation did not follow).
+    #[test]
+    fn keys_of_another_kind_are_refused() {
+        let head = "name = \"t\"\n[victim]\ncommand = \"/usr/bin/foo_daemon\"\n";
+        let cases = [
+            (
+                "kind = \"pidfd\"\npoll = \"5ms\"",
+                "strategy[1].poll",
+                "`plain-kill`",
+            ),
+            (
+                "kind = \"plain-kill\"\nkill_mode = \"mixed\"",
+                "strategy[1].kill_mode",
+                "`cgroup` and `systemd`",
+            ),
+            (
+                "kind = \"cgroup\"\nsend_sigkill = false",
+                "strategy[1].send_sigkill",
+                "only `systemd` takes",
+            ),
+            (
+                "kind = \"pidfd\"\nshell = true",
+                "strategy[1].shell",
+                "`pkill-f`",
+            ),
+            (
+                "kind = \"cgroup\"\nexec_stop = \"/bin/true\"",
+                "strategy[1].exec_stop",
+                "`execstoppost-check` and `systemd`",
+            ),
+        ];
+        for (table, key, takers) in cases {
+            let text = format!(
+                "{head}[[strategy]]\nkind = \"pidfd\"\nlabel = \"first\"\n[[strategy]]\n{table}\n"
+            );
+            let err = parse("k.toml", &text).unwrap_err().to_string();
+            // The second [[strategy]] is line 7, its kind line 8, the key line 9.
+            assert!(err.starts_with("k.toml:9:1: "), "{err}");
+            assert!(err.contains(key) && err.contains(takers), "{err}");
+        }
+        for kind in StrategyKind::ALL {
+            for key in kind.own_keys() {
+                assert!(!COMMON_KEYS.contains(key), "{key}");
+            }
+        }
     }
 }
