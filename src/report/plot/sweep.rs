@@ -3,6 +3,8 @@
 
 use super::{colour, last_index, legend, render, Chart, DrawResult, Plot, FONT};
 use crate::results::sweep::SweepResults;
+use plotters::coord::ranged1d::SegmentedCoord;
+use plotters::coord::types::{RangedCoordf64, RangedCoordi32};
 use plotters::coord::Shift;
 use plotters::prelude::*;
 use std::path::Path;
@@ -66,20 +68,30 @@ impl<'a> Axis<'a> {
     }
 }
 
+/// A panel's coordinates: one segment per sweep point along x, a value up.
+type PanelCoord = Cartesian2d<SegmentedCoord<RangedCoordi32>, RangedCoordf64>;
+
+/// One panel's chart: the sweep's points along x, `y` up.
+fn panel<'a, DB: DrawingBackend>(
+    area: &'a DrawingArea<DB, Shift>,
+    axis: &Axis<'_>,
+    x_label_area: u32,
+    y: std::ops::Range<f64>,
+) -> Result<ChartContext<'a, DB, PanelCoord>, DrawingAreaErrorKind<DB::ErrorType>> {
+    ChartBuilder::on(area)
+        .margin(10)
+        .x_label_area_size(x_label_area)
+        .y_label_area_size(60)
+        .build_cartesian_2d((0..last_index(axis.sweep.points.len())).into_segmented(), y)
+}
+
 /// Top panel: each strategy's misfire rate with its 95% interval.
 fn misfire_panel<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, axis: &Axis<'_>) -> DrawResult
 where
     DB::ErrorType: 'static,
 {
     let x_fmt = |v: &SegmentValue<i32>| axis.label(v);
-    let mut chart = ChartBuilder::on(area)
-        .margin(10)
-        .x_label_area_size(45)
-        .y_label_area_size(60)
-        .build_cartesian_2d(
-            (0..last_index(axis.sweep.points.len())).into_segmented(),
-            0f64..1.05f64,
-        )?;
+    let mut chart = panel(area, axis, 45, 0f64..1.05f64)?;
     chart
         .configure_mesh()
         .disable_x_mesh()
@@ -145,14 +157,7 @@ where
         .iter()
         .fold((f64::INFINITY, 0f64), |(a, b), &v| (a.min(v), b.max(v)));
     let x_fmt = |v: &SegmentValue<i32>| axis.label(v);
-    let mut chart = ChartBuilder::on(area)
-        .margin(10)
-        .x_label_area_size(40)
-        .y_label_area_size(60)
-        .build_cartesian_2d(
-            (0..last_index(axis.sweep.points.len())).into_segmented(),
-            (lo * 0.8).max(1e-3)..hi * 1.25,
-        )?;
+    let mut chart = panel(area, axis, 40, (lo * 0.8).max(1e-3)..hi * 1.25)?;
     chart
         .configure_mesh()
         .disable_x_mesh()
