@@ -85,13 +85,7 @@ pub fn execute_with(
     } = options;
     let started_unix = unix_now();
     let (host, mut writer) = prepare_out_dir(&scenario, &out_dir)?;
-    let (planned, cgroups, mut unavailable) = plan_strategies(&scenario);
-    for u in unavailable.iter().filter(|_| !quiet) {
-        eprintln!(
-            "warning: strategy `{}` is unavailable here: {}",
-            u.strategy, u.reason
-        );
-    }
+    let (planned, cgroups, mut unavailable) = plan_strategies(&scenario, quiet);
     let labels: Vec<String> = planned.strategies.iter().map(|s| s.label()).collect();
     let mut recorder = Recorder::new(&labels);
     let progress = progress::Progress::new(scenario.trials.0 as u64 * labels.len() as u64, quiet);
@@ -369,7 +363,11 @@ fn stream(
 
 /// The scenario as the sandbox will run it: strategies this machine cannot
 /// support are left out and reported with the reason, never run as errors.
-fn plan_strategies(scenario: &Scenario) -> (Scenario, Option<CgroupTree>, Vec<Unavailable>) {
+/// Each strategy left out is warned about, unless `quiet`.
+fn plan_strategies(
+    scenario: &Scenario,
+    quiet: bool,
+) -> (Scenario, Option<CgroupTree>, Vec<Unavailable>) {
     let mut planned = scenario.clone();
     let mut unavailable = Vec::new();
     let mut cgroups = None;
@@ -403,6 +401,12 @@ fn plan_strategies(scenario: &Scenario) -> (Scenario, Option<CgroupTree>, Vec<Un
                     .retain(|s| s.kind != StrategyKind::Cgroup);
             }
         }
+    }
+    for u in unavailable.iter().filter(|_| !quiet) {
+        eprintln!(
+            "warning: strategy `{}` is unavailable here: {}",
+            u.strategy, u.reason
+        );
     }
     (planned, cgroups, unavailable)
 }
