@@ -38,6 +38,8 @@ pub enum ReportError {
     },
     #[error("cannot render `{path}`: {message}")]
     Render { path: String, message: String },
+    #[error(transparent)]
+    Plot(#[from] plot::PlotError),
 }
 
 pub(crate) fn write_file(path: &Path, bytes: &[u8]) -> Result<(), ReportError> {
@@ -113,10 +115,7 @@ pub fn render_dir(dir: &Path) -> Result<RunResults, ReportError> {
             )?;
         }
     }
-    let plots = plot::render_run(&results).map_err(|message| ReportError::Render {
-        path: dir.display().to_string(),
-        message,
-    })?;
+    let plots = plot::render_run(&results)?;
     let doc = content::document(&results, plots);
     write_file(&dir.join("report.md"), markdown::render(&doc).as_bytes())?;
     write_file(&dir.join("index.html"), html::render(&doc).as_bytes())?;

@@ -284,22 +284,12 @@ fn document(
 pub fn render_sweep_dir(dir: &Path) -> Result<SweepResults, ReportError> {
     let sweep = SweepResults::load(dir)?;
     write_csv(dir, &sweep)?;
-    let trend = plot::sweep::plot(dir, &sweep).map_err(|message| ReportError::Render {
-        path: dir.display().to_string(),
-        message,
-    })?;
+    let trend = plot::sweep::plot(dir, &sweep)?;
     let checks = sweep.model_checks();
     let check_plot = if checks.is_empty() {
         None
     } else {
-        Some(
-            plot::model_check::plot(dir, &sweep, &checks).map_err(|message| {
-                ReportError::Render {
-                    path: dir.display().to_string(),
-                    message,
-                }
-            })?,
-        )
+        Some(plot::model_check::plot(dir, &sweep, &checks)?)
     };
     let doc = document(&sweep, vec![trend], &checks, check_plot);
     write_file(&dir.join("report.md"), markdown::render(&doc).as_bytes())?;

@@ -87,6 +87,6 @@ impl Chart for Cdf<'_> {
     }
 }
 
-pub fn plot(dir: &Path, results: &RunResults) -> Result<Plot, String> {
+pub fn plot(dir: &Path, results: &RunResults) -> Result<Plot, super::PlotError> {
     render(dir, "latency_cdf", TITLE, &Cdf(results))
 }

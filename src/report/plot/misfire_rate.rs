@@ -58,6 +58,6 @@ impl Chart for MisfireRate<'_> {
     }
 }
 
-pub fn plot(dir: &Path, results: &RunResults) -> Result<Plot, String> {
+pub fn plot(dir: &Path, results: &RunResults) -> Result<Plot, super::PlotError> {
     render(dir, "misfire_rate", TITLE, &MisfireRate(results))
 }

@@ -70,23 +70,27 @@ pub fn render(
     stem: &'static str,
     title: &str,
     chart: &impl Chart,
-) -> Result<Plot, String> {
+) -> Result<Plot, PlotError> {
     register_font();
+    let (svg_name, png_name) = (format!("{stem}.svg"), format!("{stem}.png"));
     let mut svg = String::new();
     {
         let root = SVGBackend::with_string(&mut svg, SIZE).into_drawing_area();
-        root.fill(&WHITE).map_err(|e| e.to_string())?;
-        chart.draw(&root).map_err(|e| format!("{stem}.svg: {e}"))?;
-        root.present().map_err(|e| e.to_string())?;
+        drawn(root.fill(&WHITE), &svg_name)?;
+        drawn(chart.draw(&root), &svg_name)?;
+        drawn(root.present(), &svg_name)?;
     }
-    std::fs::write(dir.join(format!("{stem}.svg")), &svg)
-        .map_err(|e| format!("{stem}.svg: {e}"))?;
-    let png = dir.join(format!("{stem}.png"));
+    let svg_path = dir.join(&svg_name);
+    std::fs::write(&svg_path, &svg).map_err(|source| PlotError::Write {
+        file: svg_path.display().to_string(),
+        source,
+    })?;
+    let png = dir.join(&png_name);
     {
         let root = BitMapBackend::new(&png, SIZE).into_drawing_area();
-        root.fill(&WHITE).map_err(|e| e.to_string())?;
-        chart.draw(&root).map_err(|e| format!("{stem}.png: {e}"))?;
-        root.present().map_err(|e| format!("{stem}.png: {e}"))?;
+        drawn(root.fill(&WHITE), &png_name)?;
+        drawn(chart.draw(&root), &png_name)?;
+        drawn(root.present(), &png_name)?;
     }
     Ok(Plot {
         stem,
@@ -95,8 +99,29 @@ pub fn render(
     })
 }
 
+/// A drawing step's failure, named by the file it was drawing.
+fn drawn<T, E: std::fmt::Display>(result: Result<T, E>, file: &str) -> Result<T, PlotError> {
+    result.map_err(|e| PlotError::Draw {
+        file: file.to_string(),
+        message: e.to_string(),
+    })
+}
+
+/// A plot that could not be drawn or written.
+#[derive(Debug, thiserror::Error)]
+pub enum PlotError {
+    #[error("cannot draw `{file}`: {message}")]
+    Draw { file: String, message: String },
+    #[error("cannot write `{file}`: {source}")]
+    Write {
+        file: String,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
 /// Every plot of one run.
-pub fn render_run(results: &RunResults) -> Result<Vec<Plot>, String> {
+pub fn render_run(results: &RunResults) -> Result<Vec<Plot>, PlotError> {
     let dir = &results.dir;
     Ok(vec![
         percentiles::plot(dir, results)?,

@@ -95,6 +95,10 @@ impl Chart for Checks<'_> {
     }
 }
 
-pub fn plot(dir: &Path, sweep: &SweepResults, checks: &[ModelCheck]) -> Result<Plot, String> {
+pub fn plot(
+    dir: &Path,
+    sweep: &SweepResults,
+    checks: &[ModelCheck],
+) -> Result<Plot, super::PlotError> {
     render(dir, "model_check", TITLE, &Checks(sweep, checks))
 }

@@ -61,6 +61,6 @@ impl Chart for Outcomes<'_> {
     }
 }
 
-pub fn plot(dir: &Path, results: &RunResults) -> Result<Plot, String> {
+pub fn plot(dir: &Path, results: &RunResults) -> Result<Plot, super::PlotError> {
     render(dir, "outcomes", TITLE, &Outcomes(results))
 }

@@ -114,7 +114,7 @@ where
     Ok(())
 }
 
-pub fn plot(dir: &Path, results: &RunResults) -> Result<Plot, String> {
+pub fn plot(dir: &Path, results: &RunResults) -> Result<Plot, super::PlotError> {
     render(dir, "latency_percentiles", TITLE, &Percentiles(results))
 }
 

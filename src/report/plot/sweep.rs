@@ -178,6 +178,6 @@ where
     Ok(())
 }
 
-pub fn plot(dir: &Path, sweep: &SweepResults) -> Result<Plot, String> {
+pub fn plot(dir: &Path, sweep: &SweepResults) -> Result<Plot, super::PlotError> {
     render(dir, "sweep_trend", TITLE, &Trend(sweep))
 }
