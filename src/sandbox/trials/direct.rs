@@ -99,11 +99,10 @@ impl Course for DirectCourse<'_> {
 
     fn stop(&mut self, runner: &TrialRunner<'_>, launched: &Launched) -> Stopped {
         let tree = &launched.tree;
-        let victim_cmdline = runner.scenario.victim.command.joined();
         let handle = VictimHandle {
             pid: tree.main,
             pidfd: launched.pidfd.as_ref(),
-            cmdline: &victim_cmdline,
+            cmdline: &runner.victim_cmdline,
             program: &runner.scenario.victim.command.0[0],
             cgroup: tree.dir.as_deref(),
         };

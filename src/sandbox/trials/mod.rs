@@ -58,6 +58,9 @@ pub struct TrialRunner<'a> {
     rng: rand::rngs::StdRng,
     /// PID 1's command line, as a misfire on init shows it.
     init_cmdline: String,
+    /// The victim's command line as every record and strategy sees it,
+    /// joined once rather than per trial.
+    victim_cmdline: String,
     /// Signals the next trial's victim sent while it started, found while
     /// the previous trial was finalized.
     carried: Vec<Misfire>,
@@ -105,6 +108,7 @@ impl<'a> TrialRunner<'a> {
             bystander_cmdlines: HashMap::new(),
             rng: rand::SeedableRng::seed_from_u64(scenario.seed ^ 0xA9E),
             init_cmdline: procfs::cmdline(1),
+            victim_cmdline: scenario.victim.command.joined(),
             carried: Vec::new(),
         })
     }
@@ -202,7 +206,7 @@ impl<'a> TrialRunner<'a> {
     }
 
     fn blank_record(&self, trial: u32, round: u32, label: &str) -> TrialRecord {
-        TrialRecord::new(trial, round, label, &self.scenario.victim.command.joined())
+        TrialRecord::new(trial, round, label, &self.victim_cmdline)
     }
 
     /// Finalizes the last trial after a short settle time.
