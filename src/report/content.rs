@@ -111,7 +111,12 @@ fn churn_words(s: &Scenario) -> String {
     } else {
         ""
     };
-    format!("{rate} (each living {life}), in a PID namespace with {pid_max}{reuse}")
+    let rate = if matches!((&c.replay, c.rate.one()), (None, Rate::Off)) {
+        rate
+    } else {
+        format!("{rate} (each living {life})")
+    };
+    format!("{rate}, in a PID namespace with {pid_max}{reuse}")
 }
 
 fn strategy_words(c: &StrategyConfig) -> String {
@@ -567,7 +572,7 @@ pub fn document(results: &RunResults, plots: Vec<Plot>) -> Document {
     recommendation(results, &mut blocks);
     blocks.push(Block::Heading(2, "Results".into()));
     blocks.push(Block::Paragraph(vec![text(
-        "Latency runs from the stop request to the victim's death as the sandbox's reaper saw it; a survivor counts with the time the strategy gave up. A misfire is a signal that reached any process but the victim and its descendants; the rate is the share of trials with one, with a 95% Wilson interval.",
+        "Latency runs from the stop request to the death of the victim's whole tree (its main process and every descendant); a stop whose tree did not die within the trial is censored, counted apart and never a value in the percentiles. A misfire is a signal that reached any process but the victim and its descendants; the rate is the share of trials with one, with a 95% Wilson interval.",
     )]));
     blocks.push(results_table(&results.stats));
     if !results.meta.unavailable.is_empty() {
