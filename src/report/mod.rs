@@ -12,6 +12,7 @@ pub mod markdown;
 pub mod plot;
 pub mod recommend;
 pub mod risk;
+mod scenario_text;
 pub mod summary;
 pub mod sweep;
 pub mod terminal;

@@ -1,0 +1,205 @@
+//! The scenario: what is stopped, under which churn, by which strategies.
+//!
+//! Every field validates itself while it is deserialized, so a bad value is
+//! reported with the toml span (line) and serde path (key) of the value.
+
+use super::duration::HumanDuration;
+use super::sweep::Sweep;
+use serde::{Deserialize, Deserializer, Serialize};
+use std::time::Duration;
+
+mod bounded;
+mod churn;
+mod name;
+mod strategy;
+mod victim;
+
+use bounded::bounded;
+pub use churn::{
+    BystanderBehaviour, BystanderConfig, ChurnConfig, CommandLine, Lifetime, MaxLive, Rate,
+};
+pub use name::ScenarioName;
+pub use strategy::{KillMode, StrategyConfig, StrategyKind, UnitForm};
+pub use victim::{Behaviour, Children, VictimConfig};
+
+/// Lowest `pid_max` the kernel accepts (it reserves PIDs up to 300).
+pub const PID_MAX_MIN: u32 = 301;
+/// Highest `pid_max` on Linux (`PID_MAX_LIMIT` on 64-bit).
+pub const PID_MAX_MAX: u32 = 4_194_304;
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Scenario {
+    pub name: ScenarioName,
+    #[serde(default)]
+    pub description: String,
+    /// Trials per strategy.
+    #[serde(default = "default_trials")]
+    pub trials: Trials,
+    /// Seed for the trial order and churn lifetimes, so a run can be repeated.
+    #[serde(default)]
+    pub seed: u64,
+    #[serde(default)]
+    pub sandbox: SandboxConfig,
+    #[serde(default)]
+    pub churn: ChurnConfig,
+    pub victim: VictimConfig,
+    #[serde(rename = "strategy")]
+    pub strategies: Vec<StrategyConfig>,
+    #[serde(default)]
+    pub limits: Limits,
+}
+
+fn default_trials() -> Trials {
+    Trials(20)
+}
+
+/// Trials per strategy: at least one, at most a million.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Trials(pub u32);
+
+impl<'de> Deserialize<'de> for Trials {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        bounded(deserializer, "trials", 1, 1_000_000, "").map(Self)
+    }
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SandboxConfig {
+    /// `pid_max` of the sandbox's PID namespace (Linux 6.14+). Small values make
+    /// the allocator wrap, and numbers come back, within milliseconds.
+    /// A list of values makes a sweep: one run per value.
+    #[serde(default)]
+    pub pid_max: Option<Sweep<PidMax>>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct PidMax(pub u32);
+
+impl<'de> Deserialize<'de> for PidMax {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        bounded(
+            deserializer,
+            "pid_max",
+            PID_MAX_MIN,
+            PID_MAX_MAX,
+            " (the kernel reserves PIDs up to 300)",
+        )
+        .map(Self)
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Limits {
+    /// The whole run (churn included) ends after this long, finished or not.
+    #[serde(default = "default_max_duration")]
+    pub max_duration: HumanDuration,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_duration: default_max_duration(),
+        }
+    }
+}
+
+fn default_max_duration() -> HumanDuration {
+    HumanDuration(Duration::from_secs(30 * 60))
+}
+
+/// The parameter a sweep varies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SweepParameter {
+    #[serde(rename = "churn.rate")]
+    ChurnRate,
+    #[serde(rename = "sandbox.pid_max")]
+    PidMax,
+    /// Both lists: every pid_max with every rate.
+    #[serde(rename = "sandbox.pid_max x churn.rate")]
+    Grid,
+}
+
+impl SweepParameter {
+    pub fn key(self) -> &'static str {
+        match self {
+            SweepParameter::ChurnRate => "churn.rate",
+            SweepParameter::PidMax => "sandbox.pid_max",
+            SweepParameter::Grid => "sandbox.pid_max x churn.rate",
+        }
+    }
+}
+
+/// One run of a sweep.
+#[derive(Debug, Clone)]
+pub struct SweepPoint {
+    /// Directory name, e.g. `rate-1000`, `rate-max`, `pid_max-4096`.
+    pub label: String,
+    /// The value as people read it: `1000/s`, `max`, `4096`.
+    pub value: String,
+    pub scenario: Scenario,
+}
+
+impl Scenario {
+    /// The points of a sweep, or `None` for a single run.
+    pub fn sweep(&self) -> Option<(SweepParameter, Vec<SweepPoint>)> {
+        let pid_max_sweep = self.sandbox.pid_max.as_ref().filter(|p| p.is_sweep());
+        if let (true, Some(pid_max)) = (self.churn.rate.is_sweep(), pid_max_sweep) {
+            let mut points = Vec::new();
+            for p in pid_max.values() {
+                let mut by_pid_max = self.clone();
+                by_pid_max.sandbox.pid_max = Some(Sweep::One(p));
+                let (_, rates) = by_pid_max.sweep().expect("rate still sweeps");
+                for point in rates {
+                    points.push(SweepPoint {
+                        label: format!("pid_max-{}-{}", p.0, point.label),
+                        value: format!("pid_max {}, {}", p.0, point.value),
+                        scenario: point.scenario,
+                    });
+                }
+            }
+            return Some((SweepParameter::Grid, points));
+        }
+        if self.churn.rate.is_sweep() {
+            let points = self
+                .churn
+                .rate
+                .values()
+                .into_iter()
+                .map(|rate| {
+                    let mut scenario = self.clone();
+                    scenario.churn.rate = Sweep::One(rate);
+                    let label = match rate {
+                        Rate::Off => "rate-0".to_string(),
+                        Rate::PerSecond(r) => format!("rate-{r}"),
+                        Rate::Max => "rate-max".to_string(),
+                    };
+                    SweepPoint {
+                        label,
+                        value: rate.to_string(),
+                        scenario,
+                    }
+                })
+                .collect();
+            return Some((SweepParameter::ChurnRate, points));
+        }
+        let pid_max = self.sandbox.pid_max.as_ref().filter(|p| p.is_sweep())?;
+        let points = pid_max
+            .values()
+            .into_iter()
+            .map(|p| {
+                let mut scenario = self.clone();
+                scenario.sandbox.pid_max = Some(Sweep::One(p));
+                SweepPoint {
+                    label: format!("pid_max-{}", p.0),
+                    value: p.0.to_string(),
+                    scenario,
+                }
+            })
+            .collect();
+        Some((SweepParameter::PidMax, points))
+    }
+}
