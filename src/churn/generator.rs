@@ -2,7 +2,6 @@
 //! the PID allocator moves on (and, with a small pid_max, wraps) while stops
 //! run. Bounded by rate, by `max_live` and by the run's deadline.
 
-use super::light;
 use crate::sandbox::inside::Inside;
 use crate::sandbox::spawn::ChildAction;
 use crate::sandbox::table::Role;
@@ -49,23 +48,16 @@ pub struct ChurnReport {
 /// the platform allows, else a fork. Registered under the table lock, so the
 /// reaper always knows it.
 fn spawn_churner(inside: &Inside, lifetime: Duration, cmdline: &Arc<str>) -> std::io::Result<i32> {
-    let mut table = inside.shared.table.lock();
-    if let Some(slot) = table.stacks.as_mut().and_then(|s| s.take()) {
-        match light::spawn(table.stacks.as_ref().expect("slab"), &slot, lifetime) {
-            Ok(pid) => {
-                table.register(pid, Role::Churner, cmdline.clone());
-                table.churner_stacks.insert(pid, slot);
-                return Ok(pid);
-            }
-            Err(e) => {
-                table.stacks.as_mut().expect("slab").give_back(slot);
-                if e.kind() != std::io::ErrorKind::Unsupported {
-                    return Err(e);
-                }
-            }
-        }
+    match inside
+        .shared
+        .table
+        .lock()
+        .start_light_churner(lifetime, cmdline)
+    {
+        Some(Err(e)) if e.kind() != std::io::ErrorKind::Unsupported => return Err(e),
+        Some(Ok(pid)) => return Ok(pid),
+        _ => {}
     }
-    drop(table);
     inside
         .spawn(
             &ChildAction::Sleep(lifetime),
@@ -156,7 +148,11 @@ pub fn run(
     };
     let mut rng = StdRng::seed_from_u64(seed ^ 0xC4_u64);
     // One stack per churner that may be alive at once.
-    inside.shared.table.lock().stacks = Some(light::StackSlab::new(config.max_live.0 as usize));
+    inside
+        .shared
+        .table
+        .lock()
+        .reserve_churner_stacks(config.max_live.0 as usize);
     // Churners are forks of init: this is what `pkill -f` sees of them.
     let cmdline: Arc<str> = crate::sandbox::procfs::cmdline(std::process::id() as i32).into();
     let start = Instant::now();
@@ -173,7 +169,7 @@ pub fn run(
         }
         {
             let mut table = inside.shared.table.lock();
-            if table.live_churners >= config.max_live.0 {
+            if table.live_churners() >= config.max_live.0 {
                 report.throttled_by_max_live += 1;
                 inside
                     .shared

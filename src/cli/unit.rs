@@ -2,6 +2,7 @@
 
 use super::args::UnitArgs;
 use super::exit::{ExitCode, Failure};
+use stopbench::systemd::error::VerifyError;
 use stopbench::systemd::unit;
 
 pub fn unit(args: UnitArgs) -> anyhow::Result<ExitCode> {
@@ -35,7 +36,7 @@ pub fn unit(args: UnitArgs) -> anyhow::Result<ExitCode> {
             eprintln!("{name}: systemd-analyze verify: no warnings");
             Ok(ExitCode::Success)
         }
-        Err(said) if said.contains("not installed") => {
+        Err(said @ VerifyError::NotInstalled) => {
             eprintln!("{name}: not verified: {said}");
             Ok(ExitCode::Success)
         }

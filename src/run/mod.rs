@@ -189,7 +189,7 @@ fn run_in_systemd(
                 ));
                 unavailable.push(Unavailable {
                     strategy,
-                    reason: reason.clone(),
+                    reason: reason.to_string(),
                 });
             }
             Ok(None)
@@ -352,7 +352,7 @@ fn stream(
                 part.finished = true;
             }
             Ok(Message::Failed { reason }) => part.refused = Some(reason),
-            Err(err) => session.warnings.push(err),
+            Err(err) => session.warnings.push(err.to_string()),
         }
     }
     ACTIVE_SANDBOX.store(0, Ordering::SeqCst);

@@ -4,7 +4,9 @@
 //! recording, writing and reporting are tested without building a sandbox.
 
 use super::RunError;
+use crate::sandbox::launch::BadMessage;
 use crate::sandbox::{Message, RunPlan, SandboxMode, SandboxProcess};
+use crate::systemd::error::BootError;
 use crate::systemd::SystemdMachine;
 
 /// One sandbox's stream of messages.
@@ -12,7 +14,7 @@ pub trait MessageSource {
     /// The helper's PID (our own unreaped child), which an interrupt kills;
     /// 0 when there is no process to end.
     fn pid(&self) -> i32;
-    fn next_message(&mut self) -> Option<Result<Message, String>>;
+    fn next_message(&mut self) -> Option<Result<Message, BadMessage>>;
     /// Waits for the end; the exit status, when there was one.
     fn wait(self: Box<Self>) -> Option<i32>;
 }
@@ -29,7 +31,7 @@ pub trait Launcher {
 /// A sandboxed systemd could not be had: its strategies are unavailable.
 pub enum SystemdUnavailable {
     /// The container did not come up, with the reason.
-    Boot(String),
+    Boot(crate::systemd::error::BootError),
     /// It came up but the sandbox inside could not be launched.
     Launch(RunError),
 }
@@ -38,7 +40,7 @@ impl MessageSource for SandboxProcess {
     fn pid(&self) -> i32 {
         SandboxProcess::pid(self)
     }
-    fn next_message(&mut self) -> Option<Result<Message, String>> {
+    fn next_message(&mut self) -> Option<Result<Message, BadMessage>> {
         SandboxProcess::next_message(self)
     }
     fn wait(self: Box<Self>) -> Option<i32> {
@@ -57,7 +59,7 @@ impl MessageSource for InMachine {
     fn pid(&self) -> i32 {
         self.sandbox.pid()
     }
-    fn next_message(&mut self) -> Option<Result<Message, String>> {
+    fn next_message(&mut self) -> Option<Result<Message, BadMessage>> {
         self.sandbox.next_message()
     }
     fn wait(self: Box<Self>) -> Option<i32> {
@@ -111,7 +113,7 @@ impl MessageSource for Recorded {
     fn pid(&self) -> i32 {
         0
     }
-    fn next_message(&mut self) -> Option<Result<Message, String>> {
+    fn next_message(&mut self) -> Option<Result<Message, BadMessage>> {
         self.0.next().map(Ok)
     }
     fn wait(self: Box<Self>) -> Option<i32> {
@@ -128,7 +130,7 @@ impl Launcher for Replay {
     fn systemd(&mut self, _: RunPlan) -> Result<Box<dyn MessageSource>, SystemdUnavailable> {
         match std::mem::replace(&mut self.systemd, Ok(Vec::new())) {
             Ok(messages) => Ok(Box::new(Recorded(messages.into_iter()))),
-            Err(reason) => Err(SystemdUnavailable::Boot(reason)),
+            Err(reason) => Err(SystemdUnavailable::Boot(BootError::Unavailable(reason))),
         }
     }
 }

@@ -35,24 +35,43 @@ pub struct VictimCgroup {
     pub dir: OwnedFd,
 }
 
+/// Why a cgroup could not be made or used.
+#[derive(Debug, thiserror::Error)]
+pub enum CgroupError {
+    #[error("no cgroup2 file system is mounted (cgroup v1 only)")]
+    NoCgroup2,
+    #[error("`{0}` is not a usable cgroup2 mount")]
+    Unusable(PathBuf),
+    #[error("cannot create cgroup `{path}`: {source}")]
+    Create {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("cannot open cgroup `{path}`: {source}")]
+    Open {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("this kernel has no cgroup.kill (needs Linux 5.14+)")]
+    NoKill,
+}
+
 impl CgroupTree {
     /// Creates `<cgroup2>/stopbench-<owner>`, after removing empty trees left
     /// by runs whose owner is gone (a run killed with SIGKILL).
-    pub fn create(owner: u32) -> Result<Self, String> {
-        let mount = cgroup2_mount().ok_or("no cgroup2 file system is mounted (cgroup v1 only)")?;
+    pub fn create(owner: u32) -> Result<Self, CgroupError> {
+        let mount = cgroup2_mount().ok_or(CgroupError::NoCgroup2)?;
         if !mount.join("cgroup.kill").exists() && !mount.join("cgroup.procs").exists() {
-            return Err(format!(
-                "`{}` is not a usable cgroup2 mount",
-                mount.display()
-            ));
+            return Err(CgroupError::Unusable(mount));
         }
         remove_stale(&mount);
         let base = mount.join(format!("{PREFIX}{owner}"));
-        fs::create_dir(&base)
-            .map_err(|e| format!("cannot create cgroup `{}`: {e}", base.display()))?;
+        if let Err(source) = fs::create_dir(&base) {
+            return Err(CgroupError::Create { path: base, source });
+        }
         if !base.join("cgroup.kill").exists() {
             let _ = fs::remove_dir(&base);
-            return Err("this kernel has no cgroup.kill (needs Linux 5.14+)".into());
+            return Err(CgroupError::NoKill);
         }
         Ok(Self { base })
     }
@@ -60,16 +79,18 @@ impl CgroupTree {
     /// The victim cgroup `name`: made, or used again when a trial left it
     /// empty (a mkdir and rmdir per trial cost more than the rest of a fast
     /// trial's cgroup work).
-    pub fn child(&self, name: &str) -> Result<VictimCgroup, String> {
+    pub fn child(&self, name: &str) -> Result<VictimCgroup, CgroupError> {
         let path = self.base.join(name);
         match fs::create_dir(&path) {
-            Err(e) if e.kind() != std::io::ErrorKind::AlreadyExists => {
-                return Err(format!("cannot create cgroup `{}`: {e}", path.display()))
+            Err(source) if source.kind() != std::io::ErrorKind::AlreadyExists => {
+                return Err(CgroupError::Create { path, source })
             }
             _ => {}
         }
-        let dir = fs::File::open(&path)
-            .map_err(|e| format!("cannot open cgroup `{}`: {e}", path.display()))?;
+        let dir = match fs::File::open(&path) {
+            Ok(dir) => dir,
+            Err(source) => return Err(CgroupError::Open { path, source }),
+        };
         Ok(VictimCgroup {
             path,
             dir: dir.into(),

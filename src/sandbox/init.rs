@@ -19,8 +19,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
-fn fail(reason: String) -> i32 {
-    emit(&Message::Failed { reason });
+fn fail(reason: impl std::fmt::Display) -> i32 {
+    emit(&Message::Failed {
+        reason: reason.to_string(),
+    });
     1
 }
 
@@ -149,7 +151,7 @@ fn run_trials(plan: RunPlan) -> i32 {
     let requested = scenario.sandbox.pid_max.as_ref().map(|p| p.one().0);
     let (pid_max, pid_max_note) = match requested.map(namespace::set_pid_max) {
         Some(Ok(v)) => (Some(v), None),
-        Some(Err(note)) => (None, Some(note)),
+        Some(Err(note)) => (None, Some(note.to_string())),
         None => (crate::model::host::pid_max().ok(), None),
     };
     let facts = SandboxFacts {
@@ -287,12 +289,12 @@ fn run_rounds(
 /// The churn report's figures that the process table collected: PIDs held
 /// in the sandbox, and forced reuse's timing.
 fn add_table_figures(inside: &Inside, churn: &mut crate::churn::ChurnReport) {
-    let held = std::mem::take(&mut inside.shared.table.lock().held_samples);
+    let held = inside.shared.table.lock().take_held_samples();
     if !held.is_empty() {
         let sum: u64 = held.iter().map(|&h| u64::from(h)).sum();
         churn.held_pids = Some(sum as f64 / held.len() as f64);
     }
-    let mut reuse = std::mem::take(&mut inside.shared.table.lock().reuse_us);
+    let mut reuse = inside.shared.table.lock().take_reuse_us();
     churn.forced_reuses = reuse.len() as u64;
     if !reuse.is_empty() {
         reuse.sort_unstable();

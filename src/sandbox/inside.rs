@@ -2,8 +2,9 @@
 //! may do. Every operation that names a process by number runs with the
 //! process table locked, so the number cannot change holder mid-operation.
 
+use super::error::TrialError;
 use super::spawn::{self, ChildAction, ExecSpec, Spawned};
-use super::table::{Role, Shared};
+use super::table::{ExactProcess, Role, Shared};
 use super::trace::TraceEvent;
 use crate::oracle::{Cause, StrategyActs};
 use nix::sys::signal::Signal;
@@ -69,7 +70,7 @@ impl Inside {
         argv: &[String],
         env: &[(String, String)],
         limit: Duration,
-    ) -> Result<Cause, String> {
+    ) -> Result<Cause, TrialError> {
         let spec = self.helper_spec(argv, env, false, None);
         let pid = self.start_helper(&spec)?;
         self.wait_helper(pid, &spec, limit)
@@ -104,12 +105,12 @@ impl Inside {
         argv: &[String],
         env: &[(String, String)],
         limit: Duration,
-    ) -> Result<HelperRun, String> {
+    ) -> Result<HelperRun, TrialError> {
         // Non-blocking: the helper's whole tree has exited when its stderr is
         // read, but churners forked meanwhile may hold copies of the write end.
         let (read, write) =
             nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC | nix::fcntl::OFlag::O_NONBLOCK)
-                .map_err(|e| format!("pipe: {e}"))?;
+                .map_err(TrialError::Pipe)?;
         let spec = self.helper_spec(argv, env, true, Some(write.as_raw_fd()));
         let pid = self.start_helper(&spec);
         drop(write);
@@ -127,12 +128,7 @@ impl Inside {
 
     /// When the reaper reaped the current victim (its number became free).
     pub fn victim_death_at(&self) -> Option<Instant> {
-        let table = self.shared.table.lock();
-        table
-            .victim
-            .as_ref()
-            .and_then(|w| w.death)
-            .map(|(_, at)| at)
+        self.shared.table.lock().victim_death().map(|(_, at)| at)
     }
 
     /// Runs a helper and returns how it ended and what it wrote to stdout.
@@ -140,10 +136,10 @@ impl Inside {
         &self,
         argv: &[String],
         limit: Duration,
-    ) -> Result<(Cause, String), String> {
+    ) -> Result<(Cause, String), TrialError> {
         use std::io::Read;
         let (read, write) =
-            nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(|e| format!("pipe: {e}"))?;
+            nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(TrialError::Pipe)?;
         let env = vec![("PATH".to_string(), HELPER_PATH.to_string())];
         let spec = ExecSpec::new(&argv[0], argv, &env, vec![(write.as_raw_fd(), 1)]);
         let pid = self.start_helper(&spec)?;
@@ -159,7 +155,7 @@ impl Inside {
         Ok((cause, reader.join().unwrap_or_default()))
     }
 
-    fn start_helper(&self, spec: &ExecSpec) -> Result<i32, String> {
+    fn start_helper(&self, spec: &ExecSpec) -> Result<i32, TrialError> {
         let pid = self
             .spawn(
                 &ChildAction::Exec(spec),
@@ -168,7 +164,11 @@ impl Inside {
                 false,
             )
             .map(|c| c.pid)
-            .map_err(|e| format!("cannot start `{}`: {e}", spec.cmdline()))?;
+            .map_err(|source| TrialError::Spawn {
+                what: "helper",
+                cmdline: spec.cmdline(),
+                source,
+            })?;
         self.acts.lock().senders.insert(pid);
         Ok(pid)
     }
@@ -222,11 +222,11 @@ impl Inside {
     }
 
     /// Waits for a helper's exit as the reaper saw it; kills it after `limit`.
-    fn wait_helper(&self, pid: i32, spec: &ExecSpec, limit: Duration) -> Result<Cause, String> {
+    fn wait_helper(&self, pid: i32, spec: &ExecSpec, limit: Duration) -> Result<Cause, TrialError> {
         let deadline = Instant::now() + limit;
         let mut table = self.shared.table.lock();
         loop {
-            if let Some(cause) = table.helper_exits.remove(&pid) {
+            if let Some(cause) = table.take_helper_exit(pid) {
                 return Ok(cause);
             }
             if self
@@ -236,10 +236,10 @@ impl Inside {
                 .timed_out()
             {
                 table.signal_own(pid, libc::SIGKILL);
-                return Err(format!(
-                    "`{}` did not finish within {limit:?}",
-                    spec.cmdline()
-                ));
+                return Err(TrialError::HelperTimeout {
+                    cmdline: spec.cmdline(),
+                    limit,
+                });
             }
         }
     }
@@ -248,7 +248,7 @@ impl Inside {
     pub fn wait_victim_death(&self, until: Instant) -> Option<(Cause, Instant)> {
         let mut table = self.shared.table.lock();
         loop {
-            if let Some(death) = table.victim.as_ref().and_then(|w| w.death) {
+            if let Some(death) = table.victim_death() {
                 return Some(death);
             }
             if self
@@ -257,7 +257,7 @@ impl Inside {
                 .wait_until(&mut table, until)
                 .timed_out()
             {
-                return table.victim.as_ref().and_then(|w| w.death);
+                return table.victim_death();
             }
         }
     }
@@ -275,12 +275,8 @@ impl Inside {
             self.acts.lock().delivered.push((pid, sig as i32));
         }
         if ret.is_ok() {
-            let victim_alive = table
-                .victim
-                .as_ref()
-                .is_some_and(|w| w.pid == pid && w.death.is_none());
             NumberSignal::Delivered {
-                reused: !victim_alive,
+                reused: !table.victim_holds(pid),
             }
         } else {
             NumberSignal::NoProcess
@@ -290,11 +286,7 @@ impl Inside {
     /// Whether the victim's number is now held by another process.
     pub fn number_reused(&self, pid: i32) -> bool {
         let table = self.shared.table.lock();
-        let victim_alive = table
-            .victim
-            .as_ref()
-            .is_some_and(|w| w.pid == pid && w.death.is_none());
-        !victim_alive && crate::sys::kill(pid, 0).is_ok()
+        !table.victim_holds(pid) && crate::sys::kill(pid, 0).is_ok()
     }
 
     /// Kills a process init started and has not yet reaped (so the number is
@@ -328,13 +320,7 @@ impl Inside {
         };
         if check(pid, start) {
             let mut table = self.shared.table.lock();
-            // Entries that never reached our reaper (their parent reaped
-            // them) are dropped once that exact process is gone; a zombie
-            // keeps its entry, since the reaper has yet to see it.
-            table
-                .expected_exact
-                .retain(|&(p, s)| super::procfs::exists(p, s));
-            table.expected_exact.push((pid, start));
+            table.expect_exact_kill(ExactProcess { pid, start });
             let _ = rustix::process::pidfd_send_signal(&fd, rustix::process::Signal::KILL);
         }
     }
@@ -350,10 +336,10 @@ impl Inside {
             let all = super::procfs::scan();
             let mut waiting = super::procfs::zombies_of(&all, me);
             let table = self.shared.table.lock();
-            for (pid, entry) in &table.procs {
-                if entry.role != Role::Churner && super::procfs::dying(*pid) {
-                    if let Some((_, st)) = all.iter().find(|(p, _)| p == pid) {
-                        waiting.push((*pid, st.start));
+            for (pid, role) in table.own_processes() {
+                if role != Role::Churner && super::procfs::dying(pid) {
+                    if let Some((_, st)) = all.iter().find(|(p, _)| *p == pid) {
+                        waiting.push((pid, st.start));
                     }
                 }
             }
@@ -384,9 +370,7 @@ impl Inside {
                 // The scan is not atomic: a churner reaped (and dropped from
                 // the table) after the scan saw it is gone, not a stray. Under
                 // the lock the reaper cannot reap, so existence is exact here.
-                let outside = |p: &i32, s: &u64| {
-                    !table.procs.contains_key(p) && super::procfs::exists(*p, *s)
-                };
+                let outside = |p: &i32, s: &u64| !table.is_own(*p) && super::procfs::exists(*p, *s);
                 let strays: Vec<(i32, u64)> = mine
                     .into_iter()
                     .filter(|(p, s)| !keep.iter().any(|(k, ks)| k == p && ks == s))

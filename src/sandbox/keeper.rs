@@ -20,6 +20,7 @@
 //! (and with it the tree's exactness); what was sent to it stays pending
 //! and is reported when it exits, as a hit on a process outside the tree.
 
+use super::error::TrialError;
 use super::inside::Inside;
 use super::spawn::{self, ChildAction, ExecSpec};
 use super::table::{Role, Shared};
@@ -77,9 +78,9 @@ pub fn start(
     inside: &Inside,
     victim: &ExecSpec,
     candidates: Vec<libc::pid_t>,
-) -> Result<Keeper, String> {
+) -> Result<Keeper, TrialError> {
     use nix::fcntl::OFlag;
-    let pipe = || nix::unistd::pipe2(OFlag::O_CLOEXEC).map_err(|e| format!("pipe: {e}"));
+    let pipe = || nix::unistd::pipe2(OFlag::O_CLOEXEC).map_err(TrialError::Pipe);
     let (report_read, report_write) = pipe()?;
     let (ack_read, ack_write) = pipe()?;
     let devnull = inside.devnull.as_raw_fd();
@@ -95,7 +96,7 @@ pub fn start(
     let pid = {
         let mut table = inside.shared.table.lock();
         let child = spawn::spawn(&ChildAction::Run(&spec), devnull, None, false)
-            .map_err(|e| format!("cannot start the victim's keeper: {e}"))?;
+            .map_err(TrialError::Keeper)?;
         table.register(child.pid, Role::Keeper, KEEPER_CMDLINE.into());
         child.pid
     };
@@ -106,20 +107,23 @@ pub fn start(
     let victim_pid = match first {
         Some([STARTED, pid, _, _]) => pid,
         Some([FAILED, _, errno, _]) => {
-            return Err(format!(
-                "cannot start the victim `{}`: {}",
-                victim.cmdline(),
-                std::io::Error::from_raw_os_error(errno)
-            ))
+            return Err(TrialError::Spawn {
+                what: "the victim",
+                cmdline: victim.cmdline(),
+                source: std::io::Error::from_raw_os_error(errno),
+            })
         }
-        _ => return Err("the victim's keeper ended before it started the victim".into()),
+        _ => return Err(TrialError::KeeperEnded),
     };
     // The keeper reaps nothing before our go-ahead: the number is the victim's.
     let pidfd = rustix::process::pidfd_open(
         rustix::process::Pid::from_raw(victim_pid).expect("positive pid"),
         rustix::process::PidfdFlags::empty(),
     )
-    .map_err(|e| format!("pidfd_open of the victim: {e}"))?;
+    .map_err(|source| TrialError::Pidfd {
+        what: "the victim".into(),
+        source,
+    })?;
     Ok(Keeper {
         pid,
         victim: victim_pid,
@@ -151,8 +155,7 @@ impl Keeper {
                     if let [PENDING, _, low, high] = message {
                         let mask = u64::from(low as u32) | (u64::from(high as u32) << 32);
                         let signals = (1..=64).filter(|s| mask & (1 << (s - 1)) != 0);
-                        let mut table = shared.table.lock();
-                        table.keeper_signals.extend(signals.map(|s| (keeper, s)));
+                        shared.table.lock().record_keeper_signals(keeper, signals);
                     }
                     continue;
                 };
@@ -163,20 +166,14 @@ impl Keeper {
                     Cause::Signaled(status)
                 };
                 let mut table = shared.table.lock();
-                if let Some(watch) = table.victim.as_mut().filter(|w| w.pid == victim) {
-                    if pid == victim {
-                        watch.death = Some((cause, at));
-                    } else {
-                        watch.last_tree_death = Some(at);
-                    }
-                }
+                table.record_keeper_reap(victim, pid, cause, at);
                 let _ = rustix::io::write(&ack, &[1]);
                 // Bounded: a keeper SIGSTOPped by a victim's `kill -STOP -1`
                 // between the two must not hold init's table forever (its
                 // late REAPED is skipped by the loop above).
                 let reaped = read_report(&report, Some(REAP_LIMIT));
                 if pid == victim && matches!(reaped, Some([REAPED, ..])) {
-                    super::reaper::give_number(&mut table, victim, devnull);
+                    table.give_number(victim, devnull);
                 }
                 drop(table);
                 shared.changed.notify_all();

@@ -27,6 +27,14 @@ pub struct SandboxProcess {
     lines: BufReader<ChildStdout>,
 }
 
+/// A line from the sandbox that is not a message.
+#[derive(Debug, thiserror::Error)]
+#[error("bad message from the sandbox: {source}: {line}")]
+pub struct BadMessage {
+    pub line: String,
+    pub source: serde_json::Error,
+}
+
 impl SandboxProcess {
     pub fn launch(plan: &RunPlan) -> Result<Self, LaunchError> {
         Self::launch_with(plan, Command::new(&plan.exe))
@@ -76,15 +84,16 @@ impl SandboxProcess {
         self.child.id() as i32
     }
 
-    /// The next message; `None` when the sandbox has ended (or sent garbage).
-    pub fn next_message(&mut self) -> Option<Result<Message, String>> {
+    /// The next message; `None` when the sandbox has ended. A line that is
+    /// no message is an error, and the next line is read after it.
+    pub fn next_message(&mut self) -> Option<Result<Message, BadMessage>> {
         let mut line = String::new();
         match self.lines.read_line(&mut line) {
             Ok(0) | Err(_) => None,
-            Ok(_) => Some(
-                serde_json::from_str(&line)
-                    .map_err(|e| format!("bad message from the sandbox: {e}: {line}")),
-            ),
+            Ok(_) => Some(serde_json::from_str(&line).map_err(|source| BadMessage {
+                line: line.trim_end().to_string(),
+                source,
+            })),
         }
     }
 

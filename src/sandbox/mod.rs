@@ -3,6 +3,7 @@
 //! name see only processes stopbench started (docs/ARCHITECTURE.md, section 5).
 
 pub mod cgroup;
+pub mod error;
 pub mod init;
 pub mod inside;
 mod keeper;

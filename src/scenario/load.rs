@@ -201,7 +201,8 @@ fn check_kind_keys(i: usize, strategy: &StrategyConfig, written: &[String]) -> R
 /// The victim's program can be executed, as systemd would find it.
 fn check_victim(s: &Scenario) -> Result<(), Fault> {
     if s.victim.behaviour == Behaviour::Exec {
-        program::resolve(&s.victim.command.0[0]).map_err(|why| ("victim.command".into(), why))?;
+        program::resolve(&s.victim.command.0[0])
+            .map_err(|why| ("victim.command".into(), why.to_string()))?;
     }
     Ok(())
 }

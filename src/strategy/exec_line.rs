@@ -14,8 +14,8 @@ pub enum ExecLineError {
     Empty,
     #[error("unterminated {0} quote")]
     Unterminated(char),
-    #[error("{0}")]
-    Program(String),
+    #[error(transparent)]
+    Program(#[from] crate::scenario::program::ProgramError),
 }
 
 /// The words of `line`, unquoted, with `$MAINPID` and `${MAINPID}`

@@ -75,7 +75,7 @@ impl ExecStopPostCheck {
         let run = match inside.run_traced_helper(&exec_stop, &[], HELPER_LIMIT) {
             Ok(run) => run,
             Err(err) => {
-                report.error = Some(err);
+                report.error = Some(err.to_string());
                 return None;
             }
         };
@@ -129,7 +129,7 @@ impl ExecStopPostCheck {
         let run = match inside.run_traced_helper(&exec_stop_post, &env, HELPER_LIMIT) {
             Ok(run) => run,
             Err(err) => {
-                report.error = Some(err);
+                report.error = Some(err.to_string());
                 return Some(());
             }
         };

@@ -51,7 +51,7 @@ impl StopStrategy for PkillF {
                 note_helper(&mut report, &first, &run, false);
             }
             Err(err) => {
-                report.error = Some(err);
+                report.error = Some(err.to_string());
                 return report;
             }
         }
@@ -63,7 +63,7 @@ impl StopStrategy for PkillF {
                 report.windows.extend(scan_to_kill(&run.events));
                 note_helper(&mut report, &last, &run, false);
             }
-            Err(err) => report.error = Some(err),
+            Err(err) => report.error = Some(err.to_string()),
         }
         report
     }

@@ -7,6 +7,7 @@
 //! dies, the container's systemd keeps running, so the guard, not nspawn,
 //! must do this.
 
+use super::error::BootError;
 use crate::sandbox::cgroup;
 use std::io::{BufRead, Read, Write};
 use std::os::fd::{AsFd, OwnedFd};
@@ -307,18 +308,17 @@ fn nspawn_running() -> bool {
 }
 
 /// Reads the guard's first line: `leader PID` or `error MESSAGE`.
-pub fn read_leader(out: &mut impl BufRead) -> Result<i32, String> {
+pub fn read_leader(out: &mut impl BufRead) -> Result<i32, BootError> {
     let mut line = String::new();
-    out.read_line(&mut line)
-        .map_err(|e| format!("the systemd guard said nothing: {e}"))?;
+    out.read_line(&mut line).map_err(BootError::GuardSilent)?;
     let line = line.trim();
     if let Some(pid) = line.strip_prefix("leader ") {
         return pid
             .parse()
-            .map_err(|_| format!("the systemd guard said `{line}`"));
+            .map_err(|_| BootError::GuardSaid(format!("the systemd guard said `{line}`")));
     }
-    Err(line
+    let said = line
         .strip_prefix("error ")
-        .unwrap_or("the systemd guard ended before the container was up")
-        .to_string())
+        .unwrap_or("the systemd guard ended before the container was up");
+    Err(BootError::GuardSaid(said.to_string()))
 }

@@ -1,6 +1,7 @@
 //! The host's handle on a sandboxed systemd: boots it through a guard
 //! process and lets it go when dropped (the guard then tears it down).
 
+use super::error::BootError;
 use super::guard;
 use crate::victim::env;
 use std::io::BufReader;
@@ -19,9 +20,9 @@ pub struct SystemdMachine {
 impl SystemdMachine {
     /// Boots a container from the prepared root; `exe` (our own binary) is
     /// bind-mounted at /usr/local/bin/stopbench inside it.
-    pub fn boot(exe: &str) -> Result<Self, String> {
+    pub fn boot(exe: &str) -> Result<Self, BootError> {
         if let Some(reason) = super::unavailable_reason() {
-            return Err(reason);
+            return Err(BootError::Unavailable(reason));
         }
         let name = format!("stopbench-sd-{}", std::process::id());
         let mut guard = Command::new(exe)
@@ -33,7 +34,7 @@ impl SystemdMachine {
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()
-            .map_err(|e| format!("cannot start the systemd guard: {e}"))?;
+            .map_err(BootError::Guard)?;
         let keepalive = guard.stdin.take();
         let mut out = BufReader::new(guard.stdout.take().expect("piped stdout"));
         let (tx, rx) = std::sync::mpsc::channel();
@@ -42,7 +43,7 @@ impl SystemdMachine {
         });
         let leader = rx
             .recv_timeout(Duration::from_secs(90))
-            .unwrap_or_else(|_| Err("the sandboxed systemd did not come up within 90 s".into()));
+            .unwrap_or(Err(BootError::Timeout));
         let mut machine = Self {
             leader: 0,
             name,

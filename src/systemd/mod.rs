@@ -2,6 +2,7 @@
 //! (prepared by scripts/setup-systemd) booted with systemd-nspawn in cgroups
 //! of stopbench's own, owned by a guard process that always tears it down.
 
+pub mod error;
 pub mod guard;
 pub mod machine;
 pub mod unit;

@@ -2,6 +2,7 @@
 //! prints, what the report recommends, and, for the `systemd` strategy, what
 //! the sandboxed systemd runs.
 
+use super::error::VerifyError;
 use crate::scenario::{Behaviour, Scenario, StrategyConfig, StrategyKind, UnitForm};
 use crate::victim::env;
 use std::fmt::Write;
@@ -164,14 +165,20 @@ pub fn service(s: &Scenario, c: &StrategyConfig, start: Start<'_>) -> String {
 /// the host's unit library and stub executables for the unit's commands, so
 /// only the unit's own faults show. Any output is a failure: systemd-analyze
 /// exits 0 on settings it could not parse.
-pub fn verify(unit_name: &str, text: &str) -> Result<(), String> {
-    let analyze = super::which("systemd-analyze")
-        .ok_or("systemd-analyze is not installed (Debian: systemd)")?;
+pub fn verify(unit_name: &str, text: &str) -> Result<(), VerifyError> {
+    let analyze = super::which("systemd-analyze").ok_or(VerifyError::NotInstalled)?;
     let scratch = tempfile_dir()?;
-    let root = scratch.as_path();
+    let result = verify_in(&scratch, &analyze, unit_name, text);
+    let _ = std::fs::remove_dir_all(&scratch);
+    result
+}
+
+/// `verify` in the scratch root `root`, which the caller removes.
+fn verify_in(root: &Path, analyze: &Path, unit_name: &str, text: &str) -> Result<(), VerifyError> {
+    let scratch = |what: String| move |source| VerifyError::Scratch { what, source };
     let lib = Path::new("/usr/lib/systemd/system");
     copy_dir(lib, &root.join("usr/lib/systemd/system"))
-        .map_err(|e| format!("cannot copy the unit library: {e}"))?;
+        .map_err(scratch("copy the unit library".into()))?;
     for line in text.lines() {
         let Some((key, value)) = line.split_once('=') else {
             continue;
@@ -186,25 +193,26 @@ pub fn verify(unit_name: &str, text: &str) -> Result<(), String> {
             .unwrap_or("");
         if program.starts_with('/') {
             let path = root.join(program.trim_start_matches('/'));
-            std::fs::create_dir_all(path.parent().expect("absolute path"))
-                .map_err(|e| e.to_string())?;
-            std::fs::write(&path, "#!/bin/sh\n").map_err(|e| e.to_string())?;
-            use std::os::unix::fs::PermissionsExt;
-            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755))
-                .map_err(|e| e.to_string())?;
+            let stub = || -> std::io::Result<()> {
+                use std::os::unix::fs::PermissionsExt;
+                std::fs::create_dir_all(path.parent().expect("absolute path"))?;
+                std::fs::write(&path, "#!/bin/sh\n")?;
+                std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755))
+            };
+            stub().map_err(scratch(format!("write a stub for `{program}`")))?;
         }
     }
     let dir = root.join("etc/systemd/system");
-    std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
-    std::fs::write(dir.join(unit_name), text).map_err(|e| e.to_string())?;
+    std::fs::create_dir_all(&dir)
+        .and_then(|()| std::fs::write(dir.join(unit_name), text))
+        .map_err(scratch(format!("write `{unit_name}`")))?;
     let out = Command::new(analyze)
         .arg("verify")
         .arg(format!("--root={}", root.display()))
         .arg(format!("/etc/systemd/system/{unit_name}"))
         .current_dir(root)
         .output()
-        .map_err(|e| format!("cannot run systemd-analyze: {e}"))?;
-    let _ = std::fs::remove_dir_all(root);
+        .map_err(scratch("run systemd-analyze".into()))?;
     let said = format!(
         "{}{}",
         String::from_utf8_lossy(&out.stdout),
@@ -214,11 +222,11 @@ pub fn verify(unit_name: &str, text: &str) -> Result<(), String> {
     if out.status.success() && said.trim().is_empty() {
         Ok(())
     } else {
-        Err(said.trim().to_string())
+        Err(VerifyError::Complaints(said.trim().to_string()))
     }
 }
 
-fn tempfile_dir() -> Result<std::path::PathBuf, String> {
+fn tempfile_dir() -> Result<std::path::PathBuf, VerifyError> {
     let dir = std::env::temp_dir().join(format!(
         "stopbench-verify-{}-{}",
         std::process::id(),
@@ -226,7 +234,10 @@ fn tempfile_dir() -> Result<std::path::PathBuf, String> {
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.subsec_nanos())
     ));
-    std::fs::create_dir_all(&dir).map_err(|e| format!("cannot create `{}`: {e}", dir.display()))?;
+    std::fs::create_dir_all(&dir).map_err(|source| VerifyError::Scratch {
+        what: format!("create `{}`", dir.display()),
+        source,
+    })?;
     Ok(dir)
 }
 

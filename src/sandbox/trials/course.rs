@@ -11,6 +11,7 @@
 
 use super::TrialRunner;
 use crate::oracle::Cause;
+use crate::sandbox::error::TrialError;
 use crate::sandbox::victim_tree::{Member, VictimTree};
 use crate::strategy::Exposure;
 use std::os::fd::OwnedFd;
@@ -19,7 +20,7 @@ use std::time::{Duration, Instant};
 /// How one kind of trial starts, stops and cleans up its victim.
 pub(super) trait Course {
     /// Starts the victim (the bystanders are up) and says what its tree is.
-    fn start(&mut self, runner: &mut TrialRunner<'_>) -> Result<Launched, String>;
+    fn start(&mut self, runner: &mut TrialRunner<'_>) -> Result<Launched, TrialError>;
 
     /// Undoes what a failed start left, before the previous trial is
     /// finalized (its deaths must not fall into that trial's window later).

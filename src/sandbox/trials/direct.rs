@@ -5,6 +5,7 @@
 use super::course::{Course, Launched, Stopped};
 use super::{TrialRunner, QUIESCE_LIMIT, READY_LIMIT};
 use crate::sandbox::cgroup::{self, VictimCgroup};
+use crate::sandbox::error::TrialError;
 use crate::sandbox::keeper;
 use crate::sandbox::procfs;
 use crate::sandbox::spawn::{self, ChildAction, ExecSpec};
@@ -51,7 +52,7 @@ impl<'s> DirectCourse<'s> {
 }
 
 impl Course for DirectCourse<'_> {
-    fn start(&mut self, runner: &mut TrialRunner<'_>) -> Result<Launched, String> {
+    fn start(&mut self, runner: &mut TrialRunner<'_>) -> Result<Launched, TrialError> {
         // Every victim is born in a cgroup of its own where stopbench can make
         // one (root): its whole tree, by lineage, is then what the kernel keeps
         // there. The cgroup strategy cannot do without one.
@@ -60,7 +61,7 @@ impl Course for DirectCourse<'_> {
             // one) never shares this one's, and one that needed killing in
             // cleanup is removed and made afresh (see `clean_up`).
             (Some(tree), _) => Some(tree.child(&format!("victim-{}", self.trial % 4))?),
-            (None, true) => return Err("no cgroup tree for the cgroup strategy".to_string()),
+            (None, true) => return Err(TrialError::NoCgroupTree),
             (None, false) => None,
         };
         let cgroup_name: Option<Arc<str>> = self
@@ -139,13 +140,10 @@ impl Course for DirectCourse<'_> {
         // Cleanup by init itself: its own child by number (it cannot be
         // recycled before init reaps it), the rest of the tree by its cgroup
         // (no number at all) or, without one, through pidfds.
-        let main_alive = inside
-            .shared
-            .table
-            .lock()
-            .victim
-            .as_ref()
-            .is_some_and(|w| w.death.is_none());
+        let main_alive = {
+            let table = inside.shared.table.lock();
+            table.victim().is_some() && table.victim_death().is_none()
+        };
         if main_alive {
             match (tree.keeper, &launched.pidfd) {
                 // Not init's child: through the pidfd held since its birth.
@@ -199,7 +197,7 @@ impl TrialRunner<'_> {
     /// Whether the keeper was reaped by `until`.
     fn keeper_gone(&self, keeper: i32, until: Instant) -> bool {
         let mut table = self.inside.shared.table.lock();
-        while table.procs.contains_key(&keeper) {
+        while table.is_own(keeper) {
             if self
                 .inside
                 .shared
@@ -207,7 +205,7 @@ impl TrialRunner<'_> {
                 .wait_until(&mut table, until)
                 .timed_out()
             {
-                return !table.procs.contains_key(&keeper);
+                return !table.is_own(keeper);
             }
         }
         true
@@ -250,7 +248,7 @@ impl TrialRunner<'_> {
             }
         }
         let table = self.inside.shared.table.lock();
-        let last = table.victim.as_ref().and_then(|w| w.last_tree_death);
+        let last = table.victim().and_then(|w| w.last_tree_death);
         Some(last.map_or(main_died, |l| l.max(main_died)))
     }
 
@@ -258,11 +256,10 @@ impl TrialRunner<'_> {
         &mut self,
         cgroup: Option<std::os::fd::RawFd>,
         cgroup_name: Option<Arc<str>>,
-    ) -> Result<Started, String> {
+    ) -> Result<Started, TrialError> {
         let config = &self.scenario.victim;
         let simulated = config.behaviour != Behaviour::Exec;
-        let (ready_read, ready_write) =
-            pipe2(OFlag::O_CLOEXEC).map_err(|e| format!("pipe: {e}"))?;
+        let (ready_read, ready_write) = pipe2(OFlag::O_CLOEXEC).map_err(TrialError::Pipe)?;
         let exit_after = config.exit_after.sample(&mut self.rng);
         let spec = crate::victim::exec_spec(
             config,
@@ -274,14 +271,18 @@ impl TrialRunner<'_> {
         // inherits its orphans (see keeper.rs): the tree stays exact.
         if cgroup.is_none() {
             let candidates = if config.random_pid {
-                self.random_pids()
-                    .map_err(|e| format!("cannot start the victim `{}`: {e}", spec.cmdline()))?
+                self.random_pids().map_err(|e| TrialError::Spawn {
+                    what: "the victim",
+                    cmdline: spec.cmdline(),
+                    source: std::io::Error::other(e),
+                })?
             } else {
                 Vec::new()
             };
             let keeper = keeper::start(self.inside, &spec, candidates)?;
             let (pid, keeper_pid) = (keeper.victim, keeper.pid);
-            self.inside.shared.table.lock().victim = Some(self.watch(pid, None));
+            let watch = self.watch(pid, None);
+            self.inside.shared.table.lock().watch_victim(watch);
             let pidfd = keeper.watch(self.inside.shared.clone(), self.inside.devnull.as_raw_fd());
             drop(ready_write);
             return self.victim_started(pid, Some(pidfd), Some(keeper_pid), ready_read, exit_after);
@@ -299,9 +300,13 @@ impl TrialRunner<'_> {
                     cgroup,
                 )
             }
-            .map_err(|e| format!("cannot start the victim `{}`: {e}", spec.cmdline()))?;
+            .map_err(|source| TrialError::Spawn {
+                what: "the victim",
+                cmdline: spec.cmdline(),
+                source,
+            })?;
             table.register(child.pid, Role::Victim, spec.cmdline().into());
-            table.victim = Some(self.watch(child.pid, cgroup_name));
+            table.watch_victim(self.watch(child.pid, cgroup_name));
             child
         };
         drop(ready_write);
@@ -329,10 +334,10 @@ impl TrialRunner<'_> {
         keeper: Option<i32>,
         ready_read: OwnedFd,
         exit_after: Duration,
-    ) -> Result<Started, String> {
+    ) -> Result<Started, TrialError> {
         let config = &self.scenario.victim;
         if config.behaviour != Behaviour::Exec {
-            super::wait_ready(&ready_read).map_err(|e| format!("victim {e}"))?;
+            super::wait_ready(&ready_read).map_err(TrialError::VictimNotReady)?;
         } else {
             std::thread::sleep(config.startup.0);
         }
@@ -341,20 +346,13 @@ impl TrialRunner<'_> {
             Behaviour::ExitEarly => {
                 let limit = Instant::now() + exit_after + READY_LIMIT;
                 if self.inside.wait_victim_death(limit).is_none() {
-                    return Err("the exit-early victim did not exit on its own".into());
+                    return Err(TrialError::StayedUp);
                 }
                 std::thread::sleep(config.stale_for.0);
             }
             _ => {}
         }
-        let main_gone_before_stop = self
-            .inside
-            .shared
-            .table
-            .lock()
-            .victim
-            .as_ref()
-            .is_some_and(|w| w.death.is_some());
+        let main_gone_before_stop = self.inside.shared.table.lock().victim_death().is_some();
         Ok(Started {
             pid,
             pidfd,
@@ -365,9 +363,9 @@ impl TrialRunner<'_> {
 
     /// `random_pid` under a keeper: free numbers of the allocator's cycle,
     /// drawn here, for the keeper to try in turn.
-    fn random_pids(&mut self) -> Result<Vec<i32>, String> {
+    fn random_pids(&mut self) -> Result<Vec<i32>, crate::model::host::HostError> {
         use rand::Rng;
-        let pid_max = crate::model::host::pid_max().map_err(|e| e.to_string())?;
+        let pid_max = crate::model::host::pid_max()?;
         let low = crate::model::risk::RESERVED as i32;
         Ok((0..64)
             .map(|_| self.rng.random_range(low..pid_max as i32))
@@ -408,7 +406,7 @@ impl TrialRunner<'_> {
 
     /// SIGSTOPs the victim (the seed's `kill -STOP`), through its pidfd
     /// where it has one (under a keeper it is not init's child).
-    fn stop_victim(&self, pid: i32, pidfd: Option<&OwnedFd>) -> Result<(), String> {
+    fn stop_victim(&self, pid: i32, pidfd: Option<&OwnedFd>) -> Result<(), TrialError> {
         match pidfd {
             Some(fd) => {
                 let _ = rustix::process::pidfd_send_signal(fd, rustix::process::Signal::STOP);

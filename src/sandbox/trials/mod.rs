@@ -18,7 +18,7 @@ use super::inside::Inside;
 use super::keeper;
 use super::procfs;
 use super::spawn::{self, ChildAction, ExecSpec};
-use super::table::Role;
+use super::table::{KeeperSignal, Role};
 use super::victim_tree::VictimTree;
 use super::wire::{emit, Message};
 use crate::churn::bystander;
@@ -27,6 +27,7 @@ use crate::measure::TrialRecord;
 use crate::oracle::{
     attribute, CaughtSignal, Evidence, Misfire, SeenBy, SentinelEvidence, StrategyActs,
 };
+use crate::sandbox::error::{NotReady, TrialError};
 use crate::scenario::{Behaviour, BystanderBehaviour, Scenario};
 use crate::strategy::StopStrategy;
 use course::Course;
@@ -144,10 +145,10 @@ impl<'a> TrialRunner<'a> {
         let launched = match self.ensure_bystanders().and_then(|()| course.start(self)) {
             Ok(launched) => launched,
             Err(err) => {
-                record.error = Some(err);
+                record.error = Some(err.to_string());
                 course.abandon(self);
                 let alive = self.finalize(None);
-                self.inside.shared.table.lock().victim = None;
+                self.inside.shared.table.lock().end_victim_watch();
                 self.pending = Some(Pending::failed(record));
                 return alive;
             }
@@ -189,7 +190,7 @@ impl<'a> TrialRunner<'a> {
         course.clean_up(self, &launched, &stopped.leaked);
         self.inside.quiesce(&[], QUIESCE_LIMIT);
         self.inside.settle(QUIESCE_LIMIT);
-        let watch = self.inside.shared.table.lock().victim.take();
+        let watch = self.inside.shared.table.lock().end_victim_watch();
         if let Some(err) = watch.as_ref().and_then(|w| w.reuse_error.clone()) {
             record
                 .error
@@ -226,15 +227,15 @@ impl<'a> TrialRunner<'a> {
         // Deaths first: a process that reported a caught signal and then
         // died wrote its report before its death was seen, so the reports
         // drained after hold it.
-        let deaths = std::mem::take(&mut self.inside.shared.table.lock().deaths);
+        let deaths = self.inside.shared.table.lock().take_deaths();
         let mut caught = self.drain_handler_reports();
         caught.extend(self.stopped_bystander_signals());
-        let keeper_signals = std::mem::take(&mut self.inside.shared.table.lock().keeper_signals);
+        let keeper_signals = self.inside.shared.table.lock().take_keeper_signals();
         caught.extend(
             keeper_signals
                 .into_iter()
-                .map(|(pid, signal)| CaughtSignal {
-                    pid,
+                .map(|KeeperSignal { keeper, signal }| CaughtSignal {
+                    pid: keeper,
                     cmdline: keeper::KEEPER_CMDLINE.to_string(),
                     role: Role::Keeper.name(),
                     signal,
@@ -247,7 +248,7 @@ impl<'a> TrialRunner<'a> {
                 .iter()
                 .find(|d| d.role == Some(Role::Sentinel))
                 .map(|d| d.pid)
-                .or(self.inside.shared.table.lock().sentinel),
+                .or(self.inside.shared.table.lock().sentinel()),
             died_of: deaths.iter().find_map(|d| match (d.role, d.cause) {
                 (Some(Role::Sentinel), crate::oracle::Cause::Signaled(sig)) => Some(sig),
                 _ => None,
@@ -327,15 +328,7 @@ impl<'a> TrialRunner<'a> {
     /// started afresh for the next trial) so a signal is never counted twice.
     fn stopped_bystander_signals(&self) -> Vec<CaughtSignal> {
         let mut caught = Vec::new();
-        let slots: Vec<(usize, i32)> = {
-            let table = self.inside.shared.table.lock();
-            table
-                .bystanders
-                .iter()
-                .enumerate()
-                .filter_map(|(i, p)| Some((i, (*p)?)))
-                .collect()
-        };
+        let slots = self.inside.shared.table.lock().live_bystanders();
         for (index, pid) in slots {
             if self.scenario.churn.bystanders[index].behaviour != BystanderBehaviour::Stopped {
                 continue;
@@ -362,25 +355,21 @@ impl<'a> TrialRunner<'a> {
 
     /// Starts the sentinel and every configured bystander that is not alive
     /// (first trial, or hit).
-    fn ensure_bystanders(&mut self) -> Result<(), String> {
+    fn ensure_bystanders(&mut self) -> Result<(), TrialError> {
         let (inside, scenario) = (self.inside, self.scenario);
-        if inside.shared.table.lock().sentinel.is_none() {
+        if inside.shared.table.lock().sentinel().is_none() {
             let spec = self
                 .ready_spec(|ready, oracle| bystander::sentinel_spec(&inside.exe, ready, oracle))?;
-            self.start_ready(spec, Role::Sentinel, |table, pid| {
-                table.sentinel = Some(pid)
-            })?;
+            self.start_ready(spec, Role::Sentinel)?;
         }
         for (index, config) in scenario.churn.bystanders.iter().enumerate() {
-            if inside.shared.table.lock().bystanders[index].is_some() {
+            if inside.shared.table.lock().bystander(index).is_some() {
                 continue;
             }
             let spec = self.ready_spec(|ready, oracle| {
                 bystander::exec_spec(config, &inside.exe, ready, oracle)
             })?;
-            let pid = self.start_ready(spec, Role::Bystander(index), |table, pid| {
-                table.bystanders[index] = Some(pid)
-            })?;
+            let pid = self.start_ready(spec, Role::Bystander(index))?;
             if config.behaviour == BystanderBehaviour::Stopped {
                 self.stop_process(pid)?;
             }
@@ -392,9 +381,8 @@ impl<'a> TrialRunner<'a> {
     fn ready_spec(
         &self,
         spec: impl FnOnce(std::os::fd::RawFd, std::os::fd::RawFd) -> ExecSpec,
-    ) -> Result<(ExecSpec, OwnedFd, OwnedFd), String> {
-        let (ready_read, ready_write) =
-            pipe2(OFlag::O_CLOEXEC).map_err(|e| format!("pipe: {e}"))?;
+    ) -> Result<(ExecSpec, OwnedFd, OwnedFd), TrialError> {
+        let (ready_read, ready_write) = pipe2(OFlag::O_CLOEXEC).map_err(TrialError::Pipe)?;
         let spec = spec(ready_write.as_raw_fd(), self.oracle_write.as_raw_fd());
         Ok((spec, ready_read, ready_write))
     }
@@ -405,8 +393,7 @@ impl<'a> TrialRunner<'a> {
         &mut self,
         (spec, ready_read, ready_write): (ExecSpec, OwnedFd, OwnedFd),
         role: Role,
-        register: impl FnOnce(&mut super::table::Table, i32),
-    ) -> Result<i32, String> {
+    ) -> Result<i32, TrialError> {
         let pid = {
             let mut table = self.inside.shared.table.lock();
             let child = spawn::spawn(
@@ -415,15 +402,22 @@ impl<'a> TrialRunner<'a> {
                 None,
                 false,
             )
-            .map_err(|e| format!("cannot start {} `{}`: {e}", role.name(), spec.cmdline()))?;
+            .map_err(|source| TrialError::Spawn {
+                what: role.name(),
+                cmdline: spec.cmdline(),
+                source,
+            })?;
             table.register(child.pid, role, spec.cmdline().into());
-            register(&mut table, child.pid);
             child.pid
         };
         // Only the child holds the write end now, so its exit means EOF.
         drop(ready_write);
         self.bystander_cmdlines.insert(pid, spec.cmdline());
-        wait_ready(&ready_read).map_err(|e| format!("{} `{}` {e}", role.name(), spec.cmdline()))?;
+        wait_ready(&ready_read).map_err(|why| TrialError::NotReady {
+            what: role.name(),
+            cmdline: spec.cmdline(),
+            why,
+        })?;
         Ok(pid)
     }
 
@@ -434,11 +428,11 @@ impl<'a> TrialRunner<'a> {
     /// reaches it within (cycle - in use) allocations (see model::risk).
     fn sample_held_pids(&self) {
         let tasks = crate::model::host::live_pids().unwrap_or(0);
-        self.inside.shared.table.lock().held_samples.push(tasks);
+        self.inside.shared.table.lock().sample_held(tasks);
     }
 
     /// SIGSTOPs a process init started (the seed's `kill -STOP`) and waits until it is stopped.
-    fn stop_process(&self, pid: i32) -> Result<(), String> {
+    fn stop_process(&self, pid: i32) -> Result<(), TrialError> {
         self.inside
             .shared
             .table
@@ -447,7 +441,7 @@ impl<'a> TrialRunner<'a> {
         self.wait_stopped(pid)
     }
 
-    fn wait_stopped(&self, pid: i32) -> Result<(), String> {
+    fn wait_stopped(&self, pid: i32) -> Result<(), TrialError> {
         let deadline = Instant::now() + READY_LIMIT;
         while Instant::now() < deadline {
             if procfs::stat(pid).is_some_and(|s| s.state == 'T') {
@@ -455,12 +449,12 @@ impl<'a> TrialRunner<'a> {
             }
             std::thread::sleep(Duration::from_micros(200));
         }
-        Err(format!("process {pid} did not stop after SIGSTOP"))
+        Err(TrialError::NotStopped(pid))
     }
 }
 
 /// Waits for the one-byte ready signal of a freshly started process.
-fn wait_ready(read: &OwnedFd) -> Result<(), String> {
+fn wait_ready(read: &OwnedFd) -> Result<(), NotReady> {
     use rustix::event::{poll, PollFd, PollFlags, Timespec};
     let timeout = Timespec {
         tv_sec: READY_LIMIT.as_secs() as i64,
@@ -470,13 +464,13 @@ fn wait_ready(read: &OwnedFd) -> Result<(), String> {
     loop {
         match poll(&mut fds, Some(&timeout)) {
             Err(rustix::io::Errno::INTR) => continue,
-            Ok(0) => return Err(format!("did not report ready within {READY_LIMIT:?}")),
+            Ok(0) => return Err(NotReady::Timeout(READY_LIMIT)),
             _ => break,
         }
     }
     let mut byte = [0u8; 1];
     match nix::unistd::read(read.as_fd(), &mut byte) {
         Ok(1) => Ok(()),
-        _ => Err("exited before it was ready".into()),
+        _ => Err(NotReady::Exited),
     }
 }

@@ -6,6 +6,7 @@
 use super::course::{Course, Launched, Stopped};
 use super::{TrialRunner, QUIESCE_LIMIT, READY_LIMIT};
 use crate::oracle::Cause;
+use crate::sandbox::error::TrialError;
 use crate::sandbox::inside::Inside;
 use crate::sandbox::procfs;
 use crate::sandbox::spawn::{self, ChildAction, ExecSpec};
@@ -27,11 +28,11 @@ const SYSTEMCTL: &str = "/bin/systemctl";
 
 /// Writes the unit of every `systemd` strategy into the container's
 /// /run/systemd/system and reloads systemd.
-pub fn install_units(scenario: &Scenario, exe: &str) -> Result<(), String> {
-    std::fs::create_dir_all("/run/stopbench")
-        .map_err(|e| format!("cannot create /run/stopbench: {e}"))?;
+pub fn install_units(scenario: &Scenario, exe: &str) -> Result<(), TrialError> {
+    let io = |what: String| move |source| TrialError::Io { what, source };
+    std::fs::create_dir_all("/run/stopbench").map_err(io("create /run/stopbench".into()))?;
     std::fs::create_dir_all("/run/systemd/system")
-        .map_err(|e| format!("cannot create /run/systemd/system: {e}"))?;
+        .map_err(io("create /run/systemd/system".into()))?;
     for c in scenario
         .strategies
         .iter()
@@ -39,17 +40,15 @@ pub fn install_units(scenario: &Scenario, exe: &str) -> Result<(), String> {
     {
         let path = format!("/run/systemd/system/{}", unit_name(&c.label()));
         std::fs::write(&path, unit::service(scenario, c, Start::Simulated { exe }))
-            .map_err(|e| format!("cannot write `{path}`: {e}"))?;
+            .map_err(io(format!("write `{path}`")))?;
     }
     let out = std::process::Command::new(SYSTEMCTL)
         .arg("daemon-reload")
         .output()
-        .map_err(|e| format!("cannot run systemctl: {e}"))?;
+        .map_err(io("run systemctl".into()))?;
     if !out.status.success() {
-        return Err(format!(
-            "systemctl daemon-reload failed: {}",
-            String::from_utf8_lossy(&out.stderr).trim()
-        ));
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        return Err(TrialError::Reload(stderr.trim().to_string()));
     }
     Ok(())
 }
@@ -59,13 +58,20 @@ fn argv(words: &[&str]) -> Vec<String> {
 }
 
 /// `systemctl show` as a map.
-fn show(inside: &Inside, unit: &str, properties: &str) -> Result<HashMap<String, String>, String> {
+fn show(
+    inside: &Inside,
+    unit: &str,
+    properties: &str,
+) -> Result<HashMap<String, String>, TrialError> {
     let (cause, text) = inside.run_helper_output(
         &argv(&[SYSTEMCTL, "show", unit, "-p", properties]),
         Duration::from_secs(30),
     )?;
     if cause != Cause::Exited(0) {
-        return Err(format!("systemctl show {unit} ended with {cause}"));
+        return Err(TrialError::Helper {
+            command: format!("systemctl show {unit}"),
+            cause,
+        });
     }
     Ok(text
         .lines()
@@ -190,7 +196,7 @@ struct UnitCourse<'c> {
 }
 
 impl Course for UnitCourse<'_> {
-    fn start(&mut self, runner: &mut TrialRunner<'_>) -> Result<Launched, String> {
+    fn start(&mut self, runner: &mut TrialRunner<'_>) -> Result<Launched, TrialError> {
         let (mainpid, pidfd) = runner.start_unit(&self.unit, self.limit)?;
         // systemd gave the unit a cgroup of its own: the victim's tree is
         // exactly what it holds (read from the main process, as this
@@ -265,7 +271,7 @@ impl Course for UnitCourse<'_> {
         // The moment systemd escalated is not observed: a death by the
         // final signal is a kill, any other an exit.
         stopped.final_phase_at = died.filter(|_| killed);
-        stopped.strategy_error = stop.as_ref().err().cloned();
+        stopped.strategy_error = stop.as_ref().err().map(ToString::to_string);
         stopped.victim_end = victim_end;
         stopped.reuse_holder = reuse_holder;
         if stop.is_ok() {
@@ -328,13 +334,18 @@ impl TrialRunner<'_> {
     }
 
     /// `systemctl start` (Type=notify: returns once the victim is ready), then its main PID.
-    fn start_unit(&self, unit: &str, limit: Duration) -> Result<(i32, OwnedFd), String> {
+    fn start_unit(&self, unit: &str, limit: Duration) -> Result<(i32, OwnedFd), TrialError> {
         match self
             .inside
             .run_helper(&argv(&[SYSTEMCTL, "start", unit]), &[], limit)?
         {
             Cause::Exited(0) => {}
-            other => return Err(format!("systemctl start {unit} ended with {other}")),
+            cause => {
+                return Err(TrialError::Helper {
+                    command: format!("systemctl start {unit}"),
+                    cause,
+                })
+            }
         }
         if self.scenario.victim.behaviour == Behaviour::Exec {
             std::thread::sleep(self.scenario.victim.startup.0);
@@ -345,9 +356,12 @@ impl TrialRunner<'_> {
             .and_then(|p| p.parse().ok())
             .unwrap_or(0);
         let fd = Pid::from_raw(pid)
-            .ok_or_else(|| format!("{unit} has no main process after start"))
+            .ok_or_else(|| TrialError::NoMainProcess(unit.to_string()))
             .and_then(|p| {
-                pidfd_open(p, PidfdFlags::empty()).map_err(|e| format!("pidfd_open({pid}): {e}"))
+                pidfd_open(p, PidfdFlags::empty()).map_err(|source| TrialError::Pidfd {
+                    what: pid.to_string(),
+                    source,
+                })
             })?;
         // The pidfd names the process systemd reported, unless it was already replaced.
         if show(self.inside, unit, "MainPID")?
@@ -355,7 +369,7 @@ impl TrialRunner<'_> {
             .map(String::as_str)
             != Some(&pid.to_string())
         {
-            return Err(format!("{unit} changed its main process during start"));
+            return Err(TrialError::MainProcessChanged(unit.to_string()));
         }
         if self.scenario.victim.behaviour == Behaviour::Stopped {
             let _ = pidfd_send_signal(&fd, Signal::STOP);
