@@ -32,8 +32,6 @@ pub enum TrialError {
     NoCgroupTree,
     #[error("the exit-early victim did not exit on its own")]
     StayedUp,
-    #[error("{0}")]
-    PidMax(#[from] crate::model::host::HostError),
     #[error("process {0} did not stop after SIGSTOP")]
     NotStopped(i32),
     #[error("cannot start the victim's keeper: {0}")]
