@@ -110,7 +110,11 @@ impl StackSlab {
 /// 0, which glibc's clone trampoline turns into a raw `exit(0)`.
 #[cfg(target_arch = "x86_64")]
 extern "C" fn churner(arg: *mut libc::c_void) -> libc::c_int {
-    // Raw system calls on its own stack only: it shares init's memory.
+    // Raw system calls on its own stack only: it shares init's memory. Its
+    // dispositions are a copy of init's, whose stop signals are already
+    // back to default (see sandbox::init); SIGPIPE, which init ignores to
+    // survive a closed pipe, must kill a churner it hits.
+    child::default_disposition(libc::SIGPIPE);
     child::unblock_all();
     child::sleep_nanos(arg as u64);
     0

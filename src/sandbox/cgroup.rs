@@ -204,9 +204,24 @@ mod tests {
 
     #[test]
     fn finds_the_cgroup2_mount_if_any() {
-        // On this project's machines cgroup2 is mounted; elsewhere `None` is the honest answer.
-        if let Some(mount) = cgroup2_mount() {
-            assert!(mount.join("cgroup.procs").exists(), "{}", mount.display());
+        // Read independently: /proc/mounts (not mountinfo), and the file
+        // system's magic number from statfs.
+        let mounts = fs::read_to_string("/proc/mounts").unwrap();
+        let listed: Vec<&str> = mounts
+            .lines()
+            .filter_map(|l| {
+                let mut words = l.split(' ');
+                let target = words.nth(1)?;
+                (words.next()? == "cgroup2").then_some(target)
+            })
+            .collect();
+        match cgroup2_mount() {
+            Some(mount) => {
+                assert!(listed.contains(&mount.to_str().unwrap()), "{listed:?}");
+                let fs = rustix::fs::statfs(&mount).unwrap();
+                assert_eq!(fs.f_type as u64, 0x6367_7270, "not cgroup2");
+            }
+            None => assert!(listed.is_empty(), "missed {listed:?}"),
         }
     }
 }

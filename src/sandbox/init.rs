@@ -28,6 +28,14 @@ fn fail(reason: impl std::fmt::Display) -> i32 {
 
 /// Entry point of the helper process (role `sandbox`). Returns the exit code.
 pub fn helper_main() -> i32 {
+    // Whatever started stopbench may have left stop signals ignored (a
+    // shell's background job ignores SIGINT and SIGQUIT, `nohup` SIGHUP),
+    // and ignored dispositions survive fork and exec. Init, the agent and
+    // every clone of them (light churners) start from the defaults, so a
+    // signal that hits one of them is seen.
+    for sig in crate::sys::child::STOP_SIGNALS {
+        crate::sys::default_signal(sig);
+    }
     let mut text = String::new();
     if let Err(err) = std::io::stdin().read_to_string(&mut text) {
         return fail(format!("cannot read the run plan: {err}"));

@@ -45,25 +45,31 @@ struct KernelSigaction {
 /// inherited some (Rust ignores SIGPIPE; `nohup` ignores SIGHUP): a process
 /// ignoring a stray signal would hide a misfire.
 pub fn default_dispositions() {
+    for sig in std::iter::once(libc::SIGPIPE).chain(STOP_SIGNALS) {
+        default_disposition(sig);
+    }
+}
+
+/// Puts back the default disposition of `sig`, with one raw system call
+/// (safe in a child that shares its parent's memory).
+pub fn default_disposition(sig: libc::c_int) {
     let dfl = KernelSigaction {
         handler: 0, // SIG_DFL
         flags: 0,
         restorer: 0,
         mask: 0,
     };
-    for sig in std::iter::once(libc::SIGPIPE).chain(STOP_SIGNALS) {
-        // SAFETY: rt_sigaction reads a sigaction on our stack; SIG_DFL
-        // installs no handler code.
-        unsafe {
-            syscall4(
-                libc::SYS_rt_sigaction,
-                sig as usize,
-                &dfl as *const KernelSigaction as usize,
-                0,
-                8,
-            )
-        };
-    }
+    // SAFETY: rt_sigaction reads a sigaction on our stack; SIG_DFL
+    // installs no handler code.
+    unsafe {
+        syscall4(
+            libc::SYS_rt_sigaction,
+            sig as usize,
+            &dfl as *const KernelSigaction as usize,
+            0,
+            8,
+        )
+    };
 }
 
 /// Unblocks every signal in the calling thread: a child must die of a stray

@@ -36,6 +36,13 @@ pub fn ignore_signal(sig: i32) {
     unsafe { libc::signal(sig, libc::SIG_IGN) };
 }
 
+/// Puts back the default disposition of `sig` in the whole process.
+pub fn default_signal(sig: i32) {
+    // SAFETY: SIG_DFL installs no handler, so no code of ours can run in a
+    // signal context because of it.
+    unsafe { libc::signal(sig, libc::SIG_DFL) };
+}
+
 /// Runs `handler` on `sig`.
 ///
 /// # Safety

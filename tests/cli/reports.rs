@@ -97,20 +97,23 @@ fn html_report_renders_in_chromium() {
             "no row for {strategy}"
         );
     }
-    for plot in [
-        "latency_percentiles",
-        "latency_cdf",
-        "misfire_rate",
-        "outcomes",
+    // A plot with data draws marks in the series' colours (axes, grid and
+    // background are black and white): lines of three points or more (a
+    // legend's sample line has two) or bars. One colour per strategy in the
+    // three plots by strategy; at least one outcome's in the outcomes plot.
+    for (plot, mark, colours) in [
+        ("latency_percentiles", "polyline", 4),
+        ("latency_cdf", "polyline", 4),
+        ("misfire_rate", "rect", 4),
+        ("outcomes", "rect", 1),
     ] {
         let start = dom
             .find(&format!("<figure class=\"plot\" id=\"{plot}\">"))
             .unwrap_or_else(|| panic!("no figure {plot}"));
         let figure = &dom[start..start + dom[start..].find("</figure>").unwrap()];
-        assert!(
-            figure.contains("<svg") && figure.contains("<polyline") || figure.contains("<rect"),
-            "{plot} is empty"
-        );
+        assert!(figure.contains("<svg"), "{plot} has no drawing");
+        let found = mark_colours(figure, mark);
+        assert!(found.len() >= colours, "{plot} has data in {found:?} only");
     }
     let shot = run_dir.join("screenshot.png");
     let out = browser(&[
@@ -126,6 +129,32 @@ fn html_report_renders_in_chromium() {
         shot.metadata().unwrap().len() > 50_000,
         "screenshot looks empty"
     );
+}
+
+/// The colours of an SVG's data marks of kind `mark` (`polyline` of three
+/// points or more, or `rect`), black and white left out.
+fn mark_colours(svg: &str, mark: &str) -> std::collections::BTreeSet<String> {
+    let mut colours = std::collections::BTreeSet::new();
+    for tag in svg.split('<').filter(|t| t.starts_with(mark)) {
+        let tag = &tag[..tag.find('>').unwrap_or(tag.len())];
+        if mark == "polyline" {
+            let points = tag.split("points=\"").nth(1).unwrap_or("");
+            let points = &points[..points.find('"').unwrap_or(0)];
+            if points.split_whitespace().count() < 3 {
+                continue;
+            }
+        }
+        for attr in ["stroke=\"#", "fill=\"#"] {
+            if let Some(at) = tag.find(attr) {
+                let colour = tag[at + attr.len()..].chars().take(6).collect::<String>();
+                let colour = colour.to_ascii_uppercase();
+                if colour != "000000" && colour != "FFFFFF" {
+                    colours.insert(colour);
+                }
+            }
+        }
+    }
+    colours
 }
 
 /// `stopbench report DIR` reproduces the report byte for byte.

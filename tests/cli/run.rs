@@ -484,33 +484,59 @@ fn cgroup_strategy_is_unavailable_to_an_ordinary_user() {
     assert!(report.contains("Not measured on this machine"), "{report}");
 }
 
-/// A signal ignored by whoever started stopbench (`nohup` ignores SIGHUP)
-/// must not be ignored by bystanders too: the hit would go unseen.
+/// A signal ignored by whoever started stopbench (a shell's background job
+/// ignores SIGQUIT and SIGINT; the CLI handles SIGINT, so SIGQUIT stays
+/// ignored through its execs) must not be ignored by the processes it hits:
+/// neither a bystander (an exec) nor a churner (a clone of init sharing its
+/// memory), or the misfire would go unseen.
 #[test]
 fn inherited_ignored_signals_do_not_hide_misfires() {
     let dir = tempfile::tempdir().unwrap();
-    let scenario = dir.path().join("hup.toml");
+    let scenario = dir.path().join("quit.toml");
+    // The pattern matches the victim, the bystander, and init's command
+    // line, which the churners (clones of init) share.
     std::fs::write(
         &scenario,
-        "name = \"hup\"\ntrials = 4\n[churn]\nbystanders = [\"/usr/bin/foo_daemon-helper\"]\n[victim]\ncommand = \"/usr/bin/foo_daemon\"\n\
-         [[strategy]]\nkind = \"pkill-f\"\nkill_signal = \"SIGHUP\"\nfinal_signal = \"SIGHUP\"\ntimeout = \"100ms\"\n",
+        "name = \"quit\"\ntrials = 4\n[churn]\nrate = 300\nlifetime = \"300ms\"\n\
+         bystanders = [\"/usr/bin/foo_daemon-helper\"]\n[victim]\ncommand = \"/usr/bin/foo_daemon\"\n\
+         [[strategy]]\nkind = \"pkill-f\"\npattern = \"foo_daemon|stopbench-sandbox quit\"\n\
+         kill_signal = \"SIGQUIT\"\nfinal_signal = \"SIGQUIT\"\ntimeout = \"100ms\"\n",
     )
     .unwrap();
     let out = dir.path().join("run");
-    let status = Command::new("nohup")
-        .arg(BIN)
+    use std::os::unix::process::CommandExt;
+    let mut command = Command::new(BIN);
+    command
         .args(["run", "--quiet", "--out"])
         .arg(&out)
         .arg(&scenario)
         .current_dir(dir.path())
         .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .unwrap();
-    assert!(status.success());
-    let hits = rows(&out.join("misfires.csv"))
-        .into_iter()
-        .filter(|m| m["hit_cmdline"] == "/usr/bin/foo_daemon-helper")
-        .count();
-    assert_eq!(hits, 4, "the bystander is hit by SIGHUP once per trial");
+        .stderr(Stdio::null());
+    // SAFETY: the hook runs in the forked child before exec and only calls
+    // signal(2), which is async-signal-safe.
+    unsafe {
+        command.pre_exec(|| {
+            use nix::sys::signal::{signal, SigHandler, Signal};
+            signal(Signal::SIGQUIT, SigHandler::SigIgn)?;
+            Ok(())
+        });
+    }
+    assert!(command.status().unwrap().success());
+    let misfires = rows(&out.join("misfires.csv"));
+    let hits = |role: &str| {
+        misfires
+            .iter()
+            .filter(|m| m["hit_role"] == role && m["signal"] == "SIGQUIT")
+            .map(|m| m["trial"].clone())
+            .collect::<Vec<_>>()
+    };
+    let bystander = hits("bystander");
+    assert_eq!(bystander.len(), 4, "the bystander is hit once per trial");
+    let churner_trials: std::collections::BTreeSet<_> = hits("churner").into_iter().collect();
+    assert_eq!(
+        churner_trials.len(),
+        4,
+        "churners are hit in every trial: {churner_trials:?}"
+    );
 }
