@@ -8,6 +8,7 @@
 use super::ms;
 use crate::measure::TrialRecord;
 use std::fs::File;
+use std::io::{Seek, SeekFrom, Write};
 use std::path::Path;
 
 pub const TRIAL_COLUMNS: &[&str] = &[
@@ -47,67 +48,157 @@ pub const MISFIRE_COLUMNS: &[&str] = &[
     "seen_by",
 ];
 
-pub struct TrialsWriter {
-    scenario: String,
-    trials: csv::Writer<File>,
-    misfires: csv::Writer<File>,
-    victim_signals: csv::Writer<File>,
-    leaks: csv::Writer<File>,
+pub const LEAK_COLUMNS: &[&str] = &["scenario", "strategy", "trial", "victim_pid", "cmdline"];
+
+/// One append-only CSV file whose length is known to end after a whole row.
+struct RowFile {
+    file: File,
+    whole: u64,
 }
 
-pub const LEAK_COLUMNS: &[&str] = &["scenario", "strategy", "trial", "victim_pid", "cmdline"];
+impl RowFile {
+    fn create(path: &Path, header: &[&str]) -> std::io::Result<Self> {
+        let mut file = RowFile {
+            file: File::create(path)?,
+            whole: 0,
+        };
+        let mut rows = Rows::new();
+        rows.add(header)?;
+        file.append(&rows.finish()?)?;
+        Ok(file)
+    }
+
+    /// Appends whole rows; on an error (a full disk) the file is cut back
+    /// to its last whole row.
+    fn append(&mut self, bytes: &[u8]) -> std::io::Result<()> {
+        match self.file.write_all(bytes) {
+            Ok(()) => {
+                self.whole += bytes.len() as u64;
+                Ok(())
+            }
+            Err(e) => {
+                self.cut_back();
+                Err(e)
+            }
+        }
+    }
+
+    /// Cuts the file back to its last whole row (what a failed append left
+    /// after it is gone). Shortening needs no space, so it works on a full
+    /// disk.
+    fn cut_back(&mut self) {
+        let _ = self.file.set_len(self.whole);
+        let _ = self.file.seek(SeekFrom::Start(self.whole));
+    }
+
+    /// Takes back rows appended since the file was `whole` bytes long.
+    fn roll_back(&mut self, whole: u64) {
+        self.whole = whole;
+        self.cut_back();
+    }
+}
+
+/// Rows serialized in memory, so a file gets them in one write.
+struct Rows(csv::Writer<Vec<u8>>);
+
+impl Rows {
+    fn new() -> Self {
+        Rows(csv::Writer::from_writer(Vec::new()))
+    }
+
+    fn add<I, T>(&mut self, record: I) -> std::io::Result<()>
+    where
+        I: IntoIterator<Item = T>,
+        T: AsRef<[u8]>,
+    {
+        self.0.write_record(record).map_err(std::io::Error::other)
+    }
+
+    fn finish(self) -> std::io::Result<Vec<u8>> {
+        self.0.into_inner().map_err(|e| e.into_error())
+    }
+}
+
+/// The per-trial CSV files of a run. A trial's rows reach all four files or
+/// none: when one write fails (a full disk), the rows of that trial already
+/// written to the others are taken back, so every file holds whole rows of
+/// whole trials.
+pub struct TrialsWriter {
+    scenario: String,
+    trials: RowFile,
+    misfires: RowFile,
+    victim_signals: RowFile,
+    leaks: RowFile,
+}
 
 impl TrialsWriter {
     pub fn create(dir: &Path, scenario: &str) -> std::io::Result<Self> {
-        let mut trials = csv::Writer::from_writer(File::create(dir.join("trials.csv"))?);
-        trials.write_record(TRIAL_COLUMNS)?;
-        trials.flush()?;
-        let mut misfires = csv::Writer::from_writer(File::create(dir.join("misfires.csv"))?);
-        misfires.write_record(MISFIRE_COLUMNS)?;
-        misfires.flush()?;
-        let mut victim_signals =
-            csv::Writer::from_writer(File::create(dir.join("victim-signals.csv"))?);
-        victim_signals.write_record(MISFIRE_COLUMNS)?;
-        victim_signals.flush()?;
-        let mut leaks = csv::Writer::from_writer(File::create(dir.join("leaks.csv"))?);
-        leaks.write_record(LEAK_COLUMNS)?;
-        leaks.flush()?;
         Ok(Self {
             scenario: scenario.to_string(),
-            trials,
-            misfires,
-            victim_signals,
-            leaks,
+            trials: RowFile::create(&dir.join("trials.csv"), TRIAL_COLUMNS)?,
+            misfires: RowFile::create(&dir.join("misfires.csv"), MISFIRE_COLUMNS)?,
+            victim_signals: RowFile::create(&dir.join("victim-signals.csv"), MISFIRE_COLUMNS)?,
+            leaks: RowFile::create(&dir.join("leaks.csv"), LEAK_COLUMNS)?,
         })
     }
 
+    /// Appends one trial's rows to every file, or to none.
     pub fn write(&mut self, r: &TrialRecord) -> std::io::Result<()> {
-        for (list, out) in [
-            (&r.misfires, &mut self.misfires),
-            (&r.victim_signals, &mut self.victim_signals),
-        ] {
-            for m in list {
-                let seen = serde_json::to_value(m.seen_by)
-                    .ok()
-                    .and_then(|v| v.as_str().map(String::from))
-                    .unwrap_or_default();
-                out.write_record([
-                    self.scenario.as_str(),
-                    &r.strategy,
-                    &r.trial.to_string(),
-                    &r.victim_pid.to_string(),
-                    &r.victim_cmdline,
-                    &m.hit_pid.to_string(),
-                    &m.hit_role,
-                    &m.hit_cmdline,
-                    &m.signal,
-                    &seen,
-                ])?;
+        let rows = [
+            self.hit_rows(r, &r.misfires)?,
+            self.hit_rows(r, &r.victim_signals)?,
+            self.leak_rows(r)?,
+            self.trial_row(r)?,
+        ];
+        let mut files = [
+            &mut self.misfires,
+            &mut self.victim_signals,
+            &mut self.leaks,
+            &mut self.trials,
+        ];
+        let before: Vec<u64> = files.iter().map(|f| f.whole).collect();
+        for i in 0..files.len() {
+            if let Err(e) = files[i].append(&rows[i]) {
+                for (file, whole) in files.iter_mut().zip(&before).take(i) {
+                    file.roll_back(*whole);
+                }
+                return Err(e);
             }
-            out.flush()?;
         }
+        Ok(())
+    }
+
+    fn hit_rows(
+        &self,
+        r: &TrialRecord,
+        hits: &[crate::oracle::Misfire],
+    ) -> std::io::Result<Vec<u8>> {
+        let mut rows = Rows::new();
+        for m in hits {
+            let seen = serde_json::to_value(m.seen_by)
+                .ok()
+                .and_then(|v| v.as_str().map(String::from))
+                .unwrap_or_default();
+            rows.add([
+                self.scenario.as_str(),
+                &r.strategy,
+                &r.trial.to_string(),
+                &r.victim_pid.to_string(),
+                &r.victim_cmdline,
+                &m.hit_pid.to_string(),
+                &m.hit_role,
+                &m.hit_cmdline,
+                &m.signal,
+                &seen,
+            ])?;
+        }
+        rows.finish()
+    }
+
+    fn leak_rows(&self, r: &TrialRecord) -> std::io::Result<Vec<u8>> {
+        let mut rows = Rows::new();
         for cmdline in &r.leaked {
-            self.leaks.write_record([
+            rows.add([
                 self.scenario.as_str(),
                 &r.strategy,
                 &r.trial.to_string(),
@@ -115,8 +206,12 @@ impl TrialsWriter {
                 cmdline,
             ])?;
         }
-        self.leaks.flush()?;
-        self.trials.write_record([
+        rows.finish()
+    }
+
+    fn trial_row(&self, r: &TrialRecord) -> std::io::Result<Vec<u8>> {
+        let mut rows = Rows::new();
+        rows.add([
             self.scenario.as_str(),
             &r.strategy,
             &r.trial.to_string(),
@@ -152,7 +247,6 @@ impl TrialsWriter {
                 .map(|w| w.as_micros().to_string())
                 .unwrap_or_default(),
         ])?;
-        // One flush per row: csv buffers the row and hands it to one write().
-        self.trials.flush()
+        rows.finish()
     }
 }

@@ -2,6 +2,7 @@
 
 use super::helpers::*;
 use std::collections::HashMap;
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -539,4 +540,84 @@ fn inherited_ignored_signals_do_not_hide_misfires() {
         4,
         "churners are hit in every trial: {churner_trials:?}"
     );
+}
+
+/// Runs `stopbench run` on `scenario` with `--out` inside a tmpfs mounted
+/// with `options`, in a mount namespace of its own (the host never sees the
+/// mount), and copies what it wrote to `keep`. Returns stopbench's exit code
+/// and its standard error.
+fn run_on_tmpfs(dir: &Path, scenario: &Path, options: &str, keep: &Path) -> (i32, String) {
+    let mnt = dir.join("mnt");
+    std::fs::create_dir_all(&mnt).unwrap();
+    let script = format!(
+        "mount -t tmpfs -o {options} tmpfs {mnt} || exit 99; \
+         {BIN} run --quiet --out {mnt}/run {scenario} 2> {dir}/stderr; echo $? > {dir}/rc; \
+         if [ -d {mnt}/run ]; then cp -r {mnt}/run {keep}; fi",
+        mnt = mnt.display(),
+        scenario = scenario.display(),
+        dir = dir.display(),
+        keep = keep.display(),
+    );
+    let status = Command::new("unshare")
+        .args(["--mount", "--propagation", "private", "sh", "-c", &script])
+        .status()
+        .unwrap();
+    assert!(status.success(), "the mount namespace could not be set up");
+    let rc = std::fs::read_to_string(dir.join("rc")).unwrap();
+    let stderr = std::fs::read_to_string(dir.join("stderr")).unwrap();
+    (rc.trim().parse().unwrap(), stderr)
+}
+
+/// A disk that fills mid-run and an `--out` on a read-only file system:
+/// a clear error naming the file, exit 1, the sandbox torn down, and every
+/// row already written whole, of whole trials.
+#[test]
+fn a_full_disk_or_read_only_out_is_a_clear_error_and_loses_no_row() {
+    let dir = tempfile::tempdir().unwrap();
+    let scenario = dir.path().join("disk-full.toml");
+    std::fs::write(
+        &scenario,
+        std::fs::read_to_string(repo("scenarios/default.toml"))
+            .unwrap()
+            .replace("name = \"default\"", "name = \"disk-full\"")
+            .replace("trials = 20", "trials = 2000"),
+    )
+    .unwrap();
+    let keep = dir.path().join("kept");
+    let (rc, stderr) = run_on_tmpfs(dir.path(), &scenario, "size=48k", &keep);
+    assert_eq!(rc, 1, "{stderr}");
+    assert!(stderr.contains("No space left on device"), "{stderr}");
+    assert!(
+        stderr.contains("disk-full") || stderr.contains(".csv"),
+        "{stderr}"
+    );
+    // Every file parses as whole rows (`rows` refuses a ragged one), and a
+    // trial's misfires are there only with the trial's own row.
+    let trials = rows(&keep.join("trials.csv"));
+    assert!(
+        !trials.is_empty(),
+        "no trial was written before the disk filled"
+    );
+    let written: std::collections::HashSet<(String, String)> = trials
+        .iter()
+        .map(|t| (t["strategy"].clone(), t["trial"].clone()))
+        .collect();
+    for file in ["misfires.csv", "victim-signals.csv", "leaks.csv"] {
+        for row in rows(&keep.join(file)) {
+            let key = (row["strategy"].clone(), row["trial"].clone());
+            assert!(written.contains(&key), "{file}: {row:?} without its trial");
+        }
+    }
+    let misfires: usize = trials
+        .iter()
+        .map(|t| t["misfires"].parse::<usize>().unwrap())
+        .sum();
+    assert_eq!(misfires, rows(&keep.join("misfires.csv")).len());
+    assert!(host_processes_with("stopbench-sandbox disk-full").is_empty());
+
+    let ro = tempfile::tempdir().unwrap();
+    let (rc, stderr) = run_on_tmpfs(ro.path(), &scenario, "ro,size=48k", &ro.path().join("kept"));
+    assert_eq!(rc, 1, "{stderr}");
+    assert!(stderr.contains("Read-only file system"), "{stderr}");
+    assert!(host_processes_with("stopbench-sandbox disk-full").is_empty());
 }
