@@ -6,7 +6,7 @@ writes reports/floors.json (later runs record it in their run.json).
 
 The C loops run only as PID 1 of a PID namespace of their own (unshare).
 """
-import json, os, resource, statistics, subprocess, sys, tempfile, time
+import json, os, resource, shutil, statistics, subprocess, sys, tempfile, time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 HERE = os.path.join(ROOT, "scripts", "floors")
@@ -37,10 +37,19 @@ def stopbench_run(exe, scenario, out, extra=()):
 
 
 def main():
+    # Run directories and the compiled C floors live in a scratch directory,
+    # removed however the run ends.
+    work = tempfile.mkdtemp(prefix="stopbench-floors-")
+    try:
+        measure(work)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def measure(work):
     rss = "--rss" in sys.argv
     subprocess.run(["cargo", "build", "--release", "--quiet"], cwd=ROOT, check=True)
     exe = os.path.join(ROOT, "target", "release", "stopbench")
-    work = tempfile.mkdtemp(prefix="stopbench-floors-")
     floors = os.path.join(work, "floors")
     subprocess.run(["cc", "-O2", "-o", floors, os.path.join(HERE, "floors.c")], check=True)
     rows = {k: ([], []) for k in ["churn", "wrap", "reuse", "stop", "throughput"]}

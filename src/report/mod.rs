@@ -50,8 +50,34 @@ pub(crate) fn write_file(path: &Path, bytes: &[u8]) -> Result<(), ReportError> {
     })
 }
 
+/// Writes `path` whole or not at all: a temporary file beside it, renamed
+/// over it. A run killed meanwhile keeps the old file; the temporary one is
+/// removed by the next `render_dir`.
+pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), ReportError> {
+    let tmp = temporary_beside(path);
+    let io = |source| ReportError::Write {
+        path: path.display().to_string(),
+        source,
+    };
+    std::fs::write(&tmp, bytes).map_err(io)?;
+    std::fs::rename(&tmp, path).map_err(|e| {
+        let _ = std::fs::remove_file(&tmp);
+        io(e)
+    })
+}
+
+fn temporary_beside(path: &Path) -> std::path::PathBuf {
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy())
+        .unwrap_or_default();
+    path.with_file_name(format!(".{name}.tmp"))
+}
+
 /// Reads a run directory and (re)writes every file derived from it.
 pub fn render_dir(dir: &Path) -> Result<RunResults, ReportError> {
+    // A run killed while it wrote run.json may have left its temporary copy.
+    let _ = std::fs::remove_file(temporary_beside(&dir.join("run.json")));
     let mut results = RunResults::load(dir)?;
     let name = results.name().to_string();
     let rows: Vec<summary::SummaryRow> = results
@@ -67,7 +93,7 @@ pub fn render_dir(dir: &Path) -> Result<RunResults, ReportError> {
     summary::write_json(&dir.join("summary.json"), &rows).map_err(io(&dir.join("summary.json")))?;
     results.meta.strategies = rows;
     let meta = serde_json::to_string_pretty(&results.meta).expect("run.json serializes") + "\n";
-    write_file(&dir.join("run.json"), meta.as_bytes())?;
+    write_atomically(&dir.join("run.json"), meta.as_bytes())?;
     let length = Duration::from_secs(
         results
             .meta

@@ -84,7 +84,7 @@ pub fn execute_with(
         mode,
     } = options;
     let started_unix = unix_now();
-    let (host, mut writer) = prepare_out_dir(&scenario, &out_dir)?;
+    let (host, mut writer) = prepare_out_dir(&scenario, &out_dir, started_unix)?;
     let (planned, cgroups, mut unavailable) = plan_strategies(&scenario, quiet);
     let labels: Vec<String> = planned.strategies.iter().map(|s| s.label()).collect();
     let mut recorder = Recorder::new(&labels);
@@ -143,9 +143,7 @@ pub fn execute_with(
         systemd: fields.systemd,
         strategies: Vec::new(),
     };
-    let meta_path = out_dir.join("run.json");
-    let text = serde_json::to_string_pretty(&meta).expect("run.json serializes") + "\n";
-    std::fs::write(&meta_path, text).map_err(write_err(&meta_path))?;
+    write_meta(&out_dir, &meta)?;
     Ok(report::render_dir(&out_dir)?)
 }
 
@@ -236,19 +234,56 @@ struct MetaFields {
 fn prepare_out_dir(
     scenario: &Scenario,
     out_dir: &Path,
+    started_unix: u64,
 ) -> Result<(Option<crate::model::HostChurn>, TrialsWriter), RunError> {
     std::fs::create_dir_all(out_dir).map_err(write_err(out_dir))?;
-    let host = scenario
-        .churn
-        .replay
-        .clone()
-        .or_else(|| crate::model::HostChurn::brief(std::time::Duration::from_millis(500)).ok());
     let scenario_path = out_dir.join("scenario.toml");
     let text =
         toml::to_string(scenario).unwrap_or_else(|e| format!("# cannot render scenario: {e}\n"));
     std::fs::write(&scenario_path, text).map_err(write_err(&scenario_path))?;
     let writer = TrialsWriter::create(out_dir, &scenario.name.0).map_err(write_err(out_dir))?;
+    // Until the run ends and says otherwise, run.json says it did not: a run
+    // killed with SIGKILL leaves a directory `report DIR` renders as such.
+    write_meta(out_dir, &provisional_meta(scenario, started_unix))?;
+    let host = scenario
+        .churn
+        .replay
+        .clone()
+        .or_else(|| crate::model::HostChurn::brief(std::time::Duration::from_millis(500)).ok());
     Ok((host, writer))
+}
+
+/// run.json while the run is under way.
+fn provisional_meta(scenario: &Scenario, started_unix: u64) -> RunMeta {
+    RunMeta {
+        stopbench_version: env!("CARGO_PKG_VERSION").to_string(),
+        machine: Machine::read(),
+        scenario: scenario.clone(),
+        started_unix,
+        finished_unix: started_unix,
+        incomplete: Some(
+            "the run did not finish: stopbench ended before it wrote its results \
+             (killed, or the machine went down); the trials here are those it finished"
+                .into(),
+        ),
+        warnings: Vec::new(),
+        unavailable: Vec::new(),
+        floors: None,
+        host: None,
+        sandbox: None,
+        churn: None,
+        systemd: None,
+        strategies: Vec::new(),
+    }
+}
+
+/// Writes run.json whole or not at all.
+fn write_meta(out_dir: &Path, meta: &RunMeta) -> Result<(), RunError> {
+    let text = serde_json::to_string_pretty(meta).expect("run.json serializes") + "\n";
+    Ok(report::write_atomically(
+        &out_dir.join("run.json"),
+        text.as_bytes(),
+    )?)
 }
 
 /// Why the run holds fewer trials than planned, if it does: interrupted,

@@ -15,7 +15,7 @@ use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
 use std::io::Read;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -50,18 +50,61 @@ pub fn helper_main() -> i32 {
     if let Err(reason) = namespace::enter(plan.mode) {
         return fail(reason);
     }
+    watch_for_the_host();
     use nix::sys::wait::{waitpid, WaitStatus};
     use nix::unistd::{fork, ForkResult};
     // SAFETY: the helper is single-threaded (it started no thread), so the
     // child may run any code.
     match unsafe { fork() } {
         Err(e) => fail(format!("fork after unshare failed: {e}")),
-        Ok(ForkResult::Child) => std::process::exit(init_main(plan)),
-        Ok(ForkResult::Parent { child }) => match waitpid(child, None) {
-            Ok(WaitStatus::Exited(_, code)) => code,
-            _ => 1,
-        },
+        Ok(ForkResult::Child) => {
+            crate::sys::default_signal(libc::SIGTERM);
+            std::process::exit(init_main(plan))
+        }
+        Ok(ForkResult::Parent { child }) => {
+            INIT.store(child.as_raw(), Ordering::SeqCst);
+            if HOST_GONE.load(Ordering::SeqCst) {
+                let _ = crate::sys::kill(child.as_raw(), libc::SIGKILL);
+            }
+            let code = loop {
+                match waitpid(child, None) {
+                    Err(nix::errno::Errno::EINTR) => continue,
+                    Ok(WaitStatus::Exited(_, code)) => break code,
+                    _ => break 1,
+                }
+            };
+            // The namespace is gone with init. The victims' cgroups go too,
+            // even when the host was killed and cannot remove them.
+            if let Some(base) = plan.cgroup {
+                super::cgroup::CgroupTree { base }.remove();
+            }
+            code
+        }
     }
+}
+
+/// The sandbox's init, once forked (0 before).
+static INIT: AtomicI32 = AtomicI32::new(0);
+/// Set when the host process (the CLI) has died.
+static HOST_GONE: AtomicBool = AtomicBool::new(false);
+
+/// When the host dies (even of SIGKILL), the kernel sends the helper SIGTERM;
+/// the helper then kills init, which takes the namespace with it, and
+/// removes the victims' cgroups, which the dead host no longer can.
+fn watch_for_the_host() {
+    extern "C" fn host_gone(_: libc::c_int) {
+        HOST_GONE.store(true, Ordering::SeqCst);
+        let init = INIT.load(Ordering::SeqCst);
+        if init > 0 {
+            // Init is our unreaped child: the number is still its own.
+            let _ = crate::sys::kill(init, libc::SIGKILL);
+        }
+    }
+    // SAFETY: the handler makes only async-signal-safe calls (atomics, kill).
+    unsafe { crate::sys::on_signal(libc::SIGTERM, host_gone) };
+    // Until now the death signal was SIGKILL (set before our exec), so a
+    // host that died earlier took the helper with it: no death goes unseen.
+    let _ = nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGTERM);
 }
 
 /// Checks that clone3 can ask for a chosen PID here (Linux 5.5+, and

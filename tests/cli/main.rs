@@ -3,6 +3,7 @@
 
 mod exact;
 mod helpers;
+mod kill;
 mod model;
 mod reports;
 mod run;
