@@ -409,6 +409,18 @@ fn machine_section(results: &RunResults, blocks: &mut Vec<Block>) {
             c.seconds
         ))]);
     }
+    if let Some(load) = &m.load {
+        let others = load
+            .others_share
+            .map_or("not measured beside a real systemd".into(), |s| {
+                format!("{:.0}% of the CPU time", s * 100.0)
+            });
+        items.push(vec![text(format!(
+            "Other work during the run: {others}; load average {:.2} at the start{}.",
+            load.load_at_start,
+            if load.busy { " (busy)" } else { "" }
+        ))]);
+    }
     items.push(vec![text(format!("stopbench {}.", m.stopbench_version))]);
     blocks.push(Block::List(items));
 }

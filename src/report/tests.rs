@@ -65,6 +65,7 @@ fn fixture_meta(scenario: crate::scenario::Scenario) -> RunMeta {
         finished_unix: 1_795_000_010,
         incomplete: None,
         warnings: Vec::new(),
+        load: None,
         systemd: None,
         unavailable: Vec::new(),
         floors: None,

@@ -31,6 +31,120 @@ impl Machine {
     }
 }
 
+/// How much of the machine other work took while the run went on. Counts
+/// are exact on a busy machine; latencies are longer.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MachineLoad {
+    /// The 1-minute load average when the run started, before it added its own.
+    pub load_at_start: f64,
+    /// The share of all cores' time (0-1) busy outside this run's own
+    /// processes while it ran: /proc/stat's busy time less this process
+    /// tree's CPU time. `None` beside a real systemd, whose container's work
+    /// is the run's but not this process tree's.
+    pub others_share: Option<f64>,
+    /// Other work competed for the CPU: its share, or where that is not
+    /// measured, the load average.
+    pub busy: bool,
+}
+
+/// The machine's counters at the start of a run, to tell at its end how busy
+/// other work kept it.
+pub struct LoadProbe {
+    load: f64,
+    stat: Option<(f64, f64)>,
+    own: f64,
+}
+
+/// Others' CPU share above this (or, where it is not measured, a load
+/// average above twice this per core): the machine was busy.
+const BUSY: f64 = 0.25;
+
+impl LoadProbe {
+    pub fn start() -> Self {
+        Self {
+            load: load_average().unwrap_or(0.0),
+            stat: cpu_seconds(),
+            own: own_cpu_seconds(),
+        }
+    }
+
+    /// What other work took since [`LoadProbe::start`]. Call once this
+    /// process's children (the sandbox) are reaped, so their CPU time counts.
+    pub fn finish(&self, cores: usize, with_systemd: bool) -> MachineLoad {
+        let others_share = match (self.stat, cpu_seconds()) {
+            (Some((busy0, total0)), Some((busy1, total1))) if !with_systemd && total1 > total0 => {
+                let own = own_cpu_seconds() - self.own;
+                Some(((busy1 - busy0 - own) / (total1 - total0)).clamp(0.0, 1.0))
+            }
+            _ => None,
+        };
+        // Others' CPU share is exact; the load average (which counts
+        // whatever ran in the last minute, a previous run included) decides
+        // only where that share cannot be had.
+        let busy = others_share.map_or(self.load >= BUSY * 2.0 * cores as f64, |s| s > BUSY);
+        MachineLoad {
+            load_at_start: self.load,
+            others_share,
+            busy,
+        }
+    }
+}
+
+impl MachineLoad {
+    /// The warning a busy machine earns in run.json and the report.
+    pub fn warning(&self) -> Option<String> {
+        self.busy.then(|| {
+            let share = self.others_share.map_or(String::new(), |s| {
+                format!(", {:.0}% of its CPU time used by other work", s * 100.0)
+            });
+            format!(
+                "the machine was busy (load average {:.2} at the start{share}): latencies are \
+                 longer than on an idle machine; counts are exact regardless",
+                self.load_at_start
+            )
+        })
+    }
+}
+
+fn load_average() -> Option<f64> {
+    let text = std::fs::read_to_string("/proc/loadavg").ok()?;
+    text.split_whitespace().next()?.parse().ok()
+}
+
+/// All cores' busy and total time since boot, in seconds, from /proc/stat.
+fn cpu_seconds() -> Option<(f64, f64)> {
+    let text = std::fs::read_to_string("/proc/stat").ok()?;
+    let fields: Vec<f64> = text
+        .lines()
+        .next()?
+        .split_whitespace()
+        .skip(1)
+        .take(8)
+        .map(|f| f.parse().ok())
+        .collect::<Option<_>>()?;
+    let [user, nice, system, idle, iowait, irq, softirq, steal] = fields[..] else {
+        return None;
+    };
+    let hz = nix::unistd::sysconf(nix::unistd::SysconfVar::CLK_TCK)
+        .ok()
+        .flatten()
+        .unwrap_or(100) as f64;
+    let busy = user + nice + system + irq + softirq + steal;
+    Some((busy / hz, (busy + idle + iowait) / hz))
+}
+
+/// CPU time of this process and its reaped descendants, in seconds.
+fn own_cpu_seconds() -> f64 {
+    let secs = |who| {
+        nix::sys::resource::getrusage(who).map_or(0.0, |u| {
+            let t = |tv: nix::sys::time::TimeVal| tv.tv_sec() as f64 + tv.tv_usec() as f64 / 1e6;
+            t(u.user_time()) + t(u.system_time())
+        })
+    };
+    secs(nix::sys::resource::UsageWho::RUSAGE_SELF)
+        + secs(nix::sys::resource::UsageWho::RUSAGE_CHILDREN)
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct RunMeta {
     pub stopbench_version: String,
@@ -43,6 +157,9 @@ pub struct RunMeta {
     /// Why the run ended before all trials ran (interrupt, deadline, failure).
     pub incomplete: Option<String>,
     pub warnings: Vec<String>,
+    /// How busy other work kept the machine during the run.
+    #[serde(default)]
+    pub load: Option<MachineLoad>,
     /// When `systemd` strategies ran beside others: the sandboxed systemd's
     /// side of the run (`sandbox` and `churn` above are the other side's).
     #[serde(default)]

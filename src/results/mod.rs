@@ -5,7 +5,7 @@
 mod meta;
 pub mod sweep;
 
-pub use meta::{Machine, RunMeta, SystemdPart, Unavailable};
+pub use meta::{LoadProbe, Machine, MachineLoad, RunMeta, SystemdPart, Unavailable};
 
 use crate::measure::{Outcome, Recorder, StrategyStats, TrialTally};
 use serde::Deserialize;

@@ -84,6 +84,7 @@ pub fn execute_with(
         mode,
     } = options;
     let started_unix = unix_now();
+    let probe = crate::results::LoadProbe::start();
     let (host, mut writer) = prepare_out_dir(&scenario, &out_dir, started_unix)?;
     let (planned, cgroups, mut unavailable) = plan_strategies(&scenario, quiet);
     let labels: Vec<String> = planned.strategies.iter().map(|s| s.label()).collect();
@@ -126,10 +127,14 @@ pub fn execute_with(
         warnings.push(reason);
     }
     let incomplete = incomplete(&scenario, labels.len(), &unavailable, &all, done);
+    let machine = Machine::read();
+    let load = probe.finish(machine.cores, parts.systemd.is_some());
+    warnings.extend(load.warning());
     let fields = parts.into_meta_fields();
     let meta = RunMeta {
         stopbench_version: env!("CARGO_PKG_VERSION").to_string(),
-        machine: Machine::read(),
+        machine,
+        load: Some(load),
         scenario,
         started_unix,
         finished_unix: unix_now(),
@@ -267,6 +272,7 @@ fn provisional_meta(scenario: &Scenario, started_unix: u64) -> RunMeta {
                 .into(),
         ),
         warnings: Vec::new(),
+        load: None,
         unavailable: Vec::new(),
         floors: None,
         host: None,

@@ -621,3 +621,74 @@ fn a_full_disk_or_read_only_out_is_a_clear_error_and_loses_no_row() {
     assert!(stderr.contains("Read-only file system"), "{stderr}");
     assert!(host_processes_with("stopbench-sandbox disk-full").is_empty());
 }
+
+/// Busy loops on every core but one, ended (by handle) when dropped.
+struct BusyCores(Vec<std::process::Child>);
+
+impl BusyCores {
+    fn start() -> Self {
+        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+        let loops = (0..cores.saturating_sub(1).max(1))
+            .map(|_| {
+                Command::new("sh")
+                    .args(["-c", "while :; do :; done"])
+                    .spawn()
+                    .unwrap()
+            })
+            .collect();
+        BusyCores(loops)
+    }
+}
+
+impl Drop for BusyCores {
+    fn drop(&mut self) {
+        for child in &mut self.0 {
+            let _ = child.kill(); // our own child, by handle
+            let _ = child.wait();
+        }
+    }
+}
+
+/// With the other cores saturated, the oracle's counts stay exact (every
+/// stale-pidfile kill hits the number's new holder, pidfd nothing, the
+/// kill modes leave what they leave), and the run says the machine was busy.
+#[test]
+fn counts_stay_exact_on_a_busy_machine() {
+    let _busy = BusyCores::start();
+    let (dir, _) = run(
+        "stale-pidfile",
+        &[
+            "--trials",
+            "30",
+            "--strategy",
+            "plain-kill",
+            "--strategy",
+            "pidfd",
+        ],
+    );
+    let s = summary(dir.path());
+    assert_eq!(num(&s["plain-kill"], "misfires"), 30.0);
+    assert_eq!(num(&s["plain-kill"], "pid_reused"), 30.0);
+    assert_eq!(num(&s["pidfd"], "misfires"), 0.0);
+    let (kill_modes, _) = run(
+        "seed-killmode",
+        &[
+            "--trials",
+            "3",
+            "--strategy",
+            "cgroup-process",
+            "--strategy",
+            "cgroup-mixed",
+        ],
+    );
+    let s = summary(kill_modes.path());
+    assert_eq!(num(&s["cgroup-process"], "leaks"), 6.0);
+    assert_eq!(num(&s["cgroup-mixed"], "leaks"), 0.0);
+    for run_dir in [dir.path(), kill_modes.path()] {
+        let json: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(run_dir.join("run/run.json")).unwrap())
+                .unwrap();
+        assert_eq!(json["load"]["busy"], true, "{}", json["load"]);
+        assert!(json["load"]["others_share"].as_f64().unwrap() > 0.25);
+    }
+}

@@ -111,7 +111,12 @@ fn killmode_leaks_match_between_real_systemd_and_cgroup() {
         "{}",
         String::from_utf8_lossy(&output.stderr)
     );
-    let s = summary(dir.path());
+    assert_killmode_counts(dir.path());
+}
+
+/// The kill-mode comparison's exact counts, for the run in `dir`.
+fn assert_killmode_counts(dir: &Path) {
+    let s = summary(dir);
     for mode in ["process", "mixed", "control-group"] {
         let (real, cgroup) = (
             &s[&format!("systemd-{mode}")],
@@ -120,13 +125,73 @@ fn killmode_leaks_match_between_real_systemd_and_cgroup() {
         assert_eq!(num(real, "trials"), 3.0, "{mode}");
         assert_eq!(num(real, "leaks"), num(cgroup, "leaks"), "{mode}");
         assert_eq!(num(real, "errors"), 0.0, "{mode}");
+        assert_eq!(
+            num(real, "misfires") + num(cgroup, "misfires"),
+            0.0,
+            "{mode}"
+        );
     }
-    assert_eq!(
-        num(&s["systemd-process"], "leaks"),
-        6.0,
-        "two children per trial stay with KillMode=process"
-    );
+    // Two children per trial stay with KillMode=process.
+    assert_eq!(num(&s["systemd-process"], "leaks"), 6.0);
     assert_eq!(num(&s["systemd-mixed"], "leaks"), 0.0);
+    assert_eq!(num(&s["pidfd"], "misfires"), 0.0);
+}
+
+/// Three runs at once, two with their own systemd container and cgroups,
+/// one with forced reuse: each completes with the counts it has alone.
+#[test]
+fn three_runs_at_once_do_not_interfere() {
+    let dirs: Vec<_> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
+    let runs = [
+        vec!["seed-killmode", "--trials", "3"],
+        vec!["seed-killmode", "--trials", "3"],
+        vec![
+            "stale-pidfile",
+            "--trials",
+            "30",
+            "--strategy",
+            "plain-kill",
+            "--strategy",
+            "pidfd",
+        ],
+    ];
+    let mut children: Vec<_> = runs
+        .iter()
+        .zip(&dirs)
+        .map(|(args, dir)| {
+            Command::new(BIN)
+                .args(["run", "--quiet", "--out"])
+                .arg(dir.path().join("run"))
+                .args(args)
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    let deadline = Instant::now() + Duration::from_secs(240);
+    for child in &mut children {
+        while child.try_wait().unwrap().is_none() {
+            assert!(Instant::now() < deadline, "a run did not finish");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+    for (child, dir) in children.into_iter().zip(&dirs) {
+        let out = child.wait_with_output().unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let json = std::fs::read_to_string(dir.path().join("run/run.json")).unwrap();
+        assert!(json.contains("\"unavailable\": []"), "{json}");
+        assert!(json.contains("\"incomplete\": null"), "{json}");
+    }
+    assert_killmode_counts(dirs[0].path());
+    assert_killmode_counts(dirs[1].path());
+    let s = summary(dirs[2].path());
+    assert_eq!(num(&s["plain-kill"], "misfires"), 30.0);
+    assert_eq!(num(&s["pidfd"], "misfires"), 0.0);
 }
 
 /// Unit B under real systemd with forced reuse: the report
