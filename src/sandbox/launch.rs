@@ -25,6 +25,8 @@ pub enum LaunchError {
 pub struct SandboxProcess {
     child: Child,
     lines: BufReader<ChildStdout>,
+    /// Set once the helper was waited for; until then, dropping this ends it.
+    waited: bool,
 }
 
 /// A line from the sandbox that is not a message.
@@ -77,7 +79,11 @@ impl SandboxProcess {
         stdin.write_all(&text).map_err(LaunchError::Plan)?;
         drop(stdin);
         let lines = BufReader::new(child.stdout.take().expect("piped stdout"));
-        Ok(Self { child, lines })
+        Ok(Self {
+            child,
+            lines,
+            waited: false,
+        })
     }
 
     pub fn pid(&self) -> i32 {
@@ -98,6 +104,33 @@ impl SandboxProcess {
     }
 
     pub fn wait(mut self) -> Option<i32> {
+        self.waited = true;
         self.child.wait().ok().and_then(|s| s.code())
+    }
+}
+
+/// How long a helper asked to end may take before it is killed.
+const END_LIMIT: std::time::Duration = std::time::Duration::from_secs(10);
+
+impl Drop for SandboxProcess {
+    /// A run that stops early (a full disk, an error) ends its sandbox before
+    /// it exits: SIGTERM asks the helper to end the namespace and remove the
+    /// victims' cgroups, as it does when the host dies; SIGKILL after
+    /// `END_LIMIT`.
+    fn drop(&mut self) {
+        if self.waited {
+            return;
+        }
+        // Our own child, not yet reaped: the number is still its own.
+        let _ = crate::sys::kill(self.child.id() as i32, libc::SIGTERM);
+        let deadline = std::time::Instant::now() + END_LIMIT;
+        while matches!(self.child.try_wait(), Ok(None)) {
+            if std::time::Instant::now() > deadline {
+                let _ = self.child.kill();
+                let _ = self.child.wait();
+                return;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
     }
 }
