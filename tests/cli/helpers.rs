@@ -187,3 +187,31 @@ pub fn run_as_ordinary_user(dir: &Path, args: &[&str]) -> Output {
         .output()
         .unwrap()
 }
+
+/// What a sandboxed systemd of stopbench process `pid` would leave behind.
+pub fn container_leftovers(pid: u32) -> Vec<String> {
+    let name = format!("stopbench-sd-{pid}");
+    let mut left = host_processes_with(&name);
+    for dir in [
+        "/sys/fs/cgroup/unified",
+        "/sys/fs/cgroup/systemd",
+        "/sys/fs/cgroup",
+    ] {
+        let path = Path::new(dir).join(&name);
+        if path.exists() {
+            left.push(path.display().to_string());
+        }
+    }
+    let propagate = Path::new("/run/systemd/nspawn/propagate").join(&name);
+    if propagate.exists() {
+        left.push(propagate.display().to_string());
+    }
+    let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    left.extend(
+        mounts
+            .lines()
+            .filter(|l| l.contains(&name))
+            .map(String::from),
+    );
+    left
+}

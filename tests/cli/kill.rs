@@ -28,26 +28,13 @@ enum Moment {
 /// process's PID and the scenario's unique token.
 fn leftovers(pid: u32, token: &str) -> Vec<String> {
     let mut left = host_processes_with(token);
-    let sd = format!("stopbench-sd-{pid}");
-    left.extend(host_processes_with(&sd));
-    for base in [
-        "/sys/fs/cgroup/unified",
-        "/sys/fs/cgroup/systemd",
-        "/sys/fs/cgroup",
-    ] {
-        for name in [format!("stopbench-{pid}"), sd.clone()] {
-            let path = Path::new(base).join(name);
-            if path.exists() {
-                left.push(path.display().to_string());
-            }
+    left.extend(container_leftovers(pid));
+    for base in ["/sys/fs/cgroup/unified", "/sys/fs/cgroup"] {
+        let path = Path::new(base).join(format!("stopbench-{pid}"));
+        if path.exists() {
+            left.push(path.display().to_string());
         }
     }
-    let nspawn = Path::new("/run/systemd/nspawn/propagate").join(&sd);
-    if nspawn.exists() {
-        left.push(nspawn.display().to_string());
-    }
-    let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
-    left.extend(mounts.lines().filter(|l| l.contains(&sd)).map(String::from));
     if let Ok(entries) = std::fs::read_dir(std::env::temp_dir()) {
         left.extend(entries.flatten().filter_map(|e| {
             let name = e.file_name().to_string_lossy().into_owned();

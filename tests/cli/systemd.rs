@@ -7,38 +7,10 @@ use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-/// What a sandboxed systemd of stopbench process `pid` would leave behind.
-fn leftovers(pid: u32) -> Vec<String> {
-    let name = format!("stopbench-sd-{pid}");
-    let mut left = host_processes_with(&name);
-    for dir in [
-        "/sys/fs/cgroup/unified",
-        "/sys/fs/cgroup/systemd",
-        "/sys/fs/cgroup",
-    ] {
-        let path = Path::new(dir).join(&name);
-        if path.exists() {
-            left.push(path.display().to_string());
-        }
-    }
-    let propagate = Path::new("/run/systemd/nspawn/propagate").join(&name);
-    if propagate.exists() {
-        left.push(propagate.display().to_string());
-    }
-    let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
-    left.extend(
-        mounts
-            .lines()
-            .filter(|l| l.contains(&name))
-            .map(String::from),
-    );
-    left
-}
-
 fn wait_clean(pid: u32, limit: Duration) -> Vec<String> {
     let start = Instant::now();
     loop {
-        let left = leftovers(pid);
+        let left = container_leftovers(pid);
         if left.is_empty() || start.elapsed() > limit {
             return left;
         }
@@ -274,7 +246,7 @@ fn sigkill_mid_run_tears_the_systemd_container_down() {
     let pid = child.id();
     wait_for_rows(&out.join("trials.csv"), 3, Duration::from_secs(90));
     assert!(
-        !leftovers(pid).is_empty(),
+        !container_leftovers(pid).is_empty(),
         "the container should be up while the run goes on"
     );
     child.kill().unwrap(); // SIGKILL, to our own child by handle
