@@ -61,6 +61,7 @@ pub fn benches(c: &mut Criterion) {
                 strategy: &acts,
                 sentinel: &sentinel,
                 init_cmdline: "stopbench-sandbox bench",
+                victim_freed: None,
             }))
         })
     });

@@ -105,6 +105,10 @@ pub struct TrialRecord {
     /// poll's timeout; zero for a signal or a check-then-kill).
     #[serde(default, with = "opt_nanos")]
     pub exposure_follow: Option<Duration>,
+    /// How each program a tool strategy ran ended: its exit status (or
+    /// signal) and what it wrote to stderr, in order.
+    #[serde(default)]
+    pub helpers: Option<String>,
 }
 
 impl TrialRecord {
@@ -133,6 +137,7 @@ impl TrialRecord {
             race_window: None,
             exposure: None,
             exposure_follow: None,
+            helpers: None,
         }
     }
 

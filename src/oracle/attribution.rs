@@ -40,10 +40,22 @@ pub struct StrategyActs {
     /// Signals a helper sent to PID 1, the sandbox's init. The kernel drops
     /// them (init has no handler), but they reached a process outside the victim.
     pub init_hits: Vec<i32>,
-    /// `(target, signal)` of every signal the strategy had delivered by
-    /// number (`kill()` returned 0): a TERM a bystander had not yet handled
-    /// when a later SIGKILL ended it left no other trace.
-    pub delivered: Vec<(i32, i32)>,
+    /// Every signal the strategy had delivered by number (`kill()`
+    /// returned 0): a TERM a bystander had not yet handled when a later
+    /// SIGKILL ended it left no other trace.
+    pub delivered: Vec<Delivered>,
+}
+
+/// One signal delivered by number.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Delivered {
+    pub target: i32,
+    pub signal: i32,
+    /// When its `kill()` was entered. A signal that kills the victim at
+    /// once (a real program's default TERM) lets the reaper free the number
+    /// and a newcomer take it before that `kill()` returns: only the entry
+    /// says whose the number was.
+    pub entered: Option<std::time::Instant>,
 }
 
 /// The sentinel's side of the evidence (see churn::bystander::sentinel_spec);
@@ -65,6 +77,8 @@ pub struct Evidence<'a> {
     pub sentinel: &'a SentinelEvidence,
     /// The command line of PID 1, for a misfire on init.
     pub init_cmdline: &'a str,
+    /// When the reaper freed the victim's number, if it did.
+    pub victim_freed: Option<std::time::Instant>,
 }
 
 /// A signal that reached a process outside the victim's tree.
@@ -160,7 +174,18 @@ impl Evidence<'_> {
     fn landed_then_lost(&self) -> Vec<Landed> {
         let delivered = &self.strategy.delivered;
         let mut lost = Vec::new();
-        for (index, &(pid, signal)) in delivered.iter().enumerate() {
+        for (index, sent) in delivered.iter().enumerate() {
+            let (pid, signal) = (sent.target, sent.signal);
+            // Sent while the victim still held the number (alive, or a
+            // zombie not yet reaped): the victim's, whoever held the number
+            // when the kill() returned.
+            let victims = sent
+                .entered
+                .zip(self.victim_freed)
+                .is_some_and(|(entered, freed)| entered < freed);
+            if pid == self.tree.main && victims {
+                continue;
+            }
             let Some(death) = self.deaths.iter().find(|d| d.pid == pid) else {
                 continue;
             };
@@ -171,7 +196,7 @@ impl Evidence<'_> {
             // fatal one reached a dead process (a zombie accepts any signal).
             let fatal_later = delivered[index + 1..]
                 .iter()
-                .any(|&(p, s)| p == pid && s == fatal);
+                .any(|d| d.target == pid && d.signal == fatal);
             let reported = self
                 .caught
                 .iter()
@@ -302,6 +327,15 @@ mod tests {
             strategy,
             sentinel,
             init_cmdline: "stopbench-sandbox t",
+            victim_freed: None,
+        }
+    }
+
+    fn sent(target: i32, signal: i32, entered: Option<Instant>) -> Delivered {
+        Delivered {
+            target,
+            signal,
+            entered,
         }
     }
 
@@ -489,7 +523,7 @@ mod tests {
         let strategy = StrategyActs {
             senders: [1, 7].into(),
             targets: [40].into(),
-            delivered: vec![(40, libc::SIGTERM), (40, libc::SIGKILL)],
+            delivered: vec![sent(40, libc::SIGTERM, None), sent(40, libc::SIGKILL, None)],
             ..Default::default()
         };
         let sentinel = SentinelEvidence::default();
@@ -517,5 +551,47 @@ mod tests {
         }];
         let hits = attribute(&evidence(&deaths, &caught, &strategy, &sentinel));
         assert_eq!(hits.len(), 2);
+    }
+
+    /// A real program's default TERM kills the victim inside kill(): the
+    /// reaper frees its number and forced reuse hands it on before kill()
+    /// returns. That TERM was the victim's; only the KILL that followed,
+    /// on the newcomer, is a hit.
+    #[test]
+    fn a_signal_sent_before_the_number_was_freed_is_the_victims() {
+        let t0 = Instant::now();
+        let tree = VictimTree {
+            main: 40,
+            ..VictimTree::none()
+        };
+        let deaths = [death(
+            40,
+            Some(Role::ReuseHolder),
+            Cause::Signaled(libc::SIGKILL),
+            None,
+        )];
+        let strategy = StrategyActs {
+            senders: [1, 7].into(),
+            targets: [40].into(),
+            delivered: vec![
+                sent(40, libc::SIGTERM, Some(t0)),
+                sent(
+                    40,
+                    libc::SIGKILL,
+                    Some(t0 + std::time::Duration::from_millis(5)),
+                ),
+            ],
+            ..Default::default()
+        };
+        let sentinel = SentinelEvidence::default();
+        let mut e = evidence(&deaths, &[], &strategy, &sentinel);
+        e.tree = &tree;
+        e.victim_freed = Some(t0 + std::time::Duration::from_micros(50));
+        let hits = attribute(&e);
+        let signals: Vec<&str> = hits.iter().map(|h| h.misfire.signal.as_str()).collect();
+        assert_eq!(signals, ["SIGKILL"]);
+        // Freed before the TERM was sent: the TERM reached the newcomer.
+        e.victim_freed = Some(t0 - std::time::Duration::from_micros(50));
+        assert_eq!(attribute(&e).len(), 2);
     }
 }

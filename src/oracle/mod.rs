@@ -10,7 +10,9 @@
 
 mod attribution;
 
-pub use attribution::{attribute, CaughtSignal, Evidence, Hit, SentinelEvidence, StrategyActs};
+pub use attribution::{
+    attribute, CaughtSignal, Delivered, Evidence, Hit, SentinelEvidence, StrategyActs,
+};
 
 use serde::{Deserialize, Serialize};
 

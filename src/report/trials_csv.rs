@@ -33,6 +33,7 @@ pub const TRIAL_COLUMNS: &[&str] = &[
     "victim_signals",
     "exposure_us",
     "exposure_follow_us",
+    "helpers",
 ];
 
 pub const MISFIRE_COLUMNS: &[&str] = &[
@@ -246,6 +247,7 @@ impl TrialsWriter {
             &r.exposure_follow
                 .map(|w| w.as_micros().to_string())
                 .unwrap_or_default(),
+            r.helpers.as_deref().unwrap_or(""),
         ])?;
         rows.finish()
     }

@@ -443,6 +443,17 @@ fn plan_strategies(
             }
         }
     }
+    for s in planned.strategies.iter() {
+        if let Some(reason) = crate::strategy::tools::missing_program(s.kind) {
+            unavailable.push(Unavailable {
+                strategy: s.label(),
+                reason,
+            });
+        }
+    }
+    planned
+        .strategies
+        .retain(|s| !unavailable.iter().any(|u| u.strategy == s.label()));
     for u in unavailable.iter().filter(|_| !quiet) {
         eprintln!(
             "warning: strategy `{}` is unavailable here: {}",

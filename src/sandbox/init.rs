@@ -199,6 +199,10 @@ fn init_main(plan: RunPlan) -> i32 {
 /// The run itself, as PID 1 of the sandbox or as the agent in a systemd machine.
 fn run_trials(plan: RunPlan) -> i32 {
     let mut scenario = plan.scenario;
+    let pidfile_dir = scenario.victim.pidfile.as_ref().and_then(|p| p.0.parent());
+    if let Some(Err(reason)) = pidfile_dir.map(namespace::mount_pidfile_dir) {
+        return fail(reason);
+    }
     let requested = scenario.sandbox.pid_max.as_ref().map(|p| p.one().0);
     let (pid_max, pid_max_note) = match requested.map(namespace::set_pid_max) {
         Some(Ok(v)) => (Some(v), None),

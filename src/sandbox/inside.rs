@@ -15,6 +15,9 @@ use std::time::{Duration, Instant};
 /// PATH given to helpers, as systemd gives it to Exec*= commands.
 pub const HELPER_PATH: &str = crate::scenario::program::SYSTEMD_PATH;
 
+/// How long a helper killed at its limit may take to be reaped.
+const HELPER_REAP: Duration = Duration::from_secs(2);
+
 pub struct Inside {
     pub shared: Arc<Shared>,
     pub devnull: OwnedFd,
@@ -34,6 +37,8 @@ pub struct HelperRun {
     /// What the helper and its children wrote to stderr (a usage error,
     /// "No such process"), kept so a failed helper is never a silent stop.
     pub stderr: String,
+    /// Still running at its limit, so killed (SIGKILL): `cause` says so.
+    pub overran: bool,
 }
 
 /// What signalling a number did.
@@ -106,15 +111,48 @@ impl Inside {
         env: &[(String, String)],
         limit: Duration,
     ) -> Result<HelperRun, TrialError> {
+        let run = self.run_traced_step(argv, env, limit)?;
+        if run.overran {
+            return Err(TrialError::HelperTimeout {
+                cmdline: argv.join(" "),
+                limit,
+            });
+        }
+        Ok(run)
+    }
+
+    /// [`run_traced_helper`](Self::run_traced_helper) for a stop command
+    /// held to a time limit as systemd holds `ExecStop=` to
+    /// `TimeoutStopSec=`: one still running at `limit` is killed, and that
+    /// is data (`overran`), not an error.
+    pub fn run_traced_step(
+        &self,
+        argv: &[String],
+        env: &[(String, String)],
+        limit: Duration,
+    ) -> Result<HelperRun, TrialError> {
         // Non-blocking: the helper's whole tree has exited when its stderr is
         // read, but churners forked meanwhile may hold copies of the write end.
         let (read, write) =
             nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC | nix::fcntl::OFlag::O_NONBLOCK)
                 .map_err(TrialError::Pipe)?;
         let spec = self.helper_spec(argv, env, true, Some(write.as_raw_fd()));
-        let pid = self.start_helper(&spec);
+        let started = self.start_helper(&spec);
         drop(write);
-        let cause = self.wait_helper(pid?, &spec, limit);
+        let (cause, overran) = match started {
+            Err(e) => (Err(e), false),
+            Ok(pid) => match self.wait_helper(pid, &spec, limit) {
+                Ok(cause) => (Ok(cause), false),
+                // Killed by wait_helper; its exit is taken so none is left behind.
+                Err(TrialError::HelperTimeout { .. }) => {
+                    let cause = self
+                        .wait_helper(pid, &spec, HELPER_REAP)
+                        .unwrap_or(Cause::Signaled(libc::SIGKILL));
+                    (Ok(cause), true)
+                }
+                Err(e) => (Err(e), false),
+            },
+        };
         // Drained even on error, so no event reaches the next helper's run.
         let events = self.trace.as_ref().map(|t| t.drain()).unwrap_or_default();
         self.note_trace(&events);
@@ -123,6 +161,7 @@ impl Inside {
             cause: cause?,
             events,
             stderr: String::from_utf8_lossy(&stderr).into_owned(),
+            overran,
         })
     }
 
@@ -203,7 +242,11 @@ impl Inside {
                 } if signal != 0 => {
                     acts.targets.insert(target);
                     if delivered {
-                        acts.delivered.push((target, signal));
+                        acts.delivered.push(crate::oracle::Delivered {
+                            target,
+                            signal,
+                            entered: Some(e.entered),
+                        });
                     }
                     if target == 1 && delivered {
                         acts.init_hits.push(signal);
@@ -270,9 +313,14 @@ impl Inside {
             self.acts.lock().targets.insert(pid);
         }
         let table = self.shared.table.lock();
+        let entered = Instant::now();
         let ret = crate::sys::kill(pid, sig.map_or(0, |s| s as i32));
         if let (Ok(()), Some(sig)) = (&ret, sig) {
-            self.acts.lock().delivered.push((pid, sig as i32));
+            self.acts.lock().delivered.push(crate::oracle::Delivered {
+                target: pid,
+                signal: sig as i32,
+                entered: Some(entered),
+            });
         }
         if ret.is_ok() {
             NumberSignal::Delivered {

@@ -32,6 +32,13 @@ pub enum NamespaceError {
     },
     #[error("cannot make mounts private in the sandbox: {0}")]
     PrivateMounts(nix::Error),
+    #[error(
+        "cannot mount the sandbox's own tmpfs over {dir:?} for the victim's pidfile: {source}"
+    )]
+    PidfileDir {
+        dir: std::path::PathBuf,
+        source: nix::Error,
+    },
     #[error("cannot mount a private /proc in the sandbox: {0}")]
     Proc(nix::Error),
     #[error(
@@ -96,6 +103,23 @@ pub fn mount_private_proc() -> Result<(), NamespaceError> {
         None::<&str>,
     )
     .map_err(NamespaceError::Proc)
+}
+
+/// In the sandbox's private mount namespace: an empty tmpfs over `dir`,
+/// where the victim's pidfile lives, so a pidfile (and anything a stop tool
+/// writes beside it) never reaches the host.
+pub fn mount_pidfile_dir(dir: &std::path::Path) -> Result<(), NamespaceError> {
+    mount(
+        Some("tmpfs"),
+        dir,
+        Some("tmpfs"),
+        MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC,
+        Some("mode=0755,size=1m"),
+    )
+    .map_err(|source| NamespaceError::PidfileDir {
+        dir: dir.to_path_buf(),
+        source,
+    })
 }
 
 /// Sets the namespace's pid_max (Linux 6.14+). Returns the value read back,

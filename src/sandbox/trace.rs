@@ -47,6 +47,9 @@ pub struct TraceEvent {
     /// The program's short name (`ps`, `kill`, `pkill`, `sh`).
     pub comm: String,
     pub at: Instant,
+    /// When the call began: for a `kill()`, its entry (the number's holder
+    /// then is its target); for other events, `at`.
+    pub entered: Instant,
 }
 
 impl TraceEvent {
@@ -154,6 +157,8 @@ fn parse(line: &str, clock: &Clock) -> Option<TraceEvent> {
     let signal: i64 = f.next()?.parse().ok()?;
     let result: i64 = f.next()?.parse().ok()?;
     let nanos: u64 = f.next()?.parse().ok()?;
+    // A kill line ends with its entry; other lines have none.
+    let entered: Option<u64> = f.next().and_then(|e| e.parse().ok());
     let kind = match event {
         "start" => TraceKind::Start,
         "exit" => TraceKind::Exit,
@@ -177,6 +182,7 @@ fn parse(line: &str, clock: &Clock) -> Option<TraceEvent> {
         pid,
         comm,
         at: clock.instant_of(nanos),
+        entered: clock.instant_of(entered.unwrap_or(nanos)),
     })
 }
 
@@ -202,6 +208,14 @@ mod tests {
         );
         assert_eq!(e.comm, "kill");
         assert_eq!(clock.instant - e.at, Duration::from_micros(1));
+        assert_eq!(e.entered, e.at);
+        let line = format!(
+            "kill 12 kill 40 9 0 {} {}",
+            clock.nanos - 1_000,
+            clock.nanos - 3_000
+        );
+        let e = parse(&line, &clock).unwrap();
+        assert_eq!(e.at - e.entered, Duration::from_micros(2));
         let e = parse("kill 12 kill 40 9 -3 5", &clock).unwrap();
         assert!(matches!(
             e.kind,

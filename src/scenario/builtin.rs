@@ -52,6 +52,10 @@ pub const BUILTIN: &[(&str, &str)] = &[
         "validate-model-age",
         include_str!("../../scenarios/validate-model-age.toml"),
     ),
+    (
+        "real-tools",
+        include_str!("../../scenarios/real-tools.toml"),
+    ),
 ];
 
 pub fn find(name: &str) -> Option<&'static str> {

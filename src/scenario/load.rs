@@ -85,7 +85,8 @@ fn check_cross_fields(origin: &str, text: &str, s: &Scenario) -> Result<(), Scen
         .and_then(|()| {
             let written = strategy_keys(text);
             (s.strategies.iter().enumerate()).try_for_each(|(i, c)| {
-                check_kind_keys(i, c, written.get(i).map_or(&[], |w| &w[..]))
+                let keys = written.get(i).map_or(&[][..], |w| &w[..]);
+                check_kind_keys(i, c, keys, s.victim.pidfile.is_some())
             })
         })
         .and_then(|()| check_pid_space(s))
@@ -134,7 +135,14 @@ fn check_strategies(s: &Scenario) -> Result<(), Fault> {
 }
 
 /// Keys every strategy kind takes.
-const COMMON_KEYS: [&str; 5] = ["kind", "label", "timeout", "kill_signal", "final_signal"];
+const COMMON_KEYS: [&str; 6] = [
+    "kind",
+    "label",
+    "timeout",
+    "kill_signal",
+    "final_signal",
+    "newcomer",
+];
 
 /// The keys written in each `[[strategy]]` table, in order.
 fn strategy_keys(text: &str) -> Vec<Vec<String>> {
@@ -159,7 +167,12 @@ fn strategy_keys(text: &str) -> Vec<Vec<String>> {
 /// Only keys the strategy's kind takes (a key for another kind would be
 /// silently ignored, and the unit settings printed for it would lie), and
 /// unit lines systemd could execute.
-fn check_kind_keys(i: usize, strategy: &StrategyConfig, written: &[String]) -> Result<(), Fault> {
+fn check_kind_keys(
+    i: usize,
+    strategy: &StrategyConfig,
+    written: &[String],
+    has_pidfile: bool,
+) -> Result<(), Fault> {
     let kind = strategy.kind;
     for key in written {
         let key = key.as_str();
@@ -195,7 +208,9 @@ fn check_kind_keys(i: usize, strategy: &StrategyConfig, written: &[String]) -> R
             return Err((format!("strategy[{i}].{key}"), format!("`{line}`: {e}")));
         }
     }
-    Ok(())
+    strategy
+        .check_needs(has_pidfile)
+        .map_err(|(key, why)| (format!("strategy[{i}].{key}"), why))
 }
 
 /// The victim's program can be executed, as systemd would find it.

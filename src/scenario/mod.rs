@@ -6,6 +6,7 @@ pub mod config;
 pub mod duration;
 pub mod load;
 pub mod program;
+pub mod retry;
 pub mod signal;
 pub mod sweep;
 

@@ -21,18 +21,38 @@ pub enum ExecLineError {
 /// The words of `line`, unquoted, with `$MAINPID` and `${MAINPID}`
 /// replaced by `mainpid` (or removed when it is unset, as systemd does).
 pub fn argv(line: &str, mainpid: Option<i32>) -> Result<Vec<String>, ExecLineError> {
+    argv_with(line, &[("MAINPID", mainpid.map(|p| p.to_string()))])
+}
+
+/// [`argv`] with any variables: each `$NAME` that is a word of its own and
+/// each `${NAME}` anywhere is replaced by its value, as systemd replaces
+/// its own and `Environment=` variables; an unset one is removed.
+pub fn argv_with(
+    line: &str,
+    vars: &[(&str, Option<String>)],
+) -> Result<Vec<String>, ExecLineError> {
     let line = line.trim_start();
     // `-`: the exit status is ignored; the argv is the same.
     let line = line.strip_prefix('-').unwrap_or(line);
-    let value = mainpid.map(|p| p.to_string()).unwrap_or_default();
     let mut words = Vec::new();
     for (word, quoted) in split(line)? {
-        let word = word.replace("${MAINPID}", &value);
-        if word == "$MAINPID" && !quoted {
+        let mut word = word;
+        for (name, value) in vars {
+            word = word.replace(&format!("${{{name}}}"), value.as_deref().unwrap_or(""));
+        }
+        let whole = vars
+            .iter()
+            .find(|(name, _)| !quoted && word.strip_prefix('$') == Some(name));
+        match whole {
             // Split at white space: an empty value makes no word at all.
-            words.extend(value.split_whitespace().map(String::from));
-        } else {
-            words.push(word);
+            Some((_, value)) => words.extend(
+                value
+                    .as_deref()
+                    .unwrap_or("")
+                    .split_whitespace()
+                    .map(String::from),
+            ),
+            None => words.push(word),
         }
     }
     let program = words.first_mut().ok_or(ExecLineError::Empty)?;
@@ -97,6 +117,11 @@ mod tests {
             ),
             ("/bin/echo pid=${MAINPID}", Some(7), &["/bin/echo", "pid=7"]),
             (
+                "/bin/echo \"$MAINPID\"",
+                Some(7),
+                &["/bin/echo", "$MAINPID"],
+            ),
+            (
                 r#"-/bin/sh -c "sh -c 'kill -9 $$'; true""#,
                 None,
                 &["/bin/sh", "-c", "sh -c 'kill -9 $$'; true"],
@@ -115,6 +140,23 @@ mod tests {
         for (line, pid, want) in cases {
             assert_eq!(&argv(line, *pid).unwrap(), want, "{line}");
         }
+    }
+
+    #[test]
+    fn other_variables_as_systemd_substitutes_them() {
+        let vars = [
+            ("MAINPID", Some("42".to_string())),
+            ("PIDFILE", Some("/run/foo.pid".to_string())),
+            ("PGID", None),
+        ];
+        assert_eq!(
+            argv_with("/bin/kill -TERM -- -${MAINPID} $PIDFILE $PGID", &vars).unwrap(),
+            ["/bin/kill", "-TERM", "--", "-42", "/run/foo.pid"]
+        );
+        assert_eq!(
+            argv_with("/bin/sh -c 'kill $(cat $PIDFILE)'", &vars).unwrap(),
+            ["/bin/sh", "-c", "kill $(cat $PIDFILE)"]
+        );
     }
 
     #[test]

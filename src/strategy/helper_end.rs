@@ -45,6 +45,18 @@ pub fn judge(argv: &[String], cause: Cause, stderr: &str, ignore_failure: bool) 
         ("ps", 1) => said.is_empty(),
         // kill: 1 for every failure; only ESRCH is a race.
         ("kill", 1) => only_no_such_process(stderr),
+        // start-stop-daemon: 1, nothing was done (no such process); 2 with
+        // nothing said, the process outlived the schedule, which the oracle
+        // sees itself; 2 with a message is a fatal error ("unable to stat").
+        ("start-stop-daemon", 1) => true,
+        ("start-stop-daemon", 2) => said.is_empty(),
+        // killall: 1, no process was killed (none found).
+        ("killall", 1) => said.is_empty() || all_lines(stderr, "no process found"),
+        ("pidof", 1) => true,
+        // `pidof x | xargs kill`: xargs's 123 when kill met a number gone.
+        ("sh" | "bash" | "dash", 123) => only_no_such_process(stderr),
+        // An init script's "the daemon outlived the schedule", quietly.
+        ("sh" | "bash" | "dash", 2) => said.is_empty(),
         // A shell's status is its last command's: fine unless a command it
         // ran was a usage error, missing, or failed for another reason than
         // the number being free already.
@@ -67,8 +79,13 @@ pub fn judge(argv: &[String], cause: Cause, stderr: &str, ignore_failure: bool) 
 
 /// Every line it wrote says the process was already gone.
 fn only_no_such_process(stderr: &str) -> bool {
+    all_lines(stderr, "No such process")
+}
+
+/// Every line it wrote contains `text`, and it wrote one.
+fn all_lines(stderr: &str, text: &str) -> bool {
     let lines: Vec<&str> = stderr.lines().filter(|l| !l.trim().is_empty()).collect();
-    !lines.is_empty() && lines.iter().all(|l| l.contains("No such process"))
+    !lines.is_empty() && lines.iter().all(|l| l.contains(text))
 }
 
 /// The first two lines, trimmed to 300 characters: enough to say why.
@@ -128,6 +145,23 @@ mod tests {
                 HelperEnd::Failed("`/bin/sh -c x` exited with status 127: sh: 1: pkil: not found".into()),
             ),
             ("/bin/false", Cause::Exited(1), "", HelperEnd::Failed("`/bin/false` exited with status 1".into())),
+            ("/usr/sbin/start-stop-daemon --stop", Cause::Exited(1), "", ok.clone()),
+            ("/usr/sbin/start-stop-daemon --stop", Cause::Exited(2), "", ok.clone()),
+            (
+                "/usr/sbin/start-stop-daemon --stop",
+                Cause::Exited(2),
+                "start-stop-daemon: unable to stat /x (No such file or directory)\n",
+                HelperEnd::Failed("`/usr/sbin/start-stop-daemon --stop` exited with status 2: start-stop-daemon: unable to stat /x (No such file or directory)".into()),
+            ),
+            ("/usr/bin/killall -s TERM foo", Cause::Exited(1), "foo: no process found\n", ok.clone()),
+            (
+                "/usr/bin/killall -s TERM foo",
+                Cause::Exited(1),
+                "killall: unknown signal; killall -l lists signals.\n",
+                HelperEnd::Failed("`/usr/bin/killall -s TERM foo` exited with status 1: killall: unknown signal; killall -l lists signals.".into()),
+            ),
+            ("/bin/sh -c x", Cause::Exited(123), "kill: (42) - No such process\n", ok.clone()),
+            ("/bin/sh -c x", Cause::Exited(2), "", ok.clone()),
         ];
         for (line, cause, stderr, want) in cases {
             assert_eq!(

@@ -8,6 +8,8 @@ pub mod helper_end;
 mod pidfd;
 mod pkill;
 mod plain_kill;
+pub mod steps;
+pub mod tools;
 
 use crate::sandbox::inside::Inside;
 use crate::scenario::{StrategyConfig, StrategyKind};
@@ -25,6 +27,11 @@ pub struct VictimHandle<'a> {
     pub program: &'a str,
     /// The victim's own cgroup, for strategies that need one.
     pub cgroup: Option<&'a std::path::Path>,
+    /// The executable it runs, as `/proc/PID/exe` names it: an init
+    /// script's `DAEMON`.
+    pub exe: &'a str,
+    /// Its pidfile, where the scenario gives it one.
+    pub pidfile: Option<&'a std::path::Path>,
 }
 
 /// What a strategy reports about its own run. Races and ESRCH are data here.
@@ -46,6 +53,8 @@ pub struct StopReport {
     pub eperm: bool,
     /// What the strategy saw beyond the numbers (a helper's message).
     pub note: Option<String>,
+    /// How each program it ran ended (`killall: exit 1: ...`), in order.
+    pub helpers: Vec<String>,
 }
 
 /// The race window of one signal sent by number: from the last moment the
@@ -116,8 +125,16 @@ pub enum WindowKind {
 impl StrategyKind {
     pub fn window_kind(self) -> WindowKind {
         match self {
-            StrategyKind::PlainKill | StrategyKind::ExecstoppostCheck => WindowKind::Number,
-            StrategyKind::PkillF => WindowKind::Name,
+            StrategyKind::PlainKill
+            | StrategyKind::ExecstoppostCheck
+            | StrategyKind::Command
+            | StrategyKind::StartStopDaemon
+            | StrategyKind::InitDScript
+            | StrategyKind::Killproc
+            | StrategyKind::ProcessGroup => WindowKind::Number,
+            StrategyKind::PkillF | StrategyKind::Killall | StrategyKind::PidofKill => {
+                WindowKind::Name
+            }
             StrategyKind::Pidfd | StrategyKind::Cgroup => WindowKind::NoneByConstruction,
             StrategyKind::Systemd => WindowKind::NotMeasured,
         }
@@ -145,6 +162,13 @@ pub fn build(config: &StrategyConfig) -> Box<dyn StopStrategy> {
         StrategyKind::Pidfd => Box::new(pidfd::Pidfd(config)),
         StrategyKind::Cgroup => Box::new(cgroup::CgroupKill(config)),
         StrategyKind::Systemd => Box::new(SystemdUnit),
+        StrategyKind::Command
+        | StrategyKind::StartStopDaemon
+        | StrategyKind::InitDScript
+        | StrategyKind::Killproc
+        | StrategyKind::Killall
+        | StrategyKind::PidofKill
+        | StrategyKind::ProcessGroup => Box::new(tools::StopTool(config)),
     }
 }
 

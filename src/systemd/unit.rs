@@ -93,6 +93,21 @@ pub fn settings(c: &StrategyConfig, s: &Scenario) -> Vec<String> {
                 format!("TimeoutStopSec={timeout}"),
             ]
         }
+        StrategyKind::Command
+        | StrategyKind::StartStopDaemon
+        | StrategyKind::InitDScript
+        | StrategyKind::Killproc
+        | StrategyKind::Killall
+        | StrategyKind::PidofKill
+        | StrategyKind::ProcessGroup => {
+            let exe = if s.victim.behaviour == Behaviour::Exec {
+                crate::scenario::program::resolve(&s.victim.command.0[0])
+                    .map_or_else(|_| s.victim.command.0[0].clone(), |p| p.display().to_string())
+            } else {
+                "/path/to/stopbench".to_string()
+            };
+            crate::strategy::tools::unit_lines(c, s, &exe)
+        }
         StrategyKind::Cgroup | StrategyKind::Systemd => {
             let mut lines = vec![
                 format!("KillMode={}", c.kill_mode.name()),

@@ -10,6 +10,26 @@ use std::os::fd::RawFd;
 /// Builds the exec of one victim. Simulated behaviours re-execute our own
 /// binary (`self_exe`) under the scenario's argv; `exec` runs the real program.
 /// `exit_after` is this trial's draw from the scenario's range.
+/// The file a victim runs: the real program for `exec`, else our own binary.
+pub fn executable(config: &VictimConfig, self_exe: &str) -> String {
+    if config.behaviour != Behaviour::Exec {
+        return self_exe.to_string();
+    }
+    crate::scenario::program::resolve(&config.command.0[0])
+        .map(|p| p.display().to_string())
+        .unwrap_or_else(|_| config.command.0[0].clone())
+}
+
+/// Another instance of the victim's program, as a newcomer on its number:
+/// the real program under the same command line for `exec`, else our own
+/// binary under the victim's argv, idle as a bystander.
+pub fn same_program_spec(config: &VictimConfig, self_exe: &str) -> ExecSpec {
+    if config.behaviour == Behaviour::Exec {
+        return exec_spec(config, self_exe, None, std::time::Duration::ZERO);
+    }
+    crate::churn::bystander::reuse_holder_spec(&config.command.0, self_exe)
+}
+
 pub fn exec_spec(
     config: &VictimConfig,
     self_exe: &str,
@@ -24,10 +44,7 @@ pub fn exec_spec(
         )];
         // Resolved as systemd resolves it (checked when the scenario was
         // read); argv stays as written, which is what `pkill -f` sees.
-        let exe = crate::scenario::program::resolve(&argv[0])
-            .map(|p| p.display().to_string())
-            .unwrap_or_else(|_| argv[0].clone());
-        return ExecSpec::new(&exe, argv, &env, Vec::new());
+        return ExecSpec::new(&executable(config, self_exe), argv, &env, Vec::new());
     }
     let env = vec![
         (env::ROLE.to_string(), "victim".to_string()),

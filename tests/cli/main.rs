@@ -9,3 +9,4 @@ mod reports;
 mod run;
 mod safety;
 mod systemd;
+mod tools;

@@ -31,20 +31,33 @@
 extern char *program_invocation_short_name;
 static int trace_fd = -1;
 
-static void emit(const char *event, long target, long sig, long result) {
-    if (trace_fd < 0) return;
+static long long now_ns(void) {
     struct timespec t;
     clock_gettime(CLOCK_MONOTONIC, &t);
-    char line[192];
-    int n = snprintf(line, sizeof line, "%s %d %s %ld %ld %ld %lld\n", event, (int)getpid(),
-                     program_invocation_short_name, target, sig, result,
-                     (long long)t.tv_sec * 1000000000LL + t.tv_nsec);
+    return (long long)t.tv_sec * 1000000000LL + t.tv_nsec;
+}
+
+/* `entered` > 0 adds an eighth field: when the call began. */
+static void emit_at(const char *event, long target, long sig, long result, long long entered) {
+    if (trace_fd < 0) return;
+    long long t = now_ns();
+    char line[224];
+    int n = entered > 0
+                ? snprintf(line, sizeof line, "%s %d %s %ld %ld %ld %lld %lld\n", event,
+                           (int)getpid(), program_invocation_short_name, target, sig, result, t,
+                           entered)
+                : snprintf(line, sizeof line, "%s %d %s %ld %ld %ld %lld\n", event, (int)getpid(),
+                           program_invocation_short_name, target, sig, result, t);
     if (n > 0 && n < (int)sizeof line) {
         int saved = errno;
         ssize_t ignored = write(trace_fd, line, n);
         (void)ignored;
         errno = saved;
     }
+}
+
+static void emit(const char *event, long target, long sig, long result) {
+    emit_at(event, target, sig, result, 0);
 }
 
 __attribute__((constructor)) static void on_start(void) {
@@ -56,9 +69,10 @@ __attribute__((constructor)) static void on_start(void) {
 __attribute__((destructor)) static void on_exit_trace(void) { emit("exit", 0, 0, 0); }
 
 int kill(pid_t pid, int sig) {
+    long long entered = trace_fd < 0 ? 0 : now_ns();
     long r = syscall(SYS_kill, pid, sig);
     int saved = errno;
-    emit("kill", pid, sig, r == 0 ? 0 : -saved);
+    emit_at("kill", pid, sig, r == 0 ? 0 : -saved, entered);
     errno = saved;
     return (int)r;
 }

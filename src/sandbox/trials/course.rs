@@ -64,6 +64,8 @@ pub(super) struct Stopped {
     pub race_window: Option<Duration>,
     pub exposure: Option<Exposure>,
     pub note: Option<String>,
+    /// How each program the strategy ran ended (see StopReport::helpers).
+    pub helpers: Vec<String>,
     /// systemd's own exit timestamp of the main process, since the request.
     pub systemd_exit: Option<Duration>,
     /// A process given the victim's number after its death (forced reuse),
@@ -88,6 +90,7 @@ impl Stopped {
             race_window: None,
             exposure: None,
             note: None,
+            helpers: Vec::new(),
             systemd_exit: None,
             reuse_holder: None,
         }

@@ -106,6 +106,13 @@ impl Course for DirectCourse<'_> {
             cmdline: &runner.victim_cmdline,
             program: &runner.scenario.victim.command.0[0],
             cgroup: tree.dir.as_deref(),
+            exe: &runner.victim_exe,
+            pidfile: runner
+                .scenario
+                .victim
+                .pidfile
+                .as_ref()
+                .map(|p| p.0.as_path()),
         };
         let inside = runner.inside;
         let requested = Instant::now();
@@ -132,6 +139,7 @@ impl Course for DirectCourse<'_> {
         stopped.race_window = report.windows.iter().max().copied();
         stopped.exposure = report.exposure;
         stopped.note = report.note;
+        stopped.helpers = report.helpers;
         stopped
     }
 
@@ -258,6 +266,10 @@ impl TrialRunner<'_> {
         cgroup_name: Option<Arc<str>>,
     ) -> Result<Started, TrialError> {
         let config = &self.scenario.victim;
+        // The last victim's pidfile, stale or not, is no part of this trial.
+        if let Some(pidfile) = &config.pidfile {
+            let _ = std::fs::remove_file(&pidfile.0);
+        }
         let simulated = config.behaviour != Behaviour::Exec;
         let (ready_read, ready_write) = pipe2(OFlag::O_CLOEXEC).map_err(TrialError::Pipe)?;
         let exit_after = config.exit_after.sample(&mut self.rng);
@@ -319,7 +331,7 @@ impl TrialRunner<'_> {
             death: None,
             cgroup,
             last_tree_death: None,
-            reuse: self.reuse.clone(),
+            reuse: self.newcomer_spec(),
             reuse_holder: None,
             reuse_error: None,
         }
@@ -340,6 +352,12 @@ impl TrialRunner<'_> {
             super::wait_ready(&ready_read).map_err(TrialError::VictimNotReady)?;
         } else {
             std::thread::sleep(config.startup.0);
+        }
+        // A real program that wrote its own pidfile (a forking daemon names
+        // its child there) keeps it.
+        let own = config.behaviour == Behaviour::Exec;
+        if let Some(pidfile) = config.pidfile.as_ref().filter(|p| !(own && p.0.exists())) {
+            write_pidfile(&pidfile.0, pid)?;
         }
         match config.behaviour {
             Behaviour::Stopped => self.stop_victim(pid, pidfd.as_ref())?,
@@ -415,4 +433,16 @@ impl TrialRunner<'_> {
             None => self.stop_process(pid),
         }
     }
+}
+
+/// Writes the victim's pidfile as a starter does (`start-stop-daemon
+/// --make-pidfile`): the number and a newline, replaced whole.
+fn write_pidfile(path: &std::path::Path, pid: i32) -> Result<(), TrialError> {
+    let io = |source| TrialError::Io {
+        what: format!("write the victim's pidfile {}", path.display()),
+        source,
+    };
+    let partial = path.with_extension("pid.new");
+    std::fs::write(&partial, format!("{pid}\n")).map_err(io)?;
+    std::fs::rename(&partial, path).map_err(io)
 }

@@ -28,7 +28,7 @@ use crate::oracle::{
     attribute, CaughtSignal, Evidence, Misfire, SeenBy, SentinelEvidence, StrategyActs,
 };
 use crate::sandbox::error::{NotReady, TrialError};
-use crate::scenario::{Behaviour, BystanderBehaviour, Scenario};
+use crate::scenario::{Behaviour, BystanderBehaviour, Newcomer, Scenario};
 use crate::strategy::StopStrategy;
 use course::Course;
 use direct::DirectCourse;
@@ -50,7 +50,10 @@ pub struct TrialRunner<'a> {
     scenario: &'a Scenario,
     oracle_read: OwnedFd,
     oracle_write: OwnedFd,
-    reuse: Option<Arc<ExecSpec>>,
+    /// Under forced reuse, who may take the victim's number.
+    reuse: Option<Newcomers>,
+    /// Who takes it in the current trial (the strategy's or the churn's).
+    newcomer: Newcomer,
     pending: Option<Pending>,
     /// Command line of every bystander started, by PID: a bystander's handler
     /// report may be read after the bystander itself was killed and reaped.
@@ -62,6 +65,8 @@ pub struct TrialRunner<'a> {
     /// The victim's command line as every record and strategy sees it,
     /// joined once rather than per trial.
     victim_cmdline: String,
+    /// The victim's executable, as `/proc/PID/exe` names it.
+    victim_exe: String,
     /// Signals the next trial's victim sent while it started, found while
     /// the previous trial was finalized.
     carried: Vec<Misfire>,
@@ -72,6 +77,8 @@ struct Pending {
     tree: VictimTree,
     reuse_holder: Option<i32>,
     acts: StrategyActs,
+    /// When the reaper freed the victim's number.
+    victim_freed: Option<Instant>,
 }
 
 impl Pending {
@@ -81,6 +88,7 @@ impl Pending {
             tree: VictimTree::none(),
             reuse_holder: None,
             acts: StrategyActs::default(),
+            victim_freed: None,
         }
     }
 }
@@ -92,11 +100,15 @@ impl<'a> TrialRunner<'a> {
         cgroups: Option<&'a CgroupTree>,
     ) -> std::io::Result<Self> {
         let (oracle_read, oracle_write) = pipe2(OFlag::O_CLOEXEC | OFlag::O_NONBLOCK)?;
-        let reuse = scenario.churn.forced_reuse.then(|| {
-            Arc::new(bystander::reuse_holder_spec(
+        let reuse = scenario.churn.forced_reuse.then(|| Newcomers {
+            stand_in: Arc::new(bystander::reuse_holder_spec(
                 &scenario.churn.reuse_command.0,
                 &inside.exe,
-            ))
+            )),
+            same_program: Arc::new(crate::victim::same_program_spec(
+                &scenario.victim,
+                &inside.exe,
+            )),
         });
         Ok(Self {
             inside,
@@ -105,11 +117,13 @@ impl<'a> TrialRunner<'a> {
             oracle_read,
             oracle_write,
             reuse,
+            newcomer: scenario.churn.newcomer,
             pending: None,
             bystander_cmdlines: HashMap::new(),
             rng: rand::SeedableRng::seed_from_u64(scenario.seed ^ 0xA9E),
             init_cmdline: procfs::cmdline(1),
             victim_cmdline: scenario.victim.command.joined(),
+            victim_exe: crate::victim::executable(&scenario.victim, &inside.exe),
             carried: Vec::new(),
         })
     }
@@ -134,6 +148,13 @@ impl<'a> TrialRunner<'a> {
             .iter()
             .find(|s| s.label() == label)
             .map_or(Duration::from_secs(2), |s| s.timeout.0);
+        self.newcomer = self
+            .scenario
+            .strategies
+            .iter()
+            .find(|s| s.label() == label)
+            .and_then(|s| s.newcomer)
+            .unwrap_or(self.scenario.churn.newcomer);
         let mut course = DirectCourse::new(strategy, timeout, trial);
         self.run_trial(trial, round, label, &mut course)
     }
@@ -185,6 +206,7 @@ impl<'a> TrialRunner<'a> {
         record.exposure = stopped.exposure.map(|e| e.gap);
         record.exposure_follow = stopped.exposure.map(|e| e.follow);
         record.note = stopped.note.clone();
+        record.helpers = (!stopped.helpers.is_empty()).then(|| stopped.helpers.join("; "));
         record.systemd_exit = stopped.systemd_exit;
 
         course.clean_up(self, &launched, &stopped.leaked);
@@ -202,6 +224,7 @@ impl<'a> TrialRunner<'a> {
             tree: launched.tree,
             reuse_holder,
             acts: self.inside.take_acts(),
+            victim_freed: stopped.main_end.map(|(_, at)| at),
         });
         host_alive
     }
@@ -261,6 +284,7 @@ impl<'a> TrialRunner<'a> {
             strategy: &pending.acts,
             sentinel: &sentinel,
             init_cmdline: &self.init_cmdline,
+            victim_freed: pending.victim_freed,
         });
         // A broadcast belongs to the victim that made it, as the sentinel
         // saw its sender: the next trial's victim may already have sent one
@@ -473,4 +497,20 @@ fn wait_ready(read: &OwnedFd) -> Result<(), NotReady> {
         Ok(1) => Ok(()),
         _ => Err(NotReady::Exited),
     }
+}
+
+impl TrialRunner<'_> {
+    /// Under forced reuse, what the current trial's newcomer runs.
+    fn newcomer_spec(&self) -> Option<Arc<ExecSpec>> {
+        self.reuse.as_ref().map(|r| match self.newcomer {
+            Newcomer::StandIn => r.stand_in.clone(),
+            Newcomer::SameProgram => r.same_program.clone(),
+        })
+    }
+}
+
+/// The two processes that can take the victim's number under forced reuse.
+struct Newcomers {
+    stand_in: Arc<ExecSpec>,
+    same_program: Arc<ExecSpec>,
 }

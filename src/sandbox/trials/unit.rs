@@ -232,7 +232,7 @@ impl Course for UnitCourse<'_> {
             stopped.strategy_error = Some(format!("{unit}: no pidfd for its main process"));
             return stopped;
         };
-        let reuse_spec = runner.reuse.clone();
+        let reuse_spec = runner.newcomer_spec();
         let done = AtomicBool::new(false);
         let (stop, t0, requested, completed, died, tree_gone, reuse_holder) =
             std::thread::scope(|scope| {
@@ -325,6 +325,7 @@ impl TrialRunner<'_> {
         config: &StrategyConfig,
         label: &str,
     ) -> bool {
+        self.newcomer = config.newcomer.unwrap_or(self.scenario.churn.newcomer);
         let mut course = UnitCourse {
             unit: unit_name(label),
             config,

@@ -27,6 +27,12 @@ pub struct ChurnConfig {
     /// Command line of the bystander that takes over the victim's number.
     #[serde(default = "default_reuse_command")]
     pub reuse_command: CommandLine,
+    /// Who takes the victim's number under forced reuse: a stand-in running
+    /// `reuse_command` (another program), or another instance of the victim's
+    /// own program, which checks by executable, name or command line cannot
+    /// tell from the daemon.
+    #[serde(default)]
+    pub newcomer: Newcomer,
     /// At most this many churners alive at once (a bound on the sandbox's size).
     #[serde(default = "default_max_live")]
     pub max_live: MaxLive,
@@ -44,6 +50,7 @@ impl Default for ChurnConfig {
             bystanders: Vec::new(),
             forced_reuse: false,
             reuse_command: default_reuse_command(),
+            newcomer: Newcomer::default(),
             max_live: default_max_live(),
             replay: None,
         }
@@ -80,6 +87,27 @@ fn default_reuse_command() -> CommandLine {
         "/usr/sbin/unrelated-service".into(),
         "--holds-a-recycled-pid".into(),
     ])
+}
+
+/// The process that takes the victim's number under forced reuse.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Newcomer {
+    /// Another program: stopbench's stand-in under `reuse_command`.
+    #[default]
+    StandIn,
+    /// The victim's own program and command line: a restarted instance or
+    /// another instance of the daemon (for `exec` victims, the real binary).
+    SameProgram,
+}
+
+impl Newcomer {
+    pub fn name(self) -> &'static str {
+        match self {
+            Newcomer::StandIn => "stand-in",
+            Newcomer::SameProgram => "same-program",
+        }
+    }
 }
 
 fn default_max_live() -> MaxLive {

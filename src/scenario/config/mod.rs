@@ -16,11 +16,12 @@ mod victim;
 
 use bounded::bounded;
 pub use churn::{
-    BystanderBehaviour, BystanderConfig, ChurnConfig, CommandLine, Lifetime, MaxLive, Rate,
+    BystanderBehaviour, BystanderConfig, ChurnConfig, CommandLine, Lifetime, MaxLive, Newcomer,
+    Rate,
 };
 pub use name::ScenarioName;
-pub use strategy::{KillMode, StrategyConfig, StrategyKind, UnitForm};
-pub use victim::{Behaviour, Children, VictimConfig};
+pub use strategy::{KillMode, Match, StrategyConfig, StrategyKind, UnitForm};
+pub use victim::{Behaviour, Children, Pidfile, VictimConfig};
 
 /// Lowest `pid_max` the kernel accepts (it reserves PIDs up to 300).
 pub const PID_MAX_MIN: u32 = 301;

@@ -57,6 +57,44 @@ pub struct StrategyConfig {
     /// `systemd`: more `[Service]` lines, verbatim (e.g. `SuccessExitStatus=143 TERM`).
     #[serde(default)]
     pub service: Vec<String>,
+    /// `start-stop-daemon`, `init-d-script`: the `--retry` schedule, as
+    /// start-stop-daemon reads it (`TERM/30/KILL/5`; whole seconds).
+    #[serde(default)]
+    pub retry: Option<String>,
+    /// `init-d-script`: the schedule of its second pass, by `--exec` only.
+    #[serde(default)]
+    pub second_retry: Option<String>,
+    /// `start-stop-daemon`: how it tells the daemon (`--pidfile`, `--name`,
+    /// `--exec`); by default the pidfile alone.
+    #[serde(default, rename = "match")]
+    pub matching: Option<Vec<Match>>,
+    /// `start-stop-daemon`, `init-d-script`, `killproc`: the daemon's
+    /// executable (`DAEMON`); by default the victim's.
+    #[serde(default)]
+    pub exec: Option<String>,
+    /// `start-stop-daemon`, `init-d-script`, `killall`, `pidof-kill`: the
+    /// process name they look for; by default the executable's base name.
+    #[serde(default)]
+    pub name: Option<String>,
+    /// `killall`: `-w`, wait until the killed processes are gone.
+    #[serde(default)]
+    pub wait: bool,
+    /// Any kind: who takes the victim's number under forced reuse in this
+    /// strategy's trials, instead of `[churn] newcomer`.
+    #[serde(default)]
+    pub newcomer: Option<super::churn::Newcomer>,
+}
+
+/// What `start-stop-daemon --stop` matches a process by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Match {
+    /// `--pidfile`: the number in the victim's pidfile.
+    Pidfile,
+    /// `--name`: the process name (`/proc/PID/stat`, 15 characters).
+    Name,
+    /// `--exec`: the executable (device and inode of `/proc/PID/exe`).
+    Exec,
 }
 
 fn yes() -> bool {
@@ -121,8 +159,86 @@ impl StrategyConfig {
             StrategyKind::ExecstoppostCheck if self.form == UnitForm::Simple => {
                 "execstoppost-check-simple".into()
             }
+            StrategyKind::Killall if self.wait => "killall-w".into(),
             kind => kind.name().to_string(),
         }
+    }
+}
+
+impl StrategyConfig {
+    /// What `start-stop-daemon` matches the daemon by.
+    pub fn matches(&self) -> Vec<Match> {
+        self.matching
+            .clone()
+            .unwrap_or_else(|| vec![Match::Pidfile])
+    }
+
+    /// The `--retry` schedule of `start-stop-daemon` and of
+    /// `init-d-script`'s first pass: the scenario's, or by default the kill
+    /// signal, the timeout in whole seconds (at least one), then the final
+    /// signal and one more second.
+    pub fn retry_schedule(&self) -> String {
+        if let Some(r) = &self.retry {
+            return r.clone();
+        }
+        match self.kind {
+            StrategyKind::InitDScript => "TERM/0/CONT/30/KILL/5".into(),
+            _ => format!(
+                "{}/{}/{}/1",
+                self.kill_signal.short_name(),
+                self.timeout.0.as_secs_f64().ceil().max(1.0),
+                self.final_signal.short_name()
+            ),
+        }
+    }
+
+    /// `init-d-script`'s second pass, by `--exec` alone.
+    pub fn second_retry_schedule(&self) -> String {
+        self.second_retry
+            .clone()
+            .unwrap_or_else(|| "0/30/KILL/5".into())
+    }
+
+    /// What this kind needs beyond its keys' own values: the key at fault
+    /// and why. `has_pidfile`: the victim writes one.
+    pub fn check_needs(&self, has_pidfile: bool) -> Result<(), (&'static str, String)> {
+        let kind = self.kind.name();
+        let schedules = [
+            ("retry", self.retry.as_deref()),
+            ("second_retry", self.second_retry.as_deref()),
+        ];
+        for (key, schedule) in schedules {
+            if let Some(text) = schedule {
+                crate::scenario::retry::longest_seconds(text).map_err(|e| (key, e))?;
+            }
+        }
+        let needs_pidfile = match self.kind {
+            StrategyKind::Command if self.exec_stop.is_none() => {
+                return Err((
+                    "exec_stop",
+                    "`command` needs `exec_stop`: the stop command line, as a unit's ExecStop="
+                        .into(),
+                ))
+            }
+            StrategyKind::StartStopDaemon => {
+                if self.matches().is_empty() {
+                    return Err((
+                        "match",
+                        "start-stop-daemon --stop needs at least one of pidfile, name, exec".into(),
+                    ));
+                }
+                self.matches().contains(&Match::Pidfile)
+            }
+            StrategyKind::Killproc => true,
+            _ => false,
+        };
+        if needs_pidfile && !has_pidfile {
+            return Err((
+                "kind",
+                format!("`{kind}` reads the daemon's pidfile: set `[victim] pidfile`, e.g. \"/run/foo_daemon.pid\""),
+            ));
+        }
+        Ok(())
     }
 }
 
@@ -148,16 +264,30 @@ pub enum StrategyKind {
     Pidfd,
     Cgroup,
     Systemd,
+    Command,
+    StartStopDaemon,
+    InitDScript,
+    Killproc,
+    Killall,
+    PidofKill,
+    ProcessGroup,
 }
 
 impl StrategyKind {
-    pub const ALL: [StrategyKind; 6] = [
+    pub const ALL: [StrategyKind; 13] = [
         StrategyKind::PlainKill,
         StrategyKind::ExecstoppostCheck,
         StrategyKind::PkillF,
         StrategyKind::Pidfd,
         StrategyKind::Cgroup,
         StrategyKind::Systemd,
+        StrategyKind::Command,
+        StrategyKind::StartStopDaemon,
+        StrategyKind::InitDScript,
+        StrategyKind::Killproc,
+        StrategyKind::Killall,
+        StrategyKind::PidofKill,
+        StrategyKind::ProcessGroup,
     ];
 
     pub fn name(self) -> &'static str {
@@ -168,6 +298,13 @@ impl StrategyKind {
             StrategyKind::Pidfd => "pidfd",
             StrategyKind::Cgroup => "cgroup",
             StrategyKind::Systemd => "systemd",
+            StrategyKind::Command => "command",
+            StrategyKind::StartStopDaemon => "start-stop-daemon",
+            StrategyKind::InitDScript => "init-d-script",
+            StrategyKind::Killproc => "killproc",
+            StrategyKind::Killall => "killall",
+            StrategyKind::PidofKill => "pidof-kill",
+            StrategyKind::ProcessGroup => "process-group",
         }
     }
 
@@ -189,6 +326,13 @@ impl StrategyKind {
                 "exec_stop_post",
                 "service",
             ],
+            StrategyKind::Command => &["exec_stop", "exec_stop_post"],
+            StrategyKind::StartStopDaemon => &["retry", "match", "exec", "name"],
+            StrategyKind::InitDScript => &["retry", "second_retry", "exec", "name"],
+            StrategyKind::Killproc => &["exec"],
+            StrategyKind::Killall => &["name", "wait"],
+            StrategyKind::PidofKill => &["name"],
+            StrategyKind::ProcessGroup => &[],
         }
     }
 
@@ -211,6 +355,27 @@ impl StrategyKind {
             }
             StrategyKind::Cgroup => {
                 "victim in a cgroup of its own; first signal per kill_mode; wait; final signal per kill_mode (cgroup.kill for mixed and control-group)"
+            }
+            StrategyKind::Command => {
+                "your own stop command: exec_stop run as systemd runs ExecStop= (no shell unless the line names one; $MAINPID, $PIDFILE, $PGID set); wait; exec_stop_post, if any, as ExecStopPost="
+            }
+            StrategyKind::StartStopDaemon => {
+                "dpkg's start-stop-daemon --stop --retry SCHEDULE with --pidfile, --name and/or --exec (match): reads the pidfile, checks the process (kill -0, and its exe's device and inode or name) before every signal, then signals the number"
+            }
+            StrategyKind::InitDScript => {
+                "Debian's init-d-script stop: start-stop-daemon --retry=TERM/0/CONT/30/KILL/5 --pidfile --name --exec, then a second pass --retry=0/30/KILL/5 --exec DAEMON that signals every process running the daemon's executable"
+            }
+            StrategyKind::Killproc => {
+                "LSB killproc -p PIDFILE DAEMON from /lib/lsb/init-functions: start-stop-daemon --stop --retry 5 --name BASENAME --pidfile PIDFILE (the pidfile's number, if its process has the daemon's name)"
+            }
+            StrategyKind::Killall => {
+                "psmisc killall -SIG NAME (wait = true adds -w); wait; killall -KILL NAME: scans /proc for processes named NAME, then signals their numbers"
+            }
+            StrategyKind::PidofKill => {
+                "sh -c 'pidof NAME | xargs -r kill -SIG'; wait; the same with the final signal: pidof scans /proc, kill signals the numbers it printed"
+            }
+            StrategyKind::ProcessGroup => {
+                "kill -SIG -- -PGID (the victim leads its group: PGID = its number); wait; sh -c 'kill -0 -- -PGID && kill -KILL -- -PGID': addresses the group by number"
             }
         }
     }

@@ -38,6 +38,41 @@ pub struct VictimConfig {
     /// `exec`: how long to let the real program start before it is stopped.
     #[serde(default = "default_startup")]
     pub startup: HumanDuration,
+    /// A pidfile holding the victim's number, written when it has started
+    /// (as `start-stop-daemon --make-pidfile` or the daemon itself writes
+    /// one) and left in place when it dies (stale after a crash). Its
+    /// directory gets an empty tmpfs of the sandbox's own, so nothing is
+    /// written outside it. Tools that read a pidfile read this one.
+    #[serde(default)]
+    pub pidfile: Option<Pidfile>,
+}
+
+/// An absolute path for the pidfile, in a directory that exists (the
+/// sandbox mounts its own tmpfs there).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Pidfile(pub std::path::PathBuf);
+
+impl<'de> Deserialize<'de> for Pidfile {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        use serde::de::Error;
+        let text = String::deserialize(deserializer)?;
+        let path = std::path::PathBuf::from(&text);
+        let dir = path.parent().filter(|d| !d.as_os_str().is_empty());
+        match dir {
+            _ if !path.is_absolute() => Err(D::Error::custom(format!(
+                "pidfile `{text}` is not an absolute path"
+            ))),
+            Some(dir) if dir == std::path::Path::new("/") || dir.starts_with("/proc") => {
+                Err(D::Error::custom(format!(
+                    "pidfile `{text}`: the sandbox mounts a tmpfs over its directory, which cannot be `/` or under /proc; use e.g. /run/foo.pid"
+                )))
+            }
+            Some(dir) if dir.is_dir() => Ok(Self(path)),
+            _ => Err(D::Error::custom(format!(
+                "pidfile `{text}`: its directory does not exist (the sandbox mounts a tmpfs over an existing one, e.g. /run)"
+            ))),
+        }
+    }
 }
 
 fn default_children() -> Children {

@@ -1,0 +1,199 @@
+//! The stop tools people run, as the real programs, against a real daemon
+//! (`/usr/bin/sleep` with a pidfile) whose number a newcomer takes at once.
+//! Each verdict comes from the oracle: which process died of which signal.
+
+use crate::helpers::{num, rows, run, summary, BIN};
+use std::path::Path;
+use std::process::Command;
+
+/// A scenario around the real daemon, with forced reuse and `strategies`.
+fn scenario(dir: &Path, trials: u32, strategies: &str) -> String {
+    let path = dir.join("tools.toml");
+    let text = format!(
+        "name = \"tools\"\ntrials = {trials}\nseed = 3\n[sandbox]\npid_max = 1024\n\
+         [churn]\nrate = 300\nlifetime = \"2ms\"\nforced_reuse = true\n\
+         [victim]\ncommand = \"/usr/bin/sleep 3600\"\nbehaviour = \"exec\"\n\
+         startup = \"20ms\"\npidfile = \"/run/sleepd.pid\"\n{strategies}"
+    );
+    std::fs::write(&path, text).unwrap();
+    path.display().to_string()
+}
+
+/// `(strategy, hit role, signal)` of every misfire.
+fn misfires(out: &Path) -> Vec<(String, String, String)> {
+    rows(&out.join("run/misfires.csv"))
+        .into_iter()
+        .map(|r| {
+            (
+                r["strategy"].clone(),
+                r["hit_role"].clone(),
+                r["signal"].clone(),
+            )
+        })
+        .collect()
+}
+
+/// start-stop-daemon's `--exec` spares a newcomer running another program
+/// and hits one running the daemon's own; killall and `pidof | xargs kill`
+/// hit only a newcomer of the same name; a process-group kill and unit B's
+/// own lines hit whatever took the number. No tool is charged for the TERM
+/// that killed the daemon itself, though the newcomer took its number
+/// before that kill() returned.
+#[test]
+fn each_tool_hits_what_it_cannot_tell_from_the_daemon() {
+    let dir = tempfile::tempdir().unwrap();
+    let trials = 4;
+    let strategies = r#"
+[[strategy]]
+kind = "start-stop-daemon"
+label = "ssd-exec-other"
+match = ["pidfile", "exec"]
+retry = "TERM/1/KILL/1"
+
+[[strategy]]
+kind = "start-stop-daemon"
+label = "ssd-exec-same"
+match = ["pidfile", "exec"]
+retry = "TERM/1/KILL/1"
+newcomer = "same-program"
+
+[[strategy]]
+kind = "killall"
+timeout = "300ms"
+
+[[strategy]]
+kind = "killall"
+label = "killall-same"
+timeout = "300ms"
+newcomer = "same-program"
+
+[[strategy]]
+kind = "pidof-kill"
+timeout = "300ms"
+newcomer = "same-program"
+
+[[strategy]]
+kind = "process-group"
+timeout = "300ms"
+
+[[strategy]]
+kind = "command"
+label = "unit-b"
+timeout = "300ms"
+exec_stop = "/bin/kill -TERM $MAINPID"
+exec_stop_post = '/bin/sh -c "if ps -p $MAINPID > /dev/null; then /bin/kill -KILL $MAINPID; fi"'
+"#;
+    let path = scenario(dir.path(), trials, strategies);
+    let (out, _) = run(&path, &[]);
+    let s = summary(out.path());
+    for (label, row) in &s {
+        assert_eq!(num(row, "errors"), 0.0, "{label}: {row:?}");
+        assert_eq!(
+            num(row, "exited") + num(row, "killed"),
+            f64::from(trials),
+            "{label}"
+        );
+    }
+    for spared in ["ssd-exec-other", "killall"] {
+        assert_eq!(num(&s[spared], "misfires"), 0.0, "{spared}");
+    }
+    let hits = misfires(out.path());
+    for hitter in [
+        "ssd-exec-same",
+        "killall-same",
+        "pidof-kill",
+        "process-group",
+        "unit-b",
+    ] {
+        assert!(num(&s[hitter], "misfires") >= 1.0, "{hitter}: {hits:?}");
+        assert!(
+            hits.iter()
+                .filter(|(l, _, _)| l == hitter)
+                .all(|(_, role, signal)| role == "reuse-holder" && signal == "SIGKILL"),
+            "{hitter}: only the final KILL reaches the newcomer: {hits:?}"
+        );
+    }
+    // Every tool's own end is in trials.csv.
+    for row in rows(&out.path().join("run/trials.csv")) {
+        let helpers = &row["helpers"];
+        let tool = match row["strategy"].as_str() {
+            "ssd-exec-other" | "ssd-exec-same" => "start-stop-daemon: exit",
+            "killall" | "killall-same" => "killall: exit",
+            "unit-b" => "kill: exit 0",
+            _ => ": exit",
+        };
+        assert!(helpers.contains(tool), "{}: {helpers}", row["strategy"]);
+    }
+}
+
+/// A tool that cannot do its job makes the trial an error, with its own
+/// words, never a clean stop.
+#[test]
+fn a_failing_tool_is_an_error_with_its_words() {
+    let dir = tempfile::tempdir().unwrap();
+    let strategies = r#"
+[[strategy]]
+kind = "start-stop-daemon"
+match = ["pidfile", "exec"]
+exec = "/nonexistent/foo_daemon"
+retry = "TERM/1/KILL/1"
+
+[[strategy]]
+kind = "command"
+exec_stop = "/bin/false"
+timeout = "300ms"
+"#;
+    let path = scenario(dir.path(), 2, strategies);
+    let (out, _) = run(&path, &[]);
+    let s = summary(out.path());
+    assert_eq!(num(&s["start-stop-daemon"], "errors"), 2.0);
+    assert_eq!(num(&s["command"], "errors"), 2.0);
+    let trials = rows(&out.path().join("run/trials.csv"));
+    let ssd = trials
+        .iter()
+        .find(|r| r["strategy"] == "start-stop-daemon")
+        .unwrap();
+    assert!(ssd["error"].contains("unable to stat"), "{ssd:?}");
+    assert!(ssd["helpers"].contains("exit 2"), "{ssd:?}");
+}
+
+/// What a tool needs is checked when the scenario is read, at its key.
+#[test]
+fn a_tool_without_what_it_needs_is_refused_at_its_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let cases = [
+        (
+            "[victim]\ncommand = \"/usr/bin/sleep 9\"\nbehaviour = \"exec\"\n[[strategy]]\nkind = \"killproc\"\n",
+            "strategy[0].kind",
+            "pidfile",
+        ),
+        (
+            "[victim]\ncommand = \"/usr/bin/sleep 9\"\nbehaviour = \"exec\"\npidfile = \"/run/x.pid\"\n[[strategy]]\nkind = \"start-stop-daemon\"\nretry = \"TERM/forever\"\n",
+            "strategy[0].retry",
+            "never ends",
+        ),
+        (
+            "[victim]\ncommand = \"/usr/bin/sleep 9\"\nbehaviour = \"exec\"\npidfile = \"/nonexistent-dir/x.pid\"\n[[strategy]]\nkind = \"pidfd\"\n",
+            "victim.pidfile",
+            "does not exist",
+        ),
+        (
+            "[victim]\ncommand = \"/usr/bin/sleep 9\"\nbehaviour = \"exec\"\n[[strategy]]\nkind = \"command\"\n",
+            "strategy[0].exec_stop",
+            "needs `exec_stop`",
+        ),
+    ];
+    for (i, (body, key, why)) in cases.iter().enumerate() {
+        let path = dir.path().join(format!("bad{i}.toml"));
+        std::fs::write(&path, format!("name = \"bad\"\n{body}")).unwrap();
+        let out = Command::new(BIN)
+            .args(["run", "--quiet", "--out"])
+            .arg(dir.path().join(format!("out{i}")))
+            .arg(&path)
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{body}");
+        assert!(err.contains(key) && err.contains(why), "{key}: {err}");
+    }
+}
