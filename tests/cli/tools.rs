@@ -113,8 +113,12 @@ exec_stop_post = '/bin/sh -c "if ps -p $MAINPID > /dev/null; then /bin/kill -KIL
             "{hitter}: only the final KILL reaches the newcomer: {hits:?}"
         );
     }
-    // Every tool's own end is in trials.csv.
+    // Every tool's own end is in trials.csv; killall's gap from taking a
+    // process (its /proc directory, a pidfd) to signalling it is measured.
     for row in rows(&out.path().join("run/trials.csv")) {
+        if row["strategy"].starts_with("killall") {
+            assert!(!row["race_window_us"].is_empty(), "{row:?}");
+        }
         let helpers = &row["helpers"];
         let tool = match row["strategy"].as_str() {
             "ssd-exec-other" | "ssd-exec-same" => "start-stop-daemon: exit",

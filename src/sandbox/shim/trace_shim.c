@@ -8,7 +8,9 @@
  * stats /proc/N before it reads it: the probe whose answer decides whether
  * a kill follows), and every child a helper reaps that died of a signal: a `ps` or `kill` under
  * `sh -c` is reaped by the shell, not by the sandbox init, so without this
- * the oracle could not see such a process hit.
+ * the oracle could not see such a process hit. psmisc's killall takes each
+ * process as a /proc/N directory descriptor and signals through it
+ * (pidfd_send_signal): the open is a probe of N and the signal a kill of N.
  *
  * One line per event, written with a single write(2) (atomic on a pipe):
  *   EVENT PID COMM TARGET SIGNAL RESULT MONOTONIC_NS
@@ -17,6 +19,8 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -135,5 +139,68 @@ int stat(const char *restrict path, struct stat *restrict buf) {
     long n = path ? proc_number(path) : -1;
     if (n > 0) emit("probe", n, 0, r == 0 ? 0 : -saved);
     errno = saved;
+    return r;
+}
+
+/* openat(AT_FDCWD, "/proc/N", O_DIRECTORY): how psmisc's killall takes a
+ * process it will signal through that descriptor (a pidfd): a probe of N. */
+int openat(int dirfd, const char *path, int flags, ...) {
+    static int (*real)(int, const char *, int, ...);
+    if (!real) real = (int (*)(int, const char *, int, ...))dlsym(RTLD_NEXT, "openat");
+    mode_t mode = 0;
+    if (flags & (O_CREAT | __O_TMPFILE)) {
+        va_list ap;
+        va_start(ap, flags);
+        mode = (mode_t)va_arg(ap, int);
+        va_end(ap);
+    }
+    int r = real ? real(dirfd, path, flags, mode) : (errno = ENOSYS, -1);
+    int saved = errno;
+    long n = (dirfd == AT_FDCWD && (flags & O_DIRECTORY) && path) ? proc_number(path) : -1;
+    if (n > 0) emit("probe", n, 0, r >= 0 ? 0 : -saved);
+    errno = saved;
+    return r;
+}
+
+/* The process a descriptor holds: a /proc/N directory, or a pidfd (its
+ * fdinfo's "Pid:" line); -1 if neither. */
+static long fd_process(int fd) {
+    char link[64], target[64];
+    snprintf(link, sizeof link, "/proc/self/fd/%d", fd);
+    ssize_t n = readlink(link, target, sizeof target - 1);
+    if (n > 0) {
+        target[n] = '\0';
+        long pid = proc_number(target);
+        if (pid > 0) return pid;
+    }
+    snprintf(link, sizeof link, "/proc/self/fdinfo/%d", fd);
+    FILE *info = fopen(link, "re");
+    if (!info) return -1;
+    char line[128];
+    long pid = -1;
+    while (fgets(line, sizeof line, info))
+        if (sscanf(line, "Pid: %ld", &pid) == 1) break;
+    fclose(info);
+    return pid;
+}
+
+/* syscall(SYS_pidfd_send_signal, fd, sig, ...), how killall signals: a kill
+ * of the process the descriptor holds, with when it was entered. */
+long syscall(long number, ...) {
+    static long (*real)(long, ...);
+    if (!real) real = (long (*)(long, ...))dlsym(RTLD_NEXT, "syscall");
+    va_list ap;
+    va_start(ap, number);
+    long a[6];
+    for (int i = 0; i < 6; i++) a[i] = va_arg(ap, long);
+    va_end(ap);
+    long long entered = number == SYS_pidfd_send_signal && trace_fd >= 0 ? now_ns() : 0;
+    long r = real ? real(number, a[0], a[1], a[2], a[3], a[4], a[5]) : (errno = ENOSYS, -1);
+    if (entered) {
+        int saved = errno;
+        long target = fd_process((int)a[0]);
+        if (target > 0) emit_at("kill", target, a[1], r == 0 ? 0 : -saved, entered);
+        errno = saved;
+    }
     return r;
 }
