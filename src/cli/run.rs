@@ -42,6 +42,22 @@ pub(super) fn sandbox_mode(user_namespace: bool) -> SandboxMode {
 pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     let scenario = scenario_as_asked(&args)?;
     let mode = sandbox_mode(args.user_namespace);
+    let users = [
+        ("victim.user", scenario.victim.user.is_some()),
+        (
+            "churn.newcomer_user",
+            scenario.churn.newcomer_user.is_some(),
+        ),
+    ];
+    if let Some((key, _)) = users
+        .iter()
+        .find(|(_, set)| *set && mode != SandboxMode::Root)
+    {
+        anyhow::bail!(
+            "`{key}` runs a process as another user, which only root can do: the user namespace \
+             of an ordinary user maps only its own uid. Run as root, or leave `{key}` out."
+        );
+    }
     let exe = std::env::current_exe().context("cannot find stopbench's own binary")?;
     let out_dir = args
         .out

@@ -111,7 +111,7 @@ impl Inside {
         env: &[(String, String)],
         limit: Duration,
     ) -> Result<HelperRun, TrialError> {
-        let run = self.run_traced_step(argv, env, limit)?;
+        let run = self.run_traced_step(argv, env, limit, None)?;
         if run.overran {
             return Err(TrialError::HelperTimeout {
                 cmdline: argv.join(" "),
@@ -124,19 +124,22 @@ impl Inside {
     /// [`run_traced_helper`](Self::run_traced_helper) for a stop command
     /// held to a time limit as systemd holds `ExecStop=` to
     /// `TimeoutStopSec=`: one still running at `limit` is killed, and that
-    /// is data (`overran`), not an error.
+    /// is data (`overran`), not an error. `user`: `(uid, gid)` it runs as.
     pub fn run_traced_step(
         &self,
         argv: &[String],
         env: &[(String, String)],
         limit: Duration,
+        user: Option<(u32, u32)>,
     ) -> Result<HelperRun, TrialError> {
         // Non-blocking: the helper's whole tree has exited when its stderr is
         // read, but churners forked meanwhile may hold copies of the write end.
         let (read, write) =
             nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC | nix::fcntl::OFlag::O_NONBLOCK)
                 .map_err(TrialError::Pipe)?;
-        let spec = self.helper_spec(argv, env, true, Some(write.as_raw_fd()));
+        let spec = self
+            .helper_spec(argv, env, true, Some(write.as_raw_fd()))
+            .run_as(user);
         let started = self.start_helper(&spec);
         drop(write);
         let (cause, overran) = match started {

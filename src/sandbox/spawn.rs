@@ -20,6 +20,8 @@ pub struct ExecSpec {
     envp_ptrs: Vec<*const libc::c_char>,
     /// `(source, target)`: each source fd is made the child's fd `target`.
     pub(super) fds: Vec<(RawFd, RawFd)>,
+    /// `(uid, gid)` the child takes before exec; `None`: ours.
+    ids: Option<(u32, u32)>,
 }
 
 // SAFETY: the raw pointers point into the CStrings owned by the same
@@ -53,7 +55,14 @@ impl ExecSpec {
             argv_ptrs,
             envp_ptrs,
             fds,
+            ids: None,
         }
+    }
+
+    /// The same exec, run as the user `ids` (`(uid, gid)`), or as ours.
+    pub fn run_as(mut self, ids: Option<(u32, u32)>) -> Self {
+        self.ids = ids;
+        self
     }
 
     /// The pointers a child execs from (see sys::child::exec).
@@ -63,6 +72,7 @@ impl ExecSpec {
             argv: self.argv_ptrs.as_ptr(),
             envp: self.envp_ptrs.as_ptr(),
             fds: &self.fds,
+            ids: self.ids,
         }
     }
 

@@ -32,6 +32,9 @@ pub struct VictimHandle<'a> {
     pub exe: &'a str,
     /// Its pidfile, where the scenario gives it one.
     pub pidfile: Option<&'a std::path::Path>,
+    /// `(uid, gid)` it runs as, when not root: a unit's `ExecStop=` runs as
+    /// the service's user, so a stop tool's commands do too.
+    pub user: Option<(u32, u32)>,
 }
 
 /// What a strategy reports about its own run. Races and ESRCH are data here.

@@ -52,6 +52,8 @@ pub struct Steps {
     /// How long each command may run before it is killed, as systemd kills
     /// an `ExecStop=` still running at `TimeoutStopSec=`.
     pub limit: Duration,
+    /// `(uid, gid)` the commands run as: the service's user.
+    pub user: Option<(u32, u32)>,
 }
 
 /// Runs `steps` against `victim`: what they did, as a [`StopReport`].
@@ -73,7 +75,7 @@ pub fn run(
     let mut reused = inside.number_reused(victim.pid);
     let mut seen = Seen::default();
     for step in &steps.first {
-        if !run_step(inside, step, steps.limit, &mut report, &mut seen) {
+        if !run_step(inside, step, &steps, &mut report, &mut seen) {
             return report;
         }
     }
@@ -82,7 +84,7 @@ pub fn run(
         report.final_phase_at = Some(Instant::now());
         reused |= inside.number_reused(victim.pid);
         for step in &steps.last {
-            if !run_step(inside, step, steps.limit, &mut report, &mut seen) {
+            if !run_step(inside, step, &steps, &mut report, &mut seen) {
                 break;
             }
         }
@@ -108,12 +110,12 @@ struct Seen {
 fn run_step(
     inside: &Inside,
     step: &Step,
-    limit: Duration,
+    steps: &Steps,
     report: &mut StopReport,
     seen: &mut Seen,
 ) -> bool {
-    let launched = Instant::now();
-    match inside.run_traced_step(&step.argv, &step.env, limit) {
+    let (launched, limit) = (Instant::now(), steps.limit);
+    match inside.run_traced_step(&step.argv, &step.env, limit, steps.user) {
         Ok(run) => {
             report.helpers.push(describe(&step.argv, &run, limit));
             if !run.overran {

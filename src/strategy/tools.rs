@@ -45,6 +45,7 @@ impl StopTool {
         let pidfile = victim.pidfile.map(|p| p.display().to_string());
         let mut steps = Steps {
             limit: c.timeout.0,
+            user: victim.user,
             ..Steps::default()
         };
         match c.kind {
@@ -155,6 +156,7 @@ impl StopTool {
             limit: self.0.timeout.0,
             first: vec![step(exec_stop)?],
             last: Vec::new(),
+            user: victim.user,
         };
         if let Some(post) = &self.0.exec_stop_post {
             steps.last.push(step(post)?);
@@ -186,6 +188,7 @@ pub fn unit_lines(c: &StrategyConfig, s: &crate::scenario::Scenario, exe: &str) 
         cgroup: None,
         exe,
         pidfile: s.victim.pidfile.as_ref().map(|p| p.0.as_path()),
+        user: None,
     };
     let line = |step: &Step| {
         let words: Vec<String> = step
@@ -339,6 +342,7 @@ mod tests {
             cgroup: None,
             exe: "/usr/sbin/foo_daemon",
             pidfile: Some(std::path::Path::new("/run/foo.pid")),
+            user: None,
         };
         let steps = StopTool(c).steps(&victim).unwrap();
         let env: std::collections::HashMap<_, _> = steps.first[0].env.iter().cloned().collect();

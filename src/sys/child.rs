@@ -29,6 +29,8 @@ pub struct RawExec<'a> {
     pub envp: *const *const libc::c_char,
     /// `(source, target)`: each source fd becomes the child's fd `target`.
     pub fds: &'a [(RawFd, RawFd)],
+    /// `(uid, gid)` to take before exec (no supplementary groups).
+    pub ids: Option<(u32, u32)>,
 }
 
 /// The kernel's `struct sigaction` as x86_64 and arm64 lay it out (not glibc's).
@@ -159,6 +161,28 @@ pub unsafe fn exec(exec: &RawExec<'_>, devnull: RawFd) -> ! {
         }
         for (i, (_, dst)) in exec.fds.iter().enumerate().take(tmp.len()) {
             syscall4(libc::SYS_dup3, tmp[i] as usize, *dst as usize, 0, 0);
+        }
+        // Another user's, as systemd's `User=`: groups first, while we may
+        // still change them. A child that cannot drop root does not run.
+        if let Some((uid, gid)) = exec.ids {
+            let dropped = syscall4(libc::SYS_setgroups, 0, 0, 0, 0) == 0
+                && syscall4(
+                    libc::SYS_setresgid,
+                    gid as usize,
+                    gid as usize,
+                    gid as usize,
+                    0,
+                ) == 0
+                && syscall4(
+                    libc::SYS_setresuid,
+                    uid as usize,
+                    uid as usize,
+                    uid as usize,
+                    0,
+                ) == 0;
+            if !dropped {
+                exit(126);
+            }
         }
         unblock_all();
         syscall4(

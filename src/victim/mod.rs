@@ -44,7 +44,8 @@ pub fn exec_spec(
         )];
         // Resolved as systemd resolves it (checked when the scenario was
         // read); argv stays as written, which is what `pkill -f` sees.
-        return ExecSpec::new(&executable(config, self_exe), argv, &env, Vec::new());
+        return ExecSpec::new(&executable(config, self_exe), argv, &env, Vec::new())
+            .run_as(config.user.as_ref().map(|u| u.ids()));
     }
     let env = vec![
         (env::ROLE.to_string(), "victim".to_string()),
@@ -65,5 +66,5 @@ pub fn exec_spec(
     let fds = ready_fd
         .map(|fd| vec![(fd, env::READY_FD)])
         .unwrap_or_default();
-    ExecSpec::new(self_exe, argv, &env, fds)
+    ExecSpec::new(self_exe, argv, &env, fds).run_as(config.user.as_ref().map(|u| u.ids()))
 }

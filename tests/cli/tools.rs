@@ -201,3 +201,55 @@ fn a_tool_without_what_it_needs_is_refused_at_its_key() {
         assert!(err.contains(key) && err.contains(why), "{key}: {err}");
     }
 }
+
+/// The daemon and its stop commands run as one user (`User=daemon`), the
+/// newcomer on its number as another: the tools' signals to it are refused
+/// (EPERM), the stop is an `eperm`, and nothing is hit. stopbench's own
+/// `plain-kill`, as root, hits it.
+#[test]
+fn a_newcomer_of_another_user_refuses_the_tools_signal() {
+    let dir = tempfile::tempdir().unwrap();
+    let trials = 3;
+    let strategies = r#"
+[[strategy]]
+kind = "command"
+label = "unit-b"
+timeout = "300ms"
+exec_stop = "/bin/kill -TERM $MAINPID"
+exec_stop_post = '/bin/sh -c "if ps -p $MAINPID > /dev/null; then /bin/kill -KILL $MAINPID; fi"'
+
+[[strategy]]
+kind = "killall"
+newcomer = "same-program"
+timeout = "300ms"
+
+[[strategy]]
+kind = "plain-kill"
+timeout = "300ms"
+"#;
+    let path = scenario(dir.path(), trials, strategies);
+    let text = std::fs::read_to_string(&path)
+        .unwrap()
+        .replace(
+            "forced_reuse = true\n",
+            "forced_reuse = true\nnewcomer_user = \"nobody\"\n",
+        )
+        .replace("pidfile = ", "user = \"daemon\"\npidfile = ");
+    std::fs::write(&path, text).unwrap();
+    let (out, _) = run(&path, &[]);
+    let s = summary(out.path());
+    for refused in ["unit-b", "killall"] {
+        assert_eq!(num(&s[refused], "eperm"), f64::from(trials), "{refused}");
+        assert_eq!(num(&s[refused], "misfires"), 0.0, "{refused}");
+    }
+    assert_eq!(num(&s["plain-kill"], "misfires"), f64::from(trials));
+    let trials_csv = rows(&out.path().join("run/trials.csv"));
+    let unit_b = trials_csv
+        .iter()
+        .find(|r| r["strategy"] == "unit-b")
+        .unwrap();
+    assert!(
+        unit_b["helpers"].contains("Operation not permitted"),
+        "{unit_b:?}"
+    );
+}

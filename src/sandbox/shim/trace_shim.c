@@ -24,6 +24,7 @@
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -170,6 +171,9 @@ static long fd_process(int fd) {
     ssize_t n = readlink(link, target, sizeof target - 1);
     if (n > 0) {
         target[n] = '\0';
+        /* The process died of the signal and was reaped already. */
+        char *deleted = strstr(target, " (deleted)");
+        if (deleted) *deleted = '\0';
         long pid = proc_number(target);
         if (pid > 0) return pid;
     }

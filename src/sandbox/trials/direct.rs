@@ -113,6 +113,7 @@ impl Course for DirectCourse<'_> {
                 .pidfile
                 .as_ref()
                 .map(|p| p.0.as_path()),
+            user: runner.scenario.victim.user.as_ref().map(|u| u.ids()),
         };
         let inside = runner.inside;
         let requested = Instant::now();

@@ -100,15 +100,16 @@ impl<'a> TrialRunner<'a> {
         cgroups: Option<&'a CgroupTree>,
     ) -> std::io::Result<Self> {
         let (oracle_read, oracle_write) = pipe2(OFlag::O_CLOEXEC | OFlag::O_NONBLOCK)?;
+        let newcomer_ids = scenario.churn.newcomer_user.as_ref().map(|u| u.ids());
         let reuse = scenario.churn.forced_reuse.then(|| Newcomers {
-            stand_in: Arc::new(bystander::reuse_holder_spec(
-                &scenario.churn.reuse_command.0,
-                &inside.exe,
-            )),
-            same_program: Arc::new(crate::victim::same_program_spec(
-                &scenario.victim,
-                &inside.exe,
-            )),
+            stand_in: Arc::new(
+                bystander::reuse_holder_spec(&scenario.churn.reuse_command.0, &inside.exe)
+                    .run_as(newcomer_ids),
+            ),
+            same_program: Arc::new(
+                crate::victim::same_program_spec(&scenario.victim, &inside.exe)
+                    .run_as(newcomer_ids),
+            ),
         });
         Ok(Self {
             inside,

@@ -33,6 +33,10 @@ pub struct ChurnConfig {
     /// tell from the daemon.
     #[serde(default)]
     pub newcomer: Newcomer,
+    /// Run the newcomer as this user: a stop tool running as the victim's
+    /// user is then refused (EPERM) when it signals the newcomer. Needs root.
+    #[serde(default)]
+    pub newcomer_user: Option<super::RunAs>,
     /// At most this many churners alive at once (a bound on the sandbox's size).
     #[serde(default = "default_max_live")]
     pub max_live: MaxLive,
@@ -51,6 +55,7 @@ impl Default for ChurnConfig {
             forced_reuse: false,
             reuse_command: default_reuse_command(),
             newcomer: Newcomer::default(),
+            newcomer_user: None,
             max_live: default_max_live(),
             replay: None,
         }

@@ -12,6 +12,7 @@ mod bounded;
 mod churn;
 mod name;
 mod strategy;
+mod user;
 mod victim;
 
 use bounded::bounded;
@@ -21,6 +22,7 @@ pub use churn::{
 };
 pub use name::ScenarioName;
 pub use strategy::{KillMode, Match, StrategyConfig, StrategyKind, UnitForm};
+pub use user::RunAs;
 pub use victim::{Behaviour, Children, Pidfile, VictimConfig};
 
 /// Lowest `pid_max` the kernel accepts (it reserves PIDs up to 300).

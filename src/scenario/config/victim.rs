@@ -45,6 +45,10 @@ pub struct VictimConfig {
     /// written outside it. Tools that read a pidfile read this one.
     #[serde(default)]
     pub pidfile: Option<Pidfile>,
+    /// Run the victim as this user (systemd's `User=`); the stop tools'
+    /// commands run as it too, as a unit's `ExecStop=` does. Needs root.
+    #[serde(default)]
+    pub user: Option<super::RunAs>,
 }
 
 /// An absolute path for the pidfile, in a directory that exists (the
