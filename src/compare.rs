@@ -65,6 +65,9 @@ pub struct Comparison {
     pub strategies: Vec<StrategyChange>,
     /// Strategies in only one of the runs.
     pub unmatched: Vec<String>,
+    /// For runs of one configuration under two systemd roots: each run's
+    /// root and systemd, old then new.
+    pub across_systemd: Option<(String, String)>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -77,7 +80,8 @@ pub enum CompareError {
 
 pub fn compare(old_dir: &Path, new_dir: &Path, noise: f64) -> Result<Comparison, CompareError> {
     let (old, new) = (RunResults::load(old_dir)?, RunResults::load(new_dir)?);
-    if old.name() != new.name() {
+    let across_systemd = systemd_generations(&old, &new);
+    if old.name() != new.name() && across_systemd.is_none() {
         return Err(CompareError::DifferentScenarios(
             old.name().into(),
             new.name().into(),
@@ -151,7 +155,40 @@ pub fn compare(old_dir: &Path, new_dir: &Path, noise: f64) -> Result<Comparison,
         noise,
         strategies,
         unmatched,
+        across_systemd,
     })
+}
+
+/// Runs of the same configuration under two systemd roots (scenarios that
+/// differ only in name, description and `sandbox.systemd_root`): each run's
+/// root and the systemd it booted. `None` for anything else.
+fn systemd_generations(old: &RunResults, new: &RunResults) -> Option<(String, String)> {
+    let (a, b) = (&old.meta.scenario, &new.meta.scenario);
+    if a.sandbox.systemd_root == b.sandbox.systemd_root {
+        return None;
+    }
+    let comparable = |s: &crate::scenario::Scenario| {
+        let mut s = s.clone();
+        s.name = crate::scenario::ScenarioName("run".into());
+        s.description.clear();
+        s.sandbox.systemd_root = Default::default();
+        toml::to_string(&s).ok()
+    };
+    if comparable(a)? != comparable(b)? {
+        return None;
+    }
+    let describe = |r: &RunResults| {
+        let version = r
+            .meta
+            .systemd_sandbox()
+            .and_then(|s| s.systemd_version.clone())
+            .unwrap_or_else(|| "systemd version not recorded".into());
+        format!(
+            "`{}` root, {version}",
+            r.meta.scenario.sandbox.systemd_root.name()
+        )
+    };
+    Some((describe(old), describe(new)))
 }
 
 /// Whether the samples moved: Mann–Whitney U, then the medians' relative
@@ -288,6 +325,9 @@ impl Comparison {
 
     pub fn terminal(&self) -> String {
         let mut out = format!("{}: {}\n", self.scenario, self.headline());
+        if let Some((old, new)) = &self.across_systemd {
+            let _ = writeln!(out, "  systemd: old {old}; new {new}");
+        }
         for r in self.rows() {
             let _ = writeln!(
                 out,
@@ -310,6 +350,12 @@ impl Comparison {
             self.headline(),
             self.noise * 100.0
         );
+        if let Some((old, new)) = &self.across_systemd {
+            let _ = writeln!(
+                out,
+                "The two runs differ only in the systemd they ran under: old {old}; new {new}.\n"
+            );
+        }
         out.push_str("| strategy | p50 | p99 | latency | misfired trials | completion p50 |\n| --- | --- | --- | --- | --- | --- |\n");
         for r in self.rows() {
             let _ = writeln!(out, "| {} |", r.join(" | "));

@@ -400,6 +400,19 @@ fn machine_section(results: &RunResults, blocks: &mut Vec<Block>) {
             "Sandbox: own PID and mount namespaces {mode}, {pid_max}."
         ))]);
     }
+    if let Some(sb) = m.systemd_sandbox() {
+        let version = sb
+            .systemd_version
+            .as_deref()
+            .unwrap_or("systemd (version unknown)");
+        let pid_max = sb
+            .pid_max
+            .map_or("pid_max not applied".into(), |p| format!("pid_max {p}"));
+        items.push(vec![text(format!(
+            "Real systemd: {version}, booted from the `{}` root in its own container, {pid_max}.",
+            m.scenario.sandbox.systemd_root.name()
+        ))]);
+    }
     if let Some(c) = &m.churn {
         items.push(vec![text(format!(
             "Churn achieved: {:.0} processes/s (target {}), {} spawned in {:.1} s.",

@@ -47,6 +47,7 @@ fn fixture_meta(scenario: crate::scenario::Scenario) -> RunMeta {
             pid_max_requested: Some(1024),
             pid_max: Some(1024),
             pid_max_note: None,
+            systemd_version: None,
         }),
         churn: Some(ChurnReport {
             target: "2000/s".into(),

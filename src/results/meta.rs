@@ -180,6 +180,20 @@ pub struct RunMeta {
     pub strategies: Vec<SummaryRow>,
 }
 
+impl RunMeta {
+    /// The sandbox inside a real systemd's container, if one ran: the
+    /// run's own sandbox when only `systemd` strategies ran.
+    pub fn systemd_sandbox(&self) -> Option<&SandboxFacts> {
+        self.systemd
+            .as_ref()
+            .and_then(|s| s.sandbox.as_ref())
+            .or(self
+                .sandbox
+                .as_ref()
+                .filter(|s| s.mode == crate::sandbox::SandboxMode::SystemdMachine))
+    }
+}
+
 /// A strategy left out of a run because the machine cannot support it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Unavailable {

@@ -83,7 +83,8 @@ impl Launcher for Live {
     }
 
     fn systemd(&mut self, plan: RunPlan) -> Result<Box<dyn MessageSource>, SystemdUnavailable> {
-        let machine = SystemdMachine::boot(&self.exe).map_err(SystemdUnavailable::Boot)?;
+        let root = plan.scenario.sandbox.systemd_root;
+        let machine = SystemdMachine::boot(&self.exe, root).map_err(SystemdUnavailable::Boot)?;
         let plan = RunPlan {
             mode: SandboxMode::SystemdMachine,
             exe: INSIDE_EXE.into(),

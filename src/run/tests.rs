@@ -79,6 +79,7 @@ fn a_replayed_run_writes_every_row_and_reports_what_was_unavailable() {
                 pid_max_requested: None,
                 pid_max: Some(32768),
                 pid_max_note: None,
+                systemd_version: None,
             },
         },
         Message::Trial {

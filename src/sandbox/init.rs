@@ -203,17 +203,31 @@ fn run_trials(plan: RunPlan) -> i32 {
     if let Some(Err(reason)) = pidfile_dir.map(namespace::mount_pidfile_dir) {
         return fail(reason);
     }
+    if scenario
+        .strategies
+        .iter()
+        .any(|s| s.kind == crate::scenario::StrategyKind::Openrc)
+    {
+        let root = crate::systemd::root_dir(crate::scenario::SystemdRoot::Trixie);
+        if let Err(reason) = namespace::bind_into_root(&root, pidfile_dir) {
+            return fail(reason);
+        }
+    }
     let requested = scenario.sandbox.pid_max.as_ref().map(|p| p.one().0);
     let (pid_max, pid_max_note) = match requested.map(namespace::set_pid_max) {
         Some(Ok(v)) => (Some(v), None),
         Some(Err(note)) => (None, Some(note.to_string())),
         None => (crate::model::host::pid_max().ok(), None),
     };
+    let systemd_version = (plan.mode == SandboxMode::SystemdMachine)
+        .then(systemd_version)
+        .flatten();
     let facts = SandboxFacts {
         mode: plan.mode,
         pid_max_requested: requested,
         pid_max,
         pid_max_note,
+        systemd_version,
     };
     if !emit(&Message::Started { facts }) {
         return 1;
@@ -355,4 +369,14 @@ fn add_table_figures(inside: &Inside, churn: &mut crate::churn::ChurnReport) {
         reuse.sort_unstable();
         churn.forced_reuse_p50_us = Some(f64::from(reuse[reuse.len() / 2]));
     }
+}
+
+/// The container's systemd, as `systemctl --version` names it.
+fn systemd_version() -> Option<String> {
+    let out = std::process::Command::new("systemctl")
+        .arg("--version")
+        .output()
+        .ok()?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    text.lines().next().map(|l| l.trim().to_string())
 }

@@ -32,6 +32,11 @@ pub enum NamespaceError {
     },
     #[error("cannot make mounts private in the sandbox: {0}")]
     PrivateMounts(nix::Error),
+    #[error("cannot bind the sandbox's /proc and pidfile directory into {target:?}: {source}")]
+    BindIntoRoot {
+        target: std::path::PathBuf,
+        source: nix::Error,
+    },
     #[error(
         "cannot mount the sandbox's own tmpfs over {dir:?} for the victim's pidfile: {source}"
     )]
@@ -120,6 +125,29 @@ pub fn mount_pidfile_dir(dir: &std::path::Path) -> Result<(), NamespaceError> {
         dir: dir.to_path_buf(),
         source,
     })
+}
+
+/// In the sandbox's private mount namespace: its /proc and the pidfile's
+/// directory bound into the container root `root`, so a tool run there
+/// with `chroot` (OpenRC's start-stop-daemon) sees the sandbox's processes
+/// and the victim's pidfile.
+pub fn bind_into_root(
+    root: &std::path::Path,
+    pidfile_dir: Option<&std::path::Path>,
+) -> Result<(), NamespaceError> {
+    let dirs = std::iter::once(std::path::Path::new("/proc")).chain(pidfile_dir);
+    for dir in dirs {
+        let target = root.join(dir.strip_prefix("/").unwrap_or(dir));
+        mount(
+            Some(dir),
+            &target,
+            None::<&str>,
+            MsFlags::MS_BIND | MsFlags::MS_REC,
+            None::<&str>,
+        )
+        .map_err(|source| NamespaceError::BindIntoRoot { target, source })?;
+    }
+    Ok(())
 }
 
 /// Sets the namespace's pid_max (Linux 6.14+). Returns the value read back,

@@ -53,6 +53,10 @@ pub struct SandboxFacts {
     /// The namespace's pid_max as read back; `None` if it could not be set.
     pub pid_max: Option<u32>,
     pub pid_max_note: Option<String>,
+    /// In a sandboxed systemd's container: `systemctl --version`'s first
+    /// line (`systemd 257 (257.13-1~deb13u1)`).
+    #[serde(default)]
+    pub systemd_version: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

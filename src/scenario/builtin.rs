@@ -56,6 +56,14 @@ pub const BUILTIN: &[(&str, &str)] = &[
         "real-tools",
         include_str!("../../scenarios/real-tools.toml"),
     ),
+    (
+        "systemd-unit-b",
+        include_str!("../../scenarios/systemd-unit-b.toml"),
+    ),
+    (
+        "systemd-unit-b-trixie",
+        include_str!("../../scenarios/systemd-unit-b-trixie.toml"),
+    ),
 ];
 
 pub fn find(name: &str) -> Option<&'static str> {

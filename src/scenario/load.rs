@@ -86,7 +86,8 @@ fn check_cross_fields(origin: &str, text: &str, s: &Scenario) -> Result<(), Scen
             let written = strategy_keys(text);
             (s.strategies.iter().enumerate()).try_for_each(|(i, c)| {
                 let keys = written.get(i).map_or(&[][..], |w| &w[..]);
-                check_kind_keys(i, c, keys, s.victim.pidfile.is_some())
+                let exec = s.victim.behaviour == Behaviour::Exec;
+                check_kind_keys(i, c, keys, s.victim.pidfile.is_some(), exec)
             })
         })
         .and_then(|()| check_pid_space(s))
@@ -135,13 +136,14 @@ fn check_strategies(s: &Scenario) -> Result<(), Fault> {
 }
 
 /// Keys every strategy kind takes.
-const COMMON_KEYS: [&str; 6] = [
+const COMMON_KEYS: [&str; 7] = [
     "kind",
     "label",
     "timeout",
     "kill_signal",
     "final_signal",
     "newcomer",
+    "repeat_after",
 ];
 
 /// The keys written in each `[[strategy]]` table, in order.
@@ -172,6 +174,7 @@ fn check_kind_keys(
     strategy: &StrategyConfig,
     written: &[String],
     has_pidfile: bool,
+    exec_victim: bool,
 ) -> Result<(), Fault> {
     let kind = strategy.kind;
     for key in written {
@@ -209,7 +212,7 @@ fn check_kind_keys(
         }
     }
     strategy
-        .check_needs(has_pidfile)
+        .check_needs(has_pidfile, exec_victim)
         .map_err(|(key, why)| (format!("strategy[{i}].{key}"), why))
 }
 

@@ -21,10 +21,7 @@ pub enum HelperEnd {
 /// Judges a helper run from `argv` that ended with `cause` and wrote `stderr`.
 /// `ignore_failure`: the unit line had systemd's `-` prefix.
 pub fn judge(argv: &[String], cause: Cause, stderr: &str, ignore_failure: bool) -> HelperEnd {
-    let program = argv
-        .first()
-        .map(|p| p.rsplit('/').next().unwrap_or(p))
-        .unwrap_or_default();
+    let program = program(argv);
     let said = first_lines(stderr);
     if stderr.contains("Operation not permitted") {
         return HelperEnd::Refused;
@@ -75,6 +72,19 @@ pub fn judge(argv: &[String], cause: Cause, stderr: &str, ignore_failure: bool) 
         "`{}` exited with status {code}{words}",
         argv.join(" ")
     ))
+}
+
+/// The program a command line runs, by its base name: past `chroot ROOT`,
+/// which execs it (its status and stderr are the program's).
+pub fn program(argv: &[String]) -> &str {
+    fn base(p: &str) -> &str {
+        p.rsplit('/').next().unwrap_or(p)
+    }
+    match argv {
+        [chroot, _, program, ..] if base(chroot) == "chroot" => base(program),
+        [first, ..] => base(first),
+        [] => "",
+    }
 }
 
 /// Every line it wrote says the process was already gone.

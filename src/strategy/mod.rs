@@ -9,6 +9,7 @@ mod pidfd;
 mod pkill;
 mod plain_kill;
 pub mod steps;
+mod timeout_k;
 pub mod tools;
 
 use crate::sandbox::inside::Inside;
@@ -58,6 +59,29 @@ pub struct StopReport {
     pub note: Option<String>,
     /// How each program it ran ended (`killall: exit 1: ...`), in order.
     pub helpers: Vec<String>,
+}
+
+impl StopReport {
+    /// Adds a repeated stop's report (`repeat_after`): its windows, acts
+    /// and failures join the first stop's; the first stop's timing stays.
+    pub fn absorb_repeat(&mut self, again: StopReport) {
+        self.windows.extend(again.windows);
+        self.pid_reused = match (self.pid_reused, again.pid_reused) {
+            (None, None) => None,
+            (a, b) => Some(a.unwrap_or(false) || b.unwrap_or(false)),
+        };
+        self.error = self.error.take().or(again.error);
+        self.eperm |= again.eperm;
+        if let Some(note) = again.note {
+            let note = format!("repeated stop: {note}");
+            self.note = Some(match self.note.take() {
+                Some(first) => format!("{first}; {note}"),
+                None => note,
+            });
+        }
+        self.helpers
+            .extend(again.helpers.into_iter().map(|h| format!("repeated: {h}")));
+    }
 }
 
 /// The race window of one signal sent by number: from the last moment the
@@ -134,11 +158,14 @@ impl StrategyKind {
             | StrategyKind::StartStopDaemon
             | StrategyKind::InitDScript
             | StrategyKind::Killproc
+            | StrategyKind::Openrc
             | StrategyKind::ProcessGroup => WindowKind::Number,
             StrategyKind::PkillF | StrategyKind::Killall | StrategyKind::PidofKill => {
                 WindowKind::Name
             }
-            StrategyKind::Pidfd | StrategyKind::Cgroup => WindowKind::NoneByConstruction,
+            StrategyKind::Pidfd | StrategyKind::Cgroup | StrategyKind::TimeoutK => {
+                WindowKind::NoneByConstruction
+            }
             StrategyKind::Systemd => WindowKind::NotMeasured,
         }
     }
@@ -149,6 +176,11 @@ pub trait StopStrategy: Send + Sync {
     /// Whether the victim must be born in a cgroup of its own.
     fn needs_cgroup(&self) -> bool {
         false
+    }
+    /// Words the victim's command line runs under (a supervisor such as
+    /// `timeout`), which then is its main process; `None`: the command alone.
+    fn victim_prefix(&self) -> Option<Vec<String>> {
+        None
     }
     /// Stops the victim, returning when the strategy considers itself done.
     /// `requested` is the stop request's instant: timeouts count from it.
@@ -171,7 +203,9 @@ pub fn build(config: &StrategyConfig) -> Box<dyn StopStrategy> {
         | StrategyKind::Killproc
         | StrategyKind::Killall
         | StrategyKind::PidofKill
+        | StrategyKind::Openrc
         | StrategyKind::ProcessGroup => Box::new(tools::StopTool(config)),
+        StrategyKind::TimeoutK => Box::new(timeout_k::TimeoutK(config)),
     }
 }
 
@@ -211,7 +245,7 @@ fn note_helper(
     }
     let said = helper_end::first_lines(&run.stderr);
     if !said.is_empty() {
-        let program = argv[0].rsplit('/').next().unwrap_or(&argv[0]);
+        let program = helper_end::program(argv);
         let line = if said.starts_with(&format!("{program}:")) {
             said
         } else {

@@ -135,7 +135,7 @@ fn run_step(
 /// A command line's end as trials.csv's `helpers` column gives it: the
 /// program, its exit status (or signal) and the first lines of its stderr.
 fn describe(argv: &[String], run: &HelperRun, limit: Duration) -> String {
-    let program = argv[0].rsplit('/').next().unwrap_or(&argv[0]);
+    let program = super::helper_end::program(argv);
     let end = if run.overran {
         format!(
             "still running at its limit ({}), killed",

@@ -16,6 +16,12 @@ pub struct StopTool(pub StrategyConfig);
 /// reads of /proc between signals.
 const SCHEDULE_SLACK: Duration = Duration::from_secs(2);
 
+/// OpenRC's own start-stop-daemon inside the trixie root, where
+/// scripts/setup-systemd --trixie unpacks Debian 13's openrc package (on a
+/// Debian host the package conflicts with sysvinit; Debian 12's does not
+/// ship this program).
+pub const OPENRC_SSD: &str = "/opt/openrc/usr/lib/rc/sbin/start-stop-daemon";
+
 /// `killproc` calls start-stop-daemon with `--retry 5`, which it fixes.
 const KILLPROC_RETRY: &str = "5";
 
@@ -118,6 +124,21 @@ impl StopTool {
                 steps
                     .last
                     .push(Step::script(&check, &[("PGID", victim.pid.to_string())]));
+            }
+            StrategyKind::Openrc => {
+                let schedule = c.retry_schedule();
+                steps.limit = schedule_limit(&[&schedule])?;
+                let root = crate::systemd::root_dir(crate::scenario::SystemdRoot::Trixie);
+                steps.first.push(Step::new(vec![
+                    program("chroot")?,
+                    root.display().to_string(),
+                    OPENRC_SSD.into(),
+                    "--stop".into(),
+                    "--pidfile".into(),
+                    need(&pidfile)?,
+                    "--retry".into(),
+                    schedule,
+                ]));
             }
             kind => return Err(format!("`{}` is not a stop tool", kind.name())),
         }
@@ -280,6 +301,8 @@ fn needed_programs(kind: StrategyKind) -> &'static [(&'static str, &'static str)
             ("kill", "procps"),
         ],
         StrategyKind::ProcessGroup | StrategyKind::PlainKill => &[("kill", "procps")],
+        StrategyKind::TimeoutK => &[("/usr/bin/timeout", "coreutils")],
+        StrategyKind::Openrc => &[("chroot", "coreutils")],
         StrategyKind::PkillF => &[("pkill", "procps")],
         StrategyKind::ExecstoppostCheck => &[("ps", "procps"), ("kill", "procps")],
         _ => &[],
@@ -289,6 +312,16 @@ fn needed_programs(kind: StrategyKind) -> &'static [(&'static str, &'static str)
 /// Why a kind cannot run here: a program it runs is missing. A strategy
 /// that cannot run is reported unavailable, never run as a clean stop.
 pub fn missing_program(kind: StrategyKind) -> Option<String> {
+    if kind == StrategyKind::Openrc {
+        let root = crate::systemd::root_dir(crate::scenario::SystemdRoot::Trixie);
+        let ssd = root.join(OPENRC_SSD.trim_start_matches('/'));
+        if !ssd.exists() {
+            return Some(format!(
+                "OpenRC's start-stop-daemon is not prepared at `{}`: run scripts/setup-systemd --trixie (as root)",
+                ssd.display()
+            ));
+        }
+    }
     missing_among(kind, |name| {
         if name.starts_with('/') {
             std::path::Path::new(name).exists()

@@ -18,16 +18,16 @@ pub struct SystemdMachine {
 }
 
 impl SystemdMachine {
-    /// Boots a container from the prepared root; `exe` (our own binary) is
+    /// Boots a container from the prepared `root`; `exe` (our own binary) is
     /// bind-mounted at /usr/local/bin/stopbench inside it.
-    pub fn boot(exe: &str) -> Result<Self, BootError> {
-        if let Some(reason) = super::unavailable_reason() {
+    pub fn boot(exe: &str, root: crate::scenario::SystemdRoot) -> Result<Self, BootError> {
+        if let Some(reason) = super::unavailable_reason(root) {
             return Err(BootError::Unavailable(reason));
         }
         let name = format!("stopbench-sd-{}", std::process::id());
         let mut guard = Command::new(exe)
             .env(env::ROLE, "systemd-guard")
-            .env(guard::ROOT, super::root_dir())
+            .env(guard::ROOT, super::root_dir(root))
             .env(guard::NAME, &name)
             .env(guard::EXE, exe)
             .stdin(Stdio::piped())

@@ -9,25 +9,47 @@ pub mod unit;
 
 pub use machine::SystemdMachine;
 
-/// Where scripts/setup-systemd caches the root (override: STOPBENCH_SYSTEMD_ROOT).
-pub fn root_dir() -> std::path::PathBuf {
-    std::env::var_os("STOPBENCH_SYSTEMD_ROOT")
+use crate::scenario::SystemdRoot;
+
+/// Where scripts/setup-systemd caches each root (override of the host's:
+/// STOPBENCH_SYSTEMD_ROOT; of trixie's: STOPBENCH_SYSTEMD_ROOT_TRIXIE).
+pub fn root_dir(root: SystemdRoot) -> std::path::PathBuf {
+    let (var, default) = match root {
+        SystemdRoot::Host => (
+            "STOPBENCH_SYSTEMD_ROOT",
+            "/var/cache/stopbench/systemd-root",
+        ),
+        SystemdRoot::Trixie => (
+            "STOPBENCH_SYSTEMD_ROOT_TRIXIE",
+            "/var/cache/stopbench/systemd-root-trixie",
+        ),
+    };
+    std::env::var_os(var)
         .map(Into::into)
-        .unwrap_or_else(|| "/var/cache/stopbench/systemd-root".into())
+        .unwrap_or_else(|| default.into())
+}
+
+/// How scripts/setup-systemd prepares a root.
+fn setup_command(root: SystemdRoot) -> &'static str {
+    match root {
+        SystemdRoot::Host => "scripts/setup-systemd",
+        SystemdRoot::Trixie => "scripts/setup-systemd --trixie",
+    }
 }
 
 /// Why the sandboxed systemd cannot be had here, if it cannot.
-pub fn unavailable_reason() -> Option<String> {
+pub fn unavailable_reason(wanted: SystemdRoot) -> Option<String> {
     if !nix::unistd::geteuid().is_root() {
         return Some(
             "a sandboxed systemd needs root (systemd-nspawn); run stopbench as root".into(),
         );
     }
-    let root = root_dir();
+    let root = root_dir(wanted);
     if !root.join(".stopbench-complete").exists() {
         return Some(format!(
-            "the sandboxed systemd is not prepared at `{}`: run scripts/setup-systemd (as root)",
-            root.display()
+            "the sandboxed systemd is not prepared at `{}`: run {} (as root)",
+            root.display(),
+            setup_command(wanted)
         ));
     }
     if which("systemd-nspawn").is_none() || which("nsenter").is_none() {

@@ -99,6 +99,7 @@ pub fn settings(c: &StrategyConfig, s: &Scenario) -> Vec<String> {
         | StrategyKind::Killproc
         | StrategyKind::Killall
         | StrategyKind::PidofKill
+        | StrategyKind::Openrc
         | StrategyKind::ProcessGroup => {
             let exe = if s.victim.behaviour == Behaviour::Exec {
                 crate::scenario::program::resolve(&s.victim.command.0[0])
@@ -108,6 +109,12 @@ pub fn settings(c: &StrategyConfig, s: &Scenario) -> Vec<String> {
             };
             crate::strategy::tools::unit_lines(c, s, &exe)
         }
+        StrategyKind::TimeoutK => vec![
+            format!("# ExecStart=/usr/bin/timeout -s {short} -k {timeout} 365d ..."),
+            "KillMode=process".into(),
+            format!("KillSignal={sig}"),
+            "SendSIGKILL=no".into(),
+        ],
         StrategyKind::Cgroup | StrategyKind::Systemd => {
             let mut lines = vec![
                 format!("KillMode={}", c.kill_mode.name()),

@@ -30,6 +30,19 @@ pub fn same_program_spec(config: &VictimConfig, self_exe: &str) -> ExecSpec {
     crate::churn::bystander::reuse_holder_spec(&config.command.0, self_exe)
 }
 
+/// The real victim's command line run under `prefix` (a supervisor such as
+/// `timeout`, which execs the program by its resolved path).
+pub fn under(prefix: &[String], config: &VictimConfig) -> ExecSpec {
+    let mut argv = prefix.to_vec();
+    argv.push(executable(config, ""));
+    argv.extend(config.command.0[1..].iter().cloned());
+    let env = vec![(
+        "PATH".to_string(),
+        crate::sandbox::inside::HELPER_PATH.to_string(),
+    )];
+    ExecSpec::new(&prefix[0], &argv, &env, Vec::new()).run_as(config.user.as_ref().map(|u| u.ids()))
+}
+
 pub fn exec_spec(
     config: &VictimConfig,
     self_exe: &str,

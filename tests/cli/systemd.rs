@@ -412,3 +412,60 @@ fn sandbox_rows_agree_with_real_systemd_on_every_shipped_scenario() {
         }
     }
 }
+
+/// The seed's unit B in its PIDFile= form under the host's systemd (252)
+/// and under Debian 13's (257), side by side: `compare` accepts runs that
+/// differ only in the root and names both systemd versions. Under both,
+/// systemd exports the dead daemon's number to ExecStopPost=, and the
+/// check-then-kill hits the newcomer on it (measured here: both hit in
+/// every trial).
+#[test]
+fn unit_b_under_two_systemd_generations_side_by_side() {
+    let dir = tempfile::tempdir().unwrap();
+    let trials = 3;
+    let mut outs = Vec::new();
+    for (scenario, version) in [
+        ("systemd-unit-b", "systemd 252"),
+        ("systemd-unit-b-trixie", "systemd 257"),
+    ] {
+        let out = dir.path().join(scenario);
+        let output = run_as_child(&[scenario, "--trials", &trials.to_string()], &out);
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        let json = std::fs::read_to_string(out.join("run.json")).unwrap();
+        assert!(
+            json.contains(version),
+            "{scenario}: no `{version}` in run.json"
+        );
+        let rows = rows(&out.join("trials.csv"));
+        assert_eq!(rows.len(), trials);
+        for row in &rows {
+            assert!(row["error"].is_empty(), "{row:?}");
+            assert!(row["note"].contains("$MAINPID in ExecStopPost="), "{row:?}");
+        }
+        let hits = rows.iter().filter(|r| r["misfires"] != "0").count();
+        assert!(
+            hits >= 1,
+            "{scenario}: the check-then-kill hit nothing: {rows:?}"
+        );
+        outs.push(out);
+    }
+    let compare = Command::new(BIN)
+        .arg("compare")
+        .args(&outs)
+        .output()
+        .unwrap();
+    assert!(
+        compare.status.success(),
+        "{}",
+        String::from_utf8_lossy(&compare.stderr)
+    );
+    let md = std::fs::read_to_string(outs[1].join("compare.md")).unwrap();
+    assert!(
+        md.contains("systemd 252") && md.contains("systemd 257"),
+        "{md}"
+    );
+}

@@ -253,3 +253,83 @@ timeout = "300ms"
         "{unit_b:?}"
     );
 }
+
+/// A late or repeated stop (`repeat_after`: a second `stop`, a restart's
+/// `ExecStop=`) of a daemon that died a while ago signals its old number,
+/// now another process's; the same stop run once hits nothing.
+#[test]
+fn a_repeated_stop_hits_the_old_numbers_new_holder() {
+    let dir = tempfile::tempdir().unwrap();
+    let trials = 3;
+    let strategies = r#"
+[[strategy]]
+kind = "command"
+label = "once"
+timeout = "300ms"
+exec_stop = "/bin/kill -TERM $MAINPID"
+
+[[strategy]]
+kind = "command"
+label = "again"
+timeout = "300ms"
+exec_stop = "/bin/kill -TERM $MAINPID"
+repeat_after = "100ms"
+"#;
+    let path = scenario(dir.path(), trials, strategies);
+    let (out, _) = run(&path, &[]);
+    let s = summary(out.path());
+    assert_eq!(num(&s["once"], "misfires"), 0.0);
+    assert_eq!(num(&s["again"], "misfires"), f64::from(trials));
+    let hits = misfires(out.path());
+    assert!(
+        hits.iter()
+            .all(|(l, role, sig)| l == "again" && role == "reuse-holder" && sig == "SIGTERM"),
+        "{hits:?}"
+    );
+    let again = rows(&out.path().join("run/trials.csv"))
+        .into_iter()
+        .find(|r| r["strategy"] == "again")
+        .unwrap();
+    assert!(
+        again["helpers"].contains("repeated: kill: exit 0"),
+        "{again:?}"
+    );
+}
+
+/// A daemon that leads a group of TERM-ignoring workers: `kill -- -PGID`
+/// and `timeout -k` address the whole group and leave nothing; a kill of
+/// the main process alone leaves the workers running.
+#[test]
+fn group_addressing_stops_the_workers_too() {
+    let dir = tempfile::tempdir().unwrap();
+    let trials = 2;
+    let path = dir.path().join("group.toml");
+    let text = r#"name = "group"
+trials = 2
+[churn]
+rate = 200
+lifetime = "2ms"
+[victim]
+command = ["/bin/bash", "-c", "trap '' TERM; sleep 1000 & sleep 1000 & wait"]
+behaviour = "exec"
+startup = "100ms"
+[[strategy]]
+kind = "timeout-k"
+timeout = "300ms"
+[[strategy]]
+kind = "process-group"
+timeout = "300ms"
+[[strategy]]
+kind = "plain-kill"
+timeout = "300ms"
+"#;
+    std::fs::write(&path, text).unwrap();
+    let (out, _) = run(&path.display().to_string(), &[]);
+    let s = summary(out.path());
+    for group in ["timeout-k", "process-group"] {
+        assert_eq!(num(&s[group], "leaks"), 0.0, "{group}");
+        assert_eq!(num(&s[group], "killed"), f64::from(trials), "{group}");
+        assert_eq!(num(&s[group], "misfires"), 0.0, "{group}");
+    }
+    assert_eq!(num(&s["plain-kill"], "leaks"), f64::from(2 * trials));
+}

@@ -28,6 +28,8 @@ pub(super) struct DirectCourse<'s> {
     trial: u32,
     /// The victim's own cgroup, once made.
     cgroup: Option<VictimCgroup>,
+    /// Stop again this long after the first stop (`repeat_after`).
+    repeat: Option<Duration>,
 }
 
 /// The victim's main process as started.
@@ -41,12 +43,18 @@ struct Started {
 }
 
 impl<'s> DirectCourse<'s> {
-    pub fn new(strategy: &'s dyn StopStrategy, timeout: Duration, trial: u32) -> Self {
+    pub fn new(
+        strategy: &'s dyn StopStrategy,
+        timeout: Duration,
+        trial: u32,
+        repeat: Option<Duration>,
+    ) -> Self {
         Self {
             strategy,
             timeout,
             trial,
             cgroup: None,
+            repeat,
         }
     }
 }
@@ -70,7 +78,8 @@ impl Course for DirectCourse<'_> {
             .and_then(|c| cgroup::proc_name(&c.path))
             .map(Into::into);
         let fd = self.cgroup.as_ref().map(|c| c.dir.as_raw_fd());
-        let victim = runner.start_victim(fd, cgroup_name.clone())?;
+        let prefix = self.strategy.victim_prefix();
+        let victim = runner.start_victim(fd, cgroup_name.clone(), prefix.as_deref())?;
         let tree = VictimTree {
             main: victim.pid,
             snapshot: if cgroup_name.is_some() {
@@ -117,9 +126,15 @@ impl Course for DirectCourse<'_> {
         };
         let inside = runner.inside;
         let requested = Instant::now();
-        let report = self.strategy.stop(inside, &handle, requested);
+        let mut report = self.strategy.stop(inside, &handle, requested);
         let mut stopped = Stopped::between(requested, Instant::now());
         let main_end = inside.wait_victim_death(Instant::now() + self.timeout);
+        if let Some(after) = self.repeat {
+            // The late stop, on the old number: what it does is the trial's.
+            std::thread::sleep(after);
+            let again = self.strategy.stop(inside, &handle, Instant::now());
+            report.absorb_repeat(again);
+        }
         // A helper's shell can die (e.g. of its own pkill) while the pkill it
         // ran is still signalling: the stop is complete only when the helpers'
         // whole trees are gone.
@@ -265,6 +280,7 @@ impl TrialRunner<'_> {
         &mut self,
         cgroup: Option<std::os::fd::RawFd>,
         cgroup_name: Option<Arc<str>>,
+        prefix: Option<&[String]>,
     ) -> Result<Started, TrialError> {
         let config = &self.scenario.victim;
         // The last victim's pidfile, stale or not, is no part of this trial.
@@ -280,6 +296,10 @@ impl TrialRunner<'_> {
             simulated.then(|| ready_write.as_raw_fd()),
             exit_after,
         );
+        let spec = match prefix {
+            Some(words) => crate::victim::under(words, config),
+            None => spec,
+        };
         // Without a cgroup of its own, the victim's parent is a keeper that
         // inherits its orphans (see keeper.rs): the tree stays exact.
         if cgroup.is_none() {

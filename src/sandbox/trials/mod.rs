@@ -143,20 +143,13 @@ impl<'a> TrialRunner<'a> {
         if trial % 8 == 0 {
             self.sample_held_pids();
         }
-        let timeout = self
-            .scenario
-            .strategies
-            .iter()
-            .find(|s| s.label() == label)
-            .map_or(Duration::from_secs(2), |s| s.timeout.0);
-        self.newcomer = self
-            .scenario
-            .strategies
-            .iter()
-            .find(|s| s.label() == label)
+        let config = self.scenario.strategies.iter().find(|s| s.label() == label);
+        let timeout = config.map_or(Duration::from_secs(2), |s| s.timeout.0);
+        let repeat = config.and_then(|s| s.repeat_after).map(|d| d.0);
+        self.newcomer = config
             .and_then(|s| s.newcomer)
             .unwrap_or(self.scenario.churn.newcomer);
-        let mut course = DirectCourse::new(strategy, timeout, trial);
+        let mut course = DirectCourse::new(strategy, timeout, trial, repeat);
         self.run_trial(trial, round, label, &mut course)
     }
 

@@ -75,6 +75,31 @@ pub struct SandboxConfig {
     /// A list of values makes a sweep: one run per value.
     #[serde(default)]
     pub pid_max: Option<Sweep<PidMax>>,
+    /// Which prepared root the `systemd` strategy boots: the host's own
+    /// Debian release (systemd 252 on Debian 12), or `trixie` (Debian 13,
+    /// systemd 257, which holds the main process by pidfd).
+    #[serde(default)]
+    pub systemd_root: SystemdRoot,
+}
+
+/// A container root prepared by scripts/setup-systemd.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum SystemdRoot {
+    /// The host's release (`scripts/setup-systemd`).
+    #[default]
+    Host,
+    /// Debian 13 (`scripts/setup-systemd --trixie`).
+    Trixie,
+}
+
+impl SystemdRoot {
+    pub fn name(self) -> &'static str {
+        match self {
+            SystemdRoot::Host => "host",
+            SystemdRoot::Trixie => "trixie",
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

@@ -83,6 +83,11 @@ pub struct StrategyConfig {
     /// strategy's trials, instead of `[churn] newcomer`.
     #[serde(default)]
     pub newcomer: Option<super::churn::Newcomer>,
+    /// Any kind but `systemd`: run the whole stop again this long after the
+    /// first ended, on the dead daemon's old number and pidfile: a second
+    /// `stop`, or a restart's `ExecStop=`. Its misfires are the trial's.
+    #[serde(default)]
+    pub repeat_after: Option<HumanDuration>,
 }
 
 /// What `start-stop-daemon --stop` matches a process by.
@@ -200,8 +205,13 @@ impl StrategyConfig {
     }
 
     /// What this kind needs beyond its keys' own values: the key at fault
-    /// and why. `has_pidfile`: the victim writes one.
-    pub fn check_needs(&self, has_pidfile: bool) -> Result<(), (&'static str, String)> {
+    /// and why. `has_pidfile`: the victim writes one; `exec_victim`: it is
+    /// a real program.
+    pub fn check_needs(
+        &self,
+        has_pidfile: bool,
+        exec_victim: bool,
+    ) -> Result<(), (&'static str, String)> {
         let kind = self.kind.name();
         let schedules = [
             ("retry", self.retry.as_deref()),
@@ -211,6 +221,13 @@ impl StrategyConfig {
             if let Some(text) = schedule {
                 crate::scenario::retry::longest_seconds(text).map_err(|e| (key, e))?;
             }
+        }
+        if self.repeat_after.is_some() && self.kind == StrategyKind::Systemd {
+            return Err((
+                "repeat_after",
+                "a `systemd` unit is stopped once per trial; repeat the stop with a tool strategy"
+                    .into(),
+            ));
         }
         let needs_pidfile = match self.kind {
             StrategyKind::Command if self.exec_stop.is_none() => {
@@ -229,7 +246,13 @@ impl StrategyConfig {
                 }
                 self.matches().contains(&Match::Pidfile)
             }
-            StrategyKind::Killproc => true,
+            StrategyKind::Killproc | StrategyKind::Openrc => true,
+            StrategyKind::TimeoutK if !exec_victim => {
+                return Err((
+                    "kind",
+                    "`timeout-k` runs the victim's program under timeout: it needs `[victim] behaviour = \"exec\"`".into(),
+                ))
+            }
             _ => false,
         };
         if needs_pidfile && !has_pidfile {
@@ -271,10 +294,12 @@ pub enum StrategyKind {
     Killall,
     PidofKill,
     ProcessGroup,
+    TimeoutK,
+    Openrc,
 }
 
 impl StrategyKind {
-    pub const ALL: [StrategyKind; 13] = [
+    pub const ALL: [StrategyKind; 15] = [
         StrategyKind::PlainKill,
         StrategyKind::ExecstoppostCheck,
         StrategyKind::PkillF,
@@ -288,6 +313,8 @@ impl StrategyKind {
         StrategyKind::Killall,
         StrategyKind::PidofKill,
         StrategyKind::ProcessGroup,
+        StrategyKind::TimeoutK,
+        StrategyKind::Openrc,
     ];
 
     pub fn name(self) -> &'static str {
@@ -305,6 +332,8 @@ impl StrategyKind {
             StrategyKind::Killall => "killall",
             StrategyKind::PidofKill => "pidof-kill",
             StrategyKind::ProcessGroup => "process-group",
+            StrategyKind::TimeoutK => "timeout-k",
+            StrategyKind::Openrc => "openrc",
         }
     }
 
@@ -333,6 +362,8 @@ impl StrategyKind {
             StrategyKind::Killall => &["name", "wait"],
             StrategyKind::PidofKill => &["name"],
             StrategyKind::ProcessGroup => &[],
+            StrategyKind::TimeoutK => &[],
+            StrategyKind::Openrc => &["retry"],
         }
     }
 
@@ -376,6 +407,12 @@ impl StrategyKind {
             }
             StrategyKind::ProcessGroup => {
                 "kill -SIG -- -PGID (the victim leads its group: PGID = its number); wait; sh -c 'kill -0 -- -PGID && kill -KILL -- -PGID': addresses the group by number"
+            }
+            StrategyKind::Openrc => {
+                "OpenRC's start-stop-daemon --stop --pidfile PIDFILE --retry SCHEDULE (Debian 13's openrc, run in the trixie root): reads the pidfile once, then polls and signals that number with no identity check"
+            }
+            StrategyKind::TimeoutK => {
+                "the victim runs under timeout -s SIG -k TIMEOUT, its main process and group leader; the stop signals timeout, which passes it to its group (kill 0) and SIGKILLs the group after TIMEOUT; exec victims only"
             }
         }
     }
