@@ -45,6 +45,10 @@ fn what_it_does(v: &crate::scenario::VictimConfig) -> String {
             duration(v.exit_after.max.0)
         ),
         Behaviour::Exec => "is a real program run as given".into(),
+        Behaviour::Hang => format!(
+            "serves (sending WATCHDOG=1 under a watchdog) for {}, then hangs: no pings, signals at their defaults",
+            duration(v.exit_after.min.0)
+        ),
     }
 }
 

@@ -57,6 +57,10 @@ pub const BUILTIN: &[(&str, &str)] = &[
         include_str!("../../scenarios/real-tools.toml"),
     ),
     (
+        "seed-watchdog",
+        include_str!("../../scenarios/seed-watchdog.toml"),
+    ),
+    (
         "systemd-unit-b",
         include_str!("../../scenarios/systemd-unit-b.toml"),
     ),

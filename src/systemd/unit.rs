@@ -126,6 +126,9 @@ pub fn settings(c: &StrategyConfig, s: &Scenario) -> Vec<String> {
             if c.send_sighup {
                 lines.push("SendSIGHUP=yes".into());
             }
+            lines.extend(c.watchdog.map(|w| format!("WatchdogSec={w}")));
+            lines.extend(c.watchdog_signal.map(|s| format!("WatchdogSignal={s}")));
+            lines.extend(c.runtime_max.map(|r| format!("RuntimeMaxSec={r}")));
             lines.extend(c.exec_stop.iter().map(|l| format!("ExecStop={l}")));
             lines.extend(c.exec_stop_post.iter().map(|l| format!("ExecStopPost={l}")));
             lines.extend(c.service.iter().cloned());
@@ -148,6 +151,7 @@ pub fn service(s: &Scenario, c: &StrategyConfig, start: Start<'_>) -> String {
             let v = &s.victim;
             let _ = writeln!(u, "Type=notify\nNotifyAccess=all");
             let _ = writeln!(u, "ExecStart=@{exe} {}", exec_line(&v.command.0));
+            let _ = writeln!(u, "Environment={}=/run/stopbench/%n.ping", env::PING_FILE);
             let _ = writeln!(
                 u,
                 "Environment={}=victim {}={} {}={} {}={} {}={}",

@@ -37,6 +37,11 @@ fn signal_ready() {
 
 /// sd_notify("READY=1") without libsystemd: one datagram to $NOTIFY_SOCKET.
 fn notify_ready(socket: &str) {
+    notify(socket, b"READY=1");
+}
+
+/// One sd_notify datagram to the manager's socket.
+fn notify(socket: &str, message: &[u8]) {
     use std::os::linux::net::SocketAddrExt;
     use std::os::unix::net::{SocketAddr, UnixDatagram};
     let Ok(sock) = UnixDatagram::unbound() else {
@@ -47,8 +52,34 @@ fn notify_ready(socket: &str) {
         None => SocketAddr::from_pathname(socket),
     };
     if let Ok(addr) = addr {
-        let _ = sock.send_to_addr(b"READY=1", &addr);
+        let _ = sock.send_to_addr(message, &addr);
     }
+}
+
+/// `hang`: ready, then `WATCHDOG=1` every quarter of `$WATCHDOG_USEC` (as
+/// sd_watchdog_enabled advises) until `exit_after` has passed, each ping's
+/// CLOCK_MONOTONIC time written to `$STOPBENCH_PING_FILE`; then nothing.
+fn serve_then_hang() -> ! {
+    signal_ready();
+    let until = std::time::Instant::now() + env::duration(env::EXIT_AFTER);
+    let socket = std::env::var("NOTIFY_SOCKET").ok();
+    let every = std::env::var("WATCHDOG_USEC")
+        .ok()
+        .and_then(|v| v.parse::<u64>().ok())
+        .map(|us| std::time::Duration::from_micros(us / 4));
+    if let (Some(socket), Some(every)) = (socket, every) {
+        let file = std::env::var(env::PING_FILE).ok();
+        while std::time::Instant::now() < until {
+            notify(&socket, b"WATCHDOG=1");
+            if let Some(file) = &file {
+                let _ = std::fs::write(file, crate::sys::monotonic_us().to_string());
+            }
+            std::thread::sleep(
+                every.min(until.saturating_duration_since(std::time::Instant::now())),
+            );
+        }
+    }
+    sleep_forever()
 }
 
 /// Sleeps until SIGTERM's handler has run (sigsuspend: no lost wake-up).
@@ -117,6 +148,7 @@ pub fn main() -> ! {
             // A crash: the pidfile stays behind with this number in it.
             std::process::exit(1)
         }
+        Behaviour::Hang => serve_then_hang(),
         Behaviour::Exec => std::process::exit(64),
     }
 }

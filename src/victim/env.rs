@@ -10,6 +10,8 @@ pub const BEHAVIOUR: &str = "STOPBENCH_BEHAVIOUR";
 pub const CLEANUP: &str = "STOPBENCH_CLEANUP_NS";
 pub const EXIT_AFTER: &str = "STOPBENCH_EXIT_AFTER_NS";
 pub const CHILDREN: &str = "STOPBENCH_CHILDREN";
+/// `hang` under a watchdog: where each ping's CLOCK_MONOTONIC µs is written.
+pub const PING_FILE: &str = "STOPBENCH_PING_FILE";
 /// The child writes one byte here once its signal handling is in place.
 pub const READY_FD: libc::c_int = 3;
 /// TERM-catching bystanders report `(pid, signal, sender)` here.

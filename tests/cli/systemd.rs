@@ -469,3 +469,37 @@ fn unit_b_under_two_systemd_generations_side_by_side() {
         "{md}"
     );
 }
+
+/// A daemon that hangs (stops sending WATCHDOG=1) is killed by systemd's
+/// `WatchdogSec=1s` about a second after its last ping; `RuntimeMaxSec=1s`
+/// stops it within systemd's timer accuracy of its deadline. No
+/// `systemctl stop` is sent: systemd stops the unit on its own.
+#[test]
+fn watchdog_and_runtime_max_end_a_hung_daemon() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("run");
+    let output = run_as_child(&["seed-watchdog", "--trials", "2"], &out);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let trials = rows(&out.join("trials.csv"));
+    assert_eq!(trials.len(), 6);
+    for row in &trials {
+        assert!(row["error"].is_empty(), "{row:?}");
+        assert_eq!(row["leaks"], "0", "{row:?}");
+        let ms: f64 = row["latency_ms"].parse().unwrap();
+        match row["strategy"].as_str() {
+            "watchdog" | "watchdog-unit-b" => {
+                assert!(row["note"].starts_with("Result=watchdog"), "{row:?}");
+                assert!((900.0..2500.0).contains(&ms), "last ping to death: {ms} ms");
+            }
+            "runtime-max" => {
+                assert!(row["note"].starts_with("Result=timeout"), "{row:?}");
+                assert!(ms < 1000.0, "deadline to death: {ms} ms");
+            }
+            other => panic!("unexpected strategy {other}"),
+        }
+    }
+}

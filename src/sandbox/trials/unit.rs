@@ -193,11 +193,27 @@ struct UnitCourse<'c> {
     config: &'c StrategyConfig,
     /// How long one `systemctl` call may take.
     limit: Duration,
+    /// When systemd saw the unit active (`ActiveEnterTimestampMonotonic`,
+    /// µs of the CLOCK_MONOTONIC the container shares), for `RuntimeMaxSec=`.
+    active_us: Option<u64>,
 }
 
 impl Course for UnitCourse<'_> {
     fn start(&mut self, runner: &mut TrialRunner<'_>) -> Result<Launched, TrialError> {
         let (mainpid, pidfd) = runner.start_unit(&self.unit, self.limit)?;
+        self.active_us = None;
+        if self.config.runtime_max.is_some() {
+            let show = argv(&[
+                SYSTEMCTL,
+                "show",
+                "-p",
+                "ActiveEnterTimestampMonotonic",
+                "--value",
+                &self.unit,
+            ]);
+            let shown = runner.inside.run_helper_output(&show, self.limit);
+            self.active_us = shown.ok().and_then(|(_, s)| s.trim().parse().ok());
+        }
         // systemd gave the unit a cgroup of its own: the victim's tree is
         // exactly what it holds (read from the main process, as this
         // process's cgroup namespace names it).
@@ -241,9 +257,29 @@ impl Course for UnitCourse<'_> {
                 let watcher = scope.spawn(move || watch(inside, pidfd, mainpid, spec, done));
                 let tree_watcher = scope.spawn(move || watch_tree(tree, pidfd, done));
                 // The container shares the host's CLOCK_MONOTONIC (no time namespace).
-                let t0 = crate::sys::monotonic_us();
-                let requested = Instant::now();
-                let stop = inside.run_helper(&argv(&[SYSTEMCTL, "stop", unit]), &[], limit);
+                let mut t0 = crate::sys::monotonic_us();
+                let mut requested = Instant::now();
+                let stop = if config.watchdog.is_some() || config.runtime_max.is_some() {
+                    // systemd stops it itself: the request is its own.
+                    // Done as `systemctl stop` would be: the unit down, its
+                    // ExecStopPost= lines run.
+                    let died = wait_readable(pidfd, limit) && runner.wait_unit_down(unit, limit);
+                    let asked = self.systemd_request(unit);
+                    (t0, requested) = asked.unwrap_or((t0, requested));
+                    match (died, asked) {
+                        (true, Some(_)) => Ok(Cause::Exited(0)),
+                        (false, _) => Err(TrialError::HelperTimeout {
+                            cmdline: format!("systemd's own stop of {unit}"),
+                            limit,
+                        }),
+                        (true, None) => Err(TrialError::Io {
+                            what: format!("read {unit}'s last watchdog ping"),
+                            source: std::io::Error::from(std::io::ErrorKind::NotFound),
+                        }),
+                    }
+                } else {
+                    inside.run_helper(&argv(&[SYSTEMCTL, "stop", unit]), &[], limit)
+                };
                 let completed = Instant::now();
                 // A main process still alive a moment after the stop returned survived it.
                 std::thread::sleep(Duration::from_millis(20));
@@ -316,6 +352,50 @@ impl Course for UnitCourse<'_> {
     }
 }
 
+impl UnitCourse<'_> {
+    /// When systemd asked for the stop itself, as `(CLOCK_MONOTONIC µs,
+    /// Instant)`: the victim's last watchdog ping (`WatchdogSec=`: the stop
+    /// is systemd noticing the silence), or the unit's activation plus
+    /// `RuntimeMaxSec=`.
+    fn systemd_request(&self, unit: &str) -> Option<(u64, Instant)> {
+        let (now_us, now) = (crate::sys::monotonic_us(), Instant::now());
+        let at_us = match (
+            self.config.watchdog,
+            self.config.runtime_max,
+            self.active_us,
+        ) {
+            (Some(_), _, _) => std::fs::read_to_string(format!("/run/stopbench/{unit}.ping"))
+                .ok()?
+                .trim()
+                .parse::<u64>()
+                .ok()?,
+            (None, Some(max), Some(active)) => active + max.0.as_micros() as u64,
+            _ => return None,
+        };
+        let ago = Duration::from_micros(now_us.saturating_sub(at_us));
+        Some((at_us, now.checked_sub(ago)?))
+    }
+}
+
+/// Whether `fd` (a pidfd) turned readable, its process dead, within `limit`.
+fn wait_readable(fd: &OwnedFd, limit: Duration) -> bool {
+    use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+    use std::os::fd::AsFd;
+    let deadline = Instant::now() + limit;
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let ms =
+            PollTimeout::try_from(left.as_millis().min(60_000) as i32).unwrap_or(PollTimeout::ZERO);
+        let mut fds = [PollFd::new(fd.as_fd(), PollFlags::POLLIN)];
+        match poll(&mut fds, ms) {
+            Ok(n) if n > 0 => return true,
+            Err(nix::errno::Errno::EINTR) => {}
+            _ if left.is_zero() => return false,
+            _ => {}
+        }
+    }
+}
+
 impl TrialRunner<'_> {
     /// One trial of a `systemd` strategy; its record is emitted with the next.
     pub fn run_unit(
@@ -330,6 +410,7 @@ impl TrialRunner<'_> {
             unit: unit_name(label),
             config,
             limit: config.timeout.0 * 4 + Duration::from_secs(30),
+            active_us: None,
         };
         self.run_trial(trial, round, label, &mut course)
     }
@@ -380,6 +461,26 @@ impl TrialRunner<'_> {
             }
         }
         Ok((pid, fd))
+    }
+
+    /// Waits until `unit` is no longer active or deactivating (its stop,
+    /// ExecStopPost= included, is over); `false` after `limit`.
+    fn wait_unit_down(&self, unit: &str, limit: Duration) -> bool {
+        let deadline = Instant::now() + limit;
+        let show = argv(&[SYSTEMCTL, "show", "-p", "ActiveState", "--value", unit]);
+        while Instant::now() < deadline {
+            let state = self
+                .inside
+                .run_helper_output(&show, Duration::from_secs(10));
+            match state {
+                Ok((_, s)) if !matches!(s.trim(), "active" | "deactivating" | "activating") => {
+                    return true
+                }
+                Err(_) => return false,
+                _ => std::thread::sleep(Duration::from_millis(5)),
+            }
+        }
+        false
     }
 
     fn reset_unit(&self, unit: &str) {

@@ -88,6 +88,19 @@ pub struct StrategyConfig {
     /// `stop`, or a restart's `ExecStop=`. Its misfires are the trial's.
     #[serde(default)]
     pub repeat_after: Option<HumanDuration>,
+    /// `systemd`: `WatchdogSec=`. No `systemctl stop`: systemd itself
+    /// kills a victim that stopped sending `WATCHDOG=1` (a `hang` victim),
+    /// and the latency runs from its last ping to its death.
+    #[serde(default)]
+    pub watchdog: Option<HumanDuration>,
+    /// `systemd`: `WatchdogSignal=` (systemd's default: SIGABRT).
+    #[serde(default)]
+    pub watchdog_signal: Option<StopSignal>,
+    /// `systemd`: `RuntimeMaxSec=`. No `systemctl stop`: systemd stops the
+    /// unit when it has been active this long, and the latency runs from
+    /// that moment to the death.
+    #[serde(default)]
+    pub runtime_max: Option<HumanDuration>,
 }
 
 /// What `start-stop-daemon --stop` matches a process by.
@@ -222,6 +235,19 @@ impl StrategyConfig {
                 crate::scenario::retry::longest_seconds(text).map_err(|e| (key, e))?;
             }
         }
+        if self.watchdog_signal.is_some() && self.watchdog.is_none() {
+            return Err((
+                "watchdog_signal",
+                "`watchdog_signal` is WatchdogSignal=, which needs `watchdog` (WatchdogSec=)"
+                    .into(),
+            ));
+        }
+        if self.watchdog.is_some() && self.runtime_max.is_some() {
+            return Err((
+                "runtime_max",
+                "a trial ends by one of systemd's own stops: give `watchdog` or `runtime_max`, not both".into(),
+            ));
+        }
         if self.repeat_after.is_some() && self.kind == StrategyKind::Systemd {
             return Err((
                 "repeat_after",
@@ -354,6 +380,9 @@ impl StrategyKind {
                 "exec_stop",
                 "exec_stop_post",
                 "service",
+                "watchdog",
+                "watchdog_signal",
+                "runtime_max",
             ],
             StrategyKind::Command => &["exec_stop", "exec_stop_post"],
             StrategyKind::StartStopDaemon => &["retry", "match", "exec", "name"],

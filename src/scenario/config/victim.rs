@@ -113,6 +113,10 @@ pub enum Behaviour {
     ExitEarly,
     /// Runs `command` as a real program.
     Exec,
+    /// Serves (and, under systemd's `WatchdogSec=`, sends `WATCHDOG=1`)
+    /// for `exit_after`, then hangs: no more pings, no work, signals at
+    /// their defaults. What `WatchdogSec=` and `RuntimeMaxSec=` are for.
+    Hang,
 }
 
 impl Behaviour {
@@ -124,6 +128,7 @@ impl Behaviour {
             Behaviour::ForkChildren => "fork-children",
             Behaviour::ExitEarly => "exit-early",
             Behaviour::Exec => "exec",
+            Behaviour::Hang => "hang",
         }
     }
 }
