@@ -22,6 +22,8 @@ pub struct ExecSpec {
     pub(super) fds: Vec<(RawFd, RawFd)>,
     /// `(uid, gid)` the child takes before exec; `None`: ours.
     ids: Option<(u32, u32)>,
+    /// The spawner waits until the child has exec'd (`CLONE_VFORK`).
+    wait_exec: bool,
 }
 
 // SAFETY: the raw pointers point into the CStrings owned by the same
@@ -56,6 +58,24 @@ impl ExecSpec {
             envp_ptrs,
             fds,
             ids: None,
+            wait_exec: false,
+        }
+    }
+
+    /// The same exec, with the spawner held until the child has exec'd
+    /// (`CLONE_VFORK`): a newcomer that must already be its program (name,
+    /// executable) when anyone can look at it.
+    pub fn waiting_for_exec(mut self) -> Self {
+        self.wait_exec = true;
+        self
+    }
+
+    /// `CLONE_VFORK` when the spawner waits for the exec.
+    pub(super) fn vfork_flag(&self) -> u64 {
+        if self.wait_exec {
+            libc::CLONE_VFORK as u64
+        } else {
+            0
         }
     }
 
@@ -161,6 +181,9 @@ pub fn spawn_into(
     if set_tid.is_some() {
         args.set_tid = tid.as_ptr() as u64;
         args.set_tid_size = 1;
+    }
+    if let ChildAction::Exec(spec) = action {
+        args.flags |= spec.vfork_flag();
     }
     if let Some(fd) = cgroup {
         const CLONE_INTO_CGROUP: u64 = 0x2_0000_0000;

@@ -19,7 +19,10 @@
 //!
 //! The stack stays reserved until the holder is reaped: only then is it
 //! certain the child is off it (an exec cannot be observed directly without
-//! waiting for it, which is exactly the cost avoided here).
+//! waiting for it, which is exactly the cost avoided here). A holder that
+//! must already be its program when anyone looks (another instance of the
+//! victim's program, `ExecSpec::waiting_for_exec`) pays that cost: it is
+//! cloned with `CLONE_VFORK` too, and the spawner resumes after its exec.
 
 use super::spawn::{ExecSpec, Spawned};
 use crate::churn::light::{StackSlab, StackSlot};
@@ -62,7 +65,7 @@ pub fn spawn_holder(
     };
     let tid: [libc::pid_t; 1] = [set_tid];
     let clone = super::spawn::CloneArgs {
-        flags: libc::CLONE_VM as u64,
+        flags: libc::CLONE_VM as u64 | spec.vfork_flag(),
         exit_signal: libc::SIGCHLD as u64,
         stack: stack as u64,
         stack_size: (size - ARGS_ROOM) as u64,

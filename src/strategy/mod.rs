@@ -197,15 +197,9 @@ pub fn build(config: &StrategyConfig) -> Box<dyn StopStrategy> {
         StrategyKind::Pidfd => Box::new(pidfd::Pidfd(config)),
         StrategyKind::Cgroup => Box::new(cgroup::CgroupKill(config)),
         StrategyKind::Systemd => Box::new(SystemdUnit),
-        StrategyKind::Command
-        | StrategyKind::StartStopDaemon
-        | StrategyKind::InitDScript
-        | StrategyKind::Killproc
-        | StrategyKind::Killall
-        | StrategyKind::PidofKill
-        | StrategyKind::Openrc
-        | StrategyKind::ProcessGroup => Box::new(tools::StopTool(config)),
         StrategyKind::TimeoutK => Box::new(timeout_k::TimeoutK(config)),
+        kind if kind.is_stop_tool() => Box::new(tools::StopTool(config)),
+        kind => unreachable!("every kind is built: `{}`", kind.name()),
     }
 }
 

@@ -45,100 +45,25 @@ impl StopTool {
     /// The command lines of this tool's stop of `victim`.
     pub fn steps(&self, victim: &VictimHandle<'_>) -> Result<Steps, String> {
         let c = &self.0;
-        let (sig, fin) = (c.kill_signal.short_name(), c.final_signal.short_name());
-        let name = self.name(victim);
-        let daemon = c.exec.clone().unwrap_or_else(|| victim.exe.to_string());
-        let pidfile = victim.pidfile.map(|p| p.display().to_string());
+        let target = Target {
+            name: self.name(victim),
+            daemon: c.exec.clone().unwrap_or_else(|| victim.exe.to_string()),
+            pidfile: victim.pidfile.map(|p| p.display().to_string()),
+            pid: victim.pid,
+        };
         let mut steps = Steps {
             limit: c.timeout.0,
             user: victim.user,
             ..Steps::default()
         };
         match c.kind {
-            StrategyKind::Command => return self.command(victim, pidfile),
-            StrategyKind::StartStopDaemon => {
-                let schedule = c.retry_schedule();
-                steps.limit = schedule_limit(&[&schedule])?;
-                let mut argv = vec![
-                    program("start-stop-daemon")?,
-                    "--stop".into(),
-                    format!("--retry={schedule}"),
-                ];
-                for m in c.matches() {
-                    match m {
-                        Match::Pidfile => argv.extend(["--pidfile".into(), need(&pidfile)?]),
-                        Match::Name => argv.extend(["--name".into(), comm(&name)]),
-                        Match::Exec => argv.extend(["--exec".into(), daemon.clone()]),
-                    }
-                }
-                steps.first.push(Step::new(argv));
-            }
-            StrategyKind::InitDScript => {
-                let (first, second) = (c.retry_schedule(), c.second_retry_schedule());
-                steps.limit = schedule_limit(&[&first, &second])?;
-                let env = [
-                    ("RETRY", first),
-                    ("RETRY2", second),
-                    ("PIDFILE", pidfile.unwrap_or_default()),
-                    ("COMMAND_NAME", comm(&name)),
-                    ("DAEMON", daemon),
-                ];
-                steps.first.push(Step::script(INIT_D_SCRIPT_STOP, &env));
-            }
-            StrategyKind::Killproc => {
-                steps.limit = schedule_limit(&[KILLPROC_RETRY])?;
-                let env = [("PIDFILE", need(&pidfile)?), ("DAEMON", daemon)];
-                steps.first.push(Step::script(
-                    ". /lib/lsb/init-functions; killproc -p \"$PIDFILE\" \"$DAEMON\"",
-                    &env,
-                ));
-            }
-            StrategyKind::Killall => {
-                let killall = program("killall")?;
-                let mut first = vec![killall.clone()];
-                first.extend(c.wait.then(|| "-w".to_string()));
-                first.extend(["-s".into(), sig.into(), name.clone()]);
-                steps.first.push(Step::new(first));
-                steps
-                    .last
-                    .push(Step::new(vec![killall, "-s".into(), fin.into(), name]));
-            }
-            StrategyKind::PidofKill => {
-                for (signal, phase) in [(sig, &mut steps.first), (fin, &mut steps.last)] {
-                    let script = format!("pidof \"$NAME\" | xargs -r kill -{signal}");
-                    phase.push(Step::script(&script, &[("NAME", name.clone())]));
-                }
-            }
-            StrategyKind::ProcessGroup => {
-                // The victim leads a process group of its own: its number.
-                let group = format!("-{}", victim.pid);
-                steps.first.push(Step::new(vec![
-                    program("kill")?,
-                    format!("-{sig}"),
-                    "--".into(),
-                    group,
-                ]));
-                let check = format!(
-                    "/bin/kill -0 -- -\"$PGID\" 2>/dev/null && /bin/kill -{fin} -- -\"$PGID\""
-                );
-                steps
-                    .last
-                    .push(Step::script(&check, &[("PGID", victim.pid.to_string())]));
-            }
-            StrategyKind::Openrc => {
-                let schedule = c.retry_schedule();
-                steps.limit = schedule_limit(&[&schedule])?;
-                let root = crate::systemd::root_dir(crate::scenario::SystemdRoot::Trixie);
-                steps.first.push(Step::new(vec![
-                    program("chroot")?,
-                    root.display().to_string(),
-                    OPENRC_SSD.into(),
-                    "--stop".into(),
-                    "--pidfile".into(),
-                    need(&pidfile)?,
-                    "--retry".into(),
-                    schedule,
-                ]));
+            StrategyKind::Command => return self.command(victim, target.pidfile),
+            StrategyKind::StartStopDaemon
+            | StrategyKind::InitDScript
+            | StrategyKind::Killproc
+            | StrategyKind::Openrc => by_pidfile(c, &target, &mut steps)?,
+            StrategyKind::Killall | StrategyKind::PidofKill | StrategyKind::ProcessGroup => {
+                by_name_or_group(c, &target, &mut steps)?
             }
             kind => return Err(format!("`{}` is not a stop tool", kind.name())),
         }
@@ -240,6 +165,110 @@ pub fn unit_lines(c: &StrategyConfig, s: &crate::scenario::Scenario, exe: &str) 
         Err(why) => lines.push(format!("# cannot be built: {why}")),
     }
     lines
+}
+
+/// What a tool is told about the daemon.
+struct Target {
+    /// The process name it looks for.
+    name: String,
+    /// The daemon's executable (`DAEMON`).
+    daemon: String,
+    pidfile: Option<String>,
+    /// The victim's number, which is also its process group's.
+    pid: i32,
+}
+
+/// The tools that start from the pidfile (all but killproc's schedule are
+/// the scenario's): start-stop-daemon, init-d-script, killproc, OpenRC.
+fn by_pidfile(c: &StrategyConfig, t: &Target, steps: &mut Steps) -> Result<(), String> {
+    match c.kind {
+        StrategyKind::StartStopDaemon => {
+            let schedule = c.retry_schedule();
+            steps.limit = schedule_limit(&[&schedule])?;
+            let mut argv = vec![
+                program("start-stop-daemon")?,
+                "--stop".into(),
+                format!("--retry={schedule}"),
+            ];
+            for m in c.matches() {
+                match m {
+                    Match::Pidfile => argv.extend(["--pidfile".into(), need(&t.pidfile)?]),
+                    Match::Name => argv.extend(["--name".into(), comm(&t.name)]),
+                    Match::Exec => argv.extend(["--exec".into(), t.daemon.clone()]),
+                }
+            }
+            steps.first.push(Step::new(argv));
+        }
+        StrategyKind::InitDScript => {
+            let (first, second) = (c.retry_schedule(), c.second_retry_schedule());
+            steps.limit = schedule_limit(&[&first, &second])?;
+            let env = [
+                ("RETRY", first),
+                ("RETRY2", second),
+                ("PIDFILE", t.pidfile.clone().unwrap_or_default()),
+                ("COMMAND_NAME", comm(&t.name)),
+                ("DAEMON", t.daemon.clone()),
+            ];
+            steps.first.push(Step::script(INIT_D_SCRIPT_STOP, &env));
+        }
+        StrategyKind::Killproc => {
+            steps.limit = schedule_limit(&[KILLPROC_RETRY])?;
+            let env = [("PIDFILE", need(&t.pidfile)?), ("DAEMON", t.daemon.clone())];
+            let script = ". /lib/lsb/init-functions; killproc -p \"$PIDFILE\" \"$DAEMON\"";
+            steps.first.push(Step::script(script, &env));
+        }
+        _ => {
+            let schedule = c.retry_schedule();
+            steps.limit = schedule_limit(&[&schedule])?;
+            let root = crate::systemd::root_dir(crate::scenario::SystemdRoot::Trixie);
+            let argv = [
+                &program("chroot")?,
+                &root.display().to_string(),
+                OPENRC_SSD,
+                "--stop",
+                "--pidfile",
+                &need(&t.pidfile)?,
+                "--retry",
+                &schedule,
+            ];
+            steps.first.push(Step::new(argv.map(String::from).to_vec()));
+        }
+    }
+    Ok(())
+}
+
+/// The tools that find the daemon by name (killall, pidof) or signal its
+/// process group; each has a first signal and, after the wait, a final one.
+fn by_name_or_group(c: &StrategyConfig, t: &Target, steps: &mut Steps) -> Result<(), String> {
+    let (sig, fin) = (c.kill_signal.short_name(), c.final_signal.short_name());
+    match c.kind {
+        StrategyKind::Killall => {
+            let killall = program("killall")?;
+            let mut first = vec![killall.clone()];
+            first.extend(c.wait.then(|| "-w".to_string()));
+            first.extend(["-s".into(), sig.into(), t.name.clone()]);
+            steps.first.push(Step::new(first));
+            let last = vec![killall, "-s".into(), fin.into(), t.name.clone()];
+            steps.last.push(Step::new(last));
+        }
+        StrategyKind::PidofKill => {
+            for (signal, phase) in [(sig, &mut steps.first), (fin, &mut steps.last)] {
+                let script = format!("pidof \"$NAME\" | xargs -r kill -{signal}");
+                phase.push(Step::script(&script, &[("NAME", t.name.clone())]));
+            }
+        }
+        _ => {
+            // The victim leads a process group of its own: its number.
+            let group = format!("-{}", t.pid);
+            let first = vec![program("kill")?, format!("-{sig}"), "--".into(), group];
+            steps.first.push(Step::new(first));
+            let check =
+                format!("/bin/kill -0 -- -\"$PGID\" 2>/dev/null && /bin/kill -{fin} -- -\"$PGID\"");
+            let pgid = [("PGID", t.pid.to_string())];
+            steps.last.push(Step::script(&check, &pgid));
+        }
+    }
+    Ok(())
 }
 
 /// Debian's init-d-script stop (`do_stop_cmd` in /lib/init/init-d-script):

@@ -93,19 +93,10 @@ pub fn settings(c: &StrategyConfig, s: &Scenario) -> Vec<String> {
                 format!("TimeoutStopSec={timeout}"),
             ]
         }
-        StrategyKind::Command
-        | StrategyKind::StartStopDaemon
-        | StrategyKind::InitDScript
-        | StrategyKind::Killproc
-        | StrategyKind::Killall
-        | StrategyKind::PidofKill
-        | StrategyKind::Openrc
-        | StrategyKind::ProcessGroup => {
-            let exe = if s.victim.behaviour == Behaviour::Exec {
-                crate::scenario::program::resolve(&s.victim.command.0[0])
-                    .map_or_else(|_| s.victim.command.0[0].clone(), |p| p.display().to_string())
-            } else {
-                "/path/to/stopbench".to_string()
+        kind if kind.is_stop_tool() => {
+            let exe = match s.victim.behaviour {
+                Behaviour::Exec => crate::victim::executable(&s.victim, ""),
+                _ => "/path/to/stopbench".to_string(),
             };
             crate::strategy::tools::unit_lines(c, s, &exe)
         }
@@ -115,26 +106,30 @@ pub fn settings(c: &StrategyConfig, s: &Scenario) -> Vec<String> {
             format!("KillSignal={sig}"),
             "SendSIGKILL=no".into(),
         ],
-        StrategyKind::Cgroup | StrategyKind::Systemd => {
-            let mut lines = vec![
-                format!("KillMode={}", c.kill_mode.name()),
-                format!("KillSignal={sig}"),
-                format!("FinalKillSignal={fin}"),
-                format!("SendSIGKILL={}", if c.send_sigkill { "yes" } else { "no" }),
-                format!("TimeoutStopSec={timeout}"),
-            ];
-            if c.send_sighup {
-                lines.push("SendSIGHUP=yes".into());
-            }
-            lines.extend(c.watchdog.map(|w| format!("WatchdogSec={w}")));
-            lines.extend(c.watchdog_signal.map(|s| format!("WatchdogSignal={s}")));
-            lines.extend(c.runtime_max.map(|r| format!("RuntimeMaxSec={r}")));
-            lines.extend(c.exec_stop.iter().map(|l| format!("ExecStop={l}")));
-            lines.extend(c.exec_stop_post.iter().map(|l| format!("ExecStopPost={l}")));
-            lines.extend(c.service.iter().cloned());
-            lines
-        }
+        _ => kill_settings(c),
     }
+}
+
+/// The `cgroup` and `systemd` strategies' lines: systemd's own kill
+/// settings, and the unit's own lines.
+fn kill_settings(c: &StrategyConfig) -> Vec<String> {
+    let mut lines = vec![
+        format!("KillMode={}", c.kill_mode.name()),
+        format!("KillSignal={}", c.kill_signal),
+        format!("FinalKillSignal={}", c.final_signal),
+        format!("SendSIGKILL={}", if c.send_sigkill { "yes" } else { "no" }),
+        format!("TimeoutStopSec={}", c.timeout),
+    ];
+    if c.send_sighup {
+        lines.push("SendSIGHUP=yes".into());
+    }
+    lines.extend(c.watchdog.map(|w| format!("WatchdogSec={w}")));
+    lines.extend(c.watchdog_signal.map(|s| format!("WatchdogSignal={s}")));
+    lines.extend(c.runtime_max.map(|r| format!("RuntimeMaxSec={r}")));
+    lines.extend(c.exec_stop.iter().map(|l| format!("ExecStop={l}")));
+    lines.extend(c.exec_stop_post.iter().map(|l| format!("ExecStopPost={l}")));
+    lines.extend(c.service.iter().cloned());
+    lines
 }
 
 /// A whole service unit for `c`.

@@ -19,6 +19,13 @@ fn scenario(dir: &Path, trials: u32, strategies: &str) -> String {
     path.display().to_string()
 }
 
+/// The first trial of `strategy` names `text` in its `helpers` column.
+fn assert_helpers_say(out: &Path, strategy: &str, text: &str) {
+    let trials = rows(&out.join("run/trials.csv"));
+    let row = trials.iter().find(|r| r["strategy"] == strategy).unwrap();
+    assert!(row["helpers"].contains(text), "{strategy}: {row:?}");
+}
+
 /// `(strategy, hit role, signal)` of every misfire.
 fn misfires(out: &Path) -> Vec<(String, String, String)> {
     rows(&out.join("run/misfires.csv"))
@@ -33,17 +40,8 @@ fn misfires(out: &Path) -> Vec<(String, String, String)> {
         .collect()
 }
 
-/// start-stop-daemon's `--exec` spares a newcomer running another program
-/// and hits one running the daemon's own; killall and `pidof | xargs kill`
-/// hit only a newcomer of the same name; a process-group kill and unit B's
-/// own lines hit whatever took the number. No tool is charged for the TERM
-/// that killed the daemon itself, though the newcomer took its number
-/// before that kill() returned.
-#[test]
-fn each_tool_hits_what_it_cannot_tell_from_the_daemon() {
-    let dir = tempfile::tempdir().unwrap();
-    let trials = 4;
-    let strategies = r#"
+/// The tools of `each_tool_hits_what_it_cannot_tell_from_the_daemon`.
+const EACH_TOOL: &str = r#"
 [[strategy]]
 kind = "start-stop-daemon"
 label = "ssd-exec-other"
@@ -83,6 +81,18 @@ timeout = "300ms"
 exec_stop = "/bin/kill -TERM $MAINPID"
 exec_stop_post = '/bin/sh -c "if ps -p $MAINPID > /dev/null; then /bin/kill -KILL $MAINPID; fi"'
 "#;
+
+/// start-stop-daemon's `--exec` spares a newcomer running another program
+/// and hits one running the daemon's own; killall and `pidof | xargs kill`
+/// hit only a newcomer of the same name; a process-group kill and unit B's
+/// own lines hit whatever took the number. No tool is charged for the TERM
+/// that killed the daemon itself, though the newcomer took its number
+/// before that kill() returned.
+#[test]
+fn each_tool_hits_what_it_cannot_tell_from_the_daemon() {
+    let dir = tempfile::tempdir().unwrap();
+    let trials = 4;
+    let strategies = EACH_TOOL;
     let path = scenario(dir.path(), trials, strategies);
     let (out, _) = run(&path, &[]);
     let s = summary(out.path());
@@ -243,15 +253,7 @@ timeout = "300ms"
         assert_eq!(num(&s[refused], "misfires"), 0.0, "{refused}");
     }
     assert_eq!(num(&s["plain-kill"], "misfires"), f64::from(trials));
-    let trials_csv = rows(&out.path().join("run/trials.csv"));
-    let unit_b = trials_csv
-        .iter()
-        .find(|r| r["strategy"] == "unit-b")
-        .unwrap();
-    assert!(
-        unit_b["helpers"].contains("Operation not permitted"),
-        "{unit_b:?}"
-    );
+    assert_helpers_say(out.path(), "unit-b", "Operation not permitted");
 }
 
 /// A late or repeated stop (`repeat_after`: a second `stop`, a restart's
@@ -286,14 +288,7 @@ repeat_after = "100ms"
             .all(|(l, role, sig)| l == "again" && role == "reuse-holder" && sig == "SIGTERM"),
         "{hits:?}"
     );
-    let again = rows(&out.path().join("run/trials.csv"))
-        .into_iter()
-        .find(|r| r["strategy"] == "again")
-        .unwrap();
-    assert!(
-        again["helpers"].contains("repeated: kill: exit 0"),
-        "{again:?}"
-    );
+    assert_helpers_say(out.path(), "again", "repeated: kill: exit 0");
 }
 
 /// A daemon that leads a group of TERM-ignoring workers: `kill -- -PGID`
@@ -332,4 +327,48 @@ timeout = "300ms"
         assert_eq!(num(&s[group], "misfires"), 0.0, "{group}");
     }
     assert_eq!(num(&s["plain-kill"], "leaks"), f64::from(2 * trials));
+}
+
+/// A daemon that crashed leaves its pidfile behind: start-stop-daemon,
+/// given the stale pidfile alone, signals the number's new holder; with
+/// `--exec` it sees another program there and does nothing.
+#[test]
+fn a_stale_pidfile_names_the_newcomer() {
+    let dir = tempfile::tempdir().unwrap();
+    let trials = 3;
+    let path = dir.path().join("stale.toml");
+    let text = r#"name = "stale"
+trials = 3
+[sandbox]
+pid_max = 1024
+[churn]
+rate = 300
+lifetime = "2ms"
+forced_reuse = true
+[victim]
+command = "/usr/bin/foo_daemon"
+behaviour = "exit-early"
+pidfile = "/run/foo_daemon.pid"
+[[strategy]]
+kind = "start-stop-daemon"
+label = "by-pidfile"
+retry = "TERM/1/KILL/1"
+[[strategy]]
+kind = "start-stop-daemon"
+label = "by-pidfile-and-name"
+match = ["pidfile", "name"]
+retry = "TERM/1/KILL/1"
+"#;
+    std::fs::write(&path, text).unwrap();
+    let (out, _) = run(&path.display().to_string(), &[]);
+    let s = summary(out.path());
+    assert_eq!(num(&s["by-pidfile"], "misfires"), f64::from(trials));
+    // The newcomer's name (`unrelated-servi`) is not the daemon's.
+    assert_eq!(num(&s["by-pidfile-and-name"], "misfires"), 0.0);
+    let hits = misfires(out.path());
+    assert!(
+        hits.iter()
+            .all(|(l, role, sig)| l == "by-pidfile" && role == "reuse-holder" && sig == "SIGTERM"),
+        "{hits:?}"
+    );
 }

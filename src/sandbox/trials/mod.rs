@@ -106,9 +106,12 @@ impl<'a> TrialRunner<'a> {
                 bystander::reuse_holder_spec(&scenario.churn.reuse_command.0, &inside.exe)
                     .run_as(newcomer_ids),
             ),
+            // Another instance of the daemon is the daemon's program (name,
+            // executable) by the time anyone can look: its exec is awaited.
             same_program: Arc::new(
                 crate::victim::same_program_spec(&scenario.victim, &inside.exe)
-                    .run_as(newcomer_ids),
+                    .run_as(newcomer_ids)
+                    .waiting_for_exec(),
             ),
         });
         Ok(Self {

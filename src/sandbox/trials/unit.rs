@@ -170,6 +170,20 @@ struct PostRecord {
     mainpid: String,
 }
 
+impl PostRecord {
+    /// How the main process ended, as `$EXIT_CODE` and `$EXIT_STATUS` say.
+    fn victim_end(&self) -> Option<Cause> {
+        match self.code.as_str() {
+            "exited" => self.status.parse().ok().map(Cause::Exited),
+            "killed" | "dumped" => format!("SIG{}", self.status)
+                .parse::<nix::sys::signal::Signal>()
+                .ok()
+                .map(|s| Cause::Signaled(s as i32)),
+            _ => None,
+        }
+    }
+}
+
 fn read_post(path: &str) -> Option<PostRecord> {
     let text = std::fs::read_to_string(path).ok()?;
     let (head, mainpid) = text.trim().split_once('[')?;
@@ -257,29 +271,14 @@ impl Course for UnitCourse<'_> {
                 let watcher = scope.spawn(move || watch(inside, pidfd, mainpid, spec, done));
                 let tree_watcher = scope.spawn(move || watch_tree(tree, pidfd, done));
                 // The container shares the host's CLOCK_MONOTONIC (no time namespace).
-                let mut t0 = crate::sys::monotonic_us();
-                let mut requested = Instant::now();
-                let stop = if config.watchdog.is_some() || config.runtime_max.is_some() {
-                    // systemd stops it itself: the request is its own.
-                    // Done as `systemctl stop` would be: the unit down, its
-                    // ExecStopPost= lines run.
-                    let died = wait_readable(pidfd, limit) && runner.wait_unit_down(unit, limit);
-                    let asked = self.systemd_request(unit);
-                    (t0, requested) = asked.unwrap_or((t0, requested));
-                    match (died, asked) {
-                        (true, Some(_)) => Ok(Cause::Exited(0)),
-                        (false, _) => Err(TrialError::HelperTimeout {
-                            cmdline: format!("systemd's own stop of {unit}"),
-                            limit,
-                        }),
-                        (true, None) => Err(TrialError::Io {
-                            what: format!("read {unit}'s last watchdog ping"),
-                            source: std::io::Error::from(std::io::ErrorKind::NotFound),
-                        }),
-                    }
-                } else {
-                    inside.run_helper(&argv(&[SYSTEMCTL, "stop", unit]), &[], limit)
-                };
+                let (t0, requested) = (crate::sys::monotonic_us(), Instant::now());
+                let (stop, (t0, requested)) =
+                    if config.watchdog.is_some() || config.runtime_max.is_some() {
+                        self.systemds_own_stop(runner, pidfd, (t0, requested))
+                    } else {
+                        let argv = argv(&[SYSTEMCTL, "stop", unit]);
+                        (inside.run_helper(&argv, &[], limit), (t0, requested))
+                    };
                 let completed = Instant::now();
                 // A main process still alive a moment after the stop returned survived it.
                 std::thread::sleep(Duration::from_millis(20));
@@ -289,14 +288,7 @@ impl Course for UnitCourse<'_> {
                 (stop, t0, requested, completed, died, tree_gone, holder)
             });
         let post = read_post(&post_file);
-        let victim_end = post.as_ref().and_then(|p| match p.code.as_str() {
-            "exited" => p.status.parse().ok().map(Cause::Exited),
-            "killed" | "dumped" => format!("SIG{}", p.status)
-                .parse::<nix::sys::signal::Signal>()
-                .ok()
-                .map(|s| Cause::Signaled(s as i32)),
-            _ => None,
-        });
+        let victim_end = post.as_ref().and_then(PostRecord::victim_end);
         // systemd escalated when the main process died of the final signal.
         let killed = config.final_signal != config.kill_signal
             && victim_end == Some(Cause::Signaled(config.final_signal.number()));
@@ -353,6 +345,34 @@ impl Course for UnitCourse<'_> {
 }
 
 impl UnitCourse<'_> {
+    /// A stop systemd makes on its own (`WatchdogSec=`, `RuntimeMaxSec=`):
+    /// waits until the main process died and the unit is down, its
+    /// ExecStopPost= lines run, as `systemctl stop` would return. Returns
+    /// how it ended and its request, `(CLOCK_MONOTONIC µs, Instant)`
+    /// (`waited`, the moment the wait began, if it cannot be read).
+    fn systemds_own_stop(
+        &self,
+        runner: &TrialRunner<'_>,
+        pidfd: &OwnedFd,
+        waited: (u64, Instant),
+    ) -> (Result<Cause, TrialError>, (u64, Instant)) {
+        let (unit, limit) = (&self.unit, self.limit);
+        let died = wait_readable(pidfd, limit) && runner.wait_unit_down(unit, limit);
+        let asked = self.systemd_request(unit);
+        let ended = match (died, asked) {
+            (true, Some(_)) => Ok(Cause::Exited(0)),
+            (false, _) => Err(TrialError::HelperTimeout {
+                cmdline: format!("systemd's own stop of {unit}"),
+                limit,
+            }),
+            (true, None) => Err(TrialError::Io {
+                what: format!("read when systemd stopped {unit} (last watchdog ping, activation)"),
+                source: std::io::Error::from(std::io::ErrorKind::NotFound),
+            }),
+        };
+        (ended, asked.unwrap_or(waited))
+    }
+
     /// When systemd asked for the stop itself, as `(CLOCK_MONOTONIC µs,
     /// Instant)`: the victim's last watchdog ping (`WatchdogSec=`: the stop
     /// is systemd noticing the silence), or the unit's activation plus

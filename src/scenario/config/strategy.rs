@@ -363,6 +363,22 @@ impl StrategyKind {
         }
     }
 
+    /// A stop tool or a team's own command: command lines run by
+    /// strategy::tools (and shown as a unit's `ExecStop=` lines).
+    pub fn is_stop_tool(self) -> bool {
+        matches!(
+            self,
+            StrategyKind::Command
+                | StrategyKind::StartStopDaemon
+                | StrategyKind::InitDScript
+                | StrategyKind::Killproc
+                | StrategyKind::Killall
+                | StrategyKind::PidofKill
+                | StrategyKind::Openrc
+                | StrategyKind::ProcessGroup
+        )
+    }
+
     /// The keys this kind takes beyond those every kind takes (`kind`,
     /// `label`, `timeout`, `kill_signal`, `final_signal`): a key another
     /// kind takes is refused here rather than silently ignored.
