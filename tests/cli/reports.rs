@@ -341,9 +341,26 @@ fn churn_rate_sweep_renders_the_trend() {
     );
 }
 
-/// Every shipped scenario runs and writes its report.
+/// Every shipped scenario runs and writes its report: a third of them per
+/// test, so each stays well inside the per-test deadline on a busy machine.
 #[test]
-fn every_shipped_scenario_writes_its_report() {
+fn every_shipped_scenario_writes_its_report_first_third() {
+    shipped_scenarios_write_their_reports(0);
+}
+
+#[test]
+fn every_shipped_scenario_writes_its_report_second_third() {
+    shipped_scenarios_write_their_reports(1);
+}
+
+#[test]
+fn every_shipped_scenario_writes_its_report_last_third() {
+    shipped_scenarios_write_their_reports(2);
+}
+
+/// Runs the shipped scenarios whose place in `stopbench list` is `part`
+/// modulo 3, one trial each, and checks each wrote its report.
+fn shipped_scenarios_write_their_reports(part: usize) {
     let list = Command::new(BIN)
         .args(["list", "--names"])
         .output()
@@ -351,7 +368,7 @@ fn every_shipped_scenario_writes_its_report() {
     let text = String::from_utf8_lossy(&list.stdout).into_owned();
     let names: Vec<&str> = text.lines().collect();
     assert!(names.len() >= 8, "{names:?}");
-    for name in names {
+    for name in names.into_iter().skip(part).step_by(3) {
         let (dir, _) = run(name, &["--trials", "1"]);
         let run_dir = dir.path().join("run");
         for file in [
