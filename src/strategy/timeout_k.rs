@@ -7,6 +7,7 @@
 //! but it exits with its child, and workers still running then are left.
 
 use super::{StopReport, StopStrategy, VictimHandle};
+use crate::oracle::Cause;
 use crate::sandbox::inside::{Inside, NumberSignal};
 use crate::scenario::{StrategyConfig, StrategyKind};
 use std::time::{Duration, Instant};
@@ -46,10 +47,13 @@ impl StopStrategy for TimeoutK {
             }
         }
         // timeout's own SIGKILL comes KILL_AFTER after the signal; its end
-        // is the stop's end.
+        // is the stop's end. It ends of the signal its child died of, so a
+        // death by SIGKILL is the escalation, seen, not assumed from the clock.
         let slack = Duration::from_millis(500);
-        inside.wait_victim_death(requested + self.0.timeout.0 + slack);
-        report.final_phase_at = Some(requested + self.0.timeout.0);
+        let died = inside.wait_victim_death(requested + self.0.timeout.0 + slack);
+        report.final_phase_at = died
+            .filter(|(cause, _)| *cause == Cause::Signaled(libc::SIGKILL))
+            .map(|(_, at)| at);
         report
     }
 }

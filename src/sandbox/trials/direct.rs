@@ -290,15 +290,14 @@ impl TrialRunner<'_> {
         let simulated = config.behaviour != Behaviour::Exec;
         let (ready_read, ready_write) = pipe2(OFlag::O_CLOEXEC).map_err(TrialError::Pipe)?;
         let exit_after = config.exit_after.sample(&mut self.rng);
-        let spec = crate::victim::exec_spec(
-            config,
-            &self.inside.exe,
-            simulated.then(|| ready_write.as_raw_fd()),
-            exit_after,
-        );
         let spec = match prefix {
             Some(words) => crate::victim::under(words, config),
-            None => spec,
+            None => crate::victim::exec_spec(
+                config,
+                &self.inside.exe,
+                simulated.then(|| ready_write.as_raw_fd()),
+                exit_after,
+            ),
         };
         // Without a cgroup of its own, the victim's parent is a keeper that
         // inherits its orphans (see keeper.rs): the tree stays exact.
