@@ -1,8 +1,9 @@
 //! `cargo bench`: criterion groups, one file each under benches/benchmarks/.
 //!
 //! The groups spawn and signal processes, so they run as PID 1 of a PID
-//! namespace of their own (through a user namespace when not root), never in
-//! the host's PID space: main unshares, forks, and the child runs them.
+//! namespace of their own (through a user namespace when not root), with a
+//! /proc of its own, never in the host's PID space: main unshares, forks,
+//! and the child mounts that /proc and runs them.
 
 mod benchmarks;
 
@@ -23,6 +24,11 @@ fn main() {
     // SAFETY: main has started no thread yet, so the child may run any code.
     match unsafe { fork() } {
         Ok(ForkResult::Child) => {
+            // This namespace's own /proc: what the oracle benches walk.
+            if let Err(reason) = namespace::mount_private_proc() {
+                eprintln!("bench: cannot mount a private /proc: {reason}");
+                std::process::exit(1);
+            }
             let mut c = criterion::Criterion::default().configure_from_args();
             benchmarks::recording::benches(&mut c);
             benchmarks::oracle::benches(&mut c);

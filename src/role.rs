@@ -17,6 +17,11 @@ pub fn dispatch() -> Option<i32> {
             name_after_argv0();
             crate::churn::bystander::main()
         }
+        "crowd-keeper" => crate::churn::crowd::keeper_main(),
+        "crowd-member" => {
+            name_after_argv0();
+            crate::churn::crowd::member_main()
+        }
         "systemd-guard" => Some(crate::systemd::guard::main()),
         _ => None,
     }

@@ -10,6 +10,9 @@
  *   floors victim EXE N     spawn EXE as an exit-on-term victim, wait until
  *                           ready, pidfd_send_signal(SIGTERM), poll the pidfd:
  *                           prints median signal->exit µs and trials/s
+ *   floors procscan N       fork N idle children, then scan /proc as pgrep -f
+ *                           does (list it, read every cmdline) three times:
+ *                           prints the median scan in ms and the processes seen
  */
 #define _GNU_SOURCE
 #include <linux/sched.h>
@@ -21,6 +24,8 @@
 #include <string.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
+#include <dirent.h>
+#include <fcntl.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -124,6 +129,48 @@ static int do_victim(const char *exe, int n) {
     return 0;
 }
 
+/* One scan: every numeric entry of /proc, its cmdline read once. */
+static int scan_once(void) {
+    DIR *d = opendir("/proc");
+    if (!d) return -1;
+    char path[64], buf[4096];
+    int seen = 0;
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        if (e->d_name[0] < '0' || e->d_name[0] > '9') continue;
+        snprintf(path, sizeof path, "%s/cmdline", e->d_name);
+        int fd = openat(dirfd(d), path, O_RDONLY | O_CLOEXEC);
+        if (fd < 0) continue;
+        ssize_t ignored = read(fd, buf, sizeof buf);
+        (void)ignored;
+        close(fd);
+        seen++;
+    }
+    closedir(d);
+    return seen;
+}
+
+static int do_procscan(int n) {
+    if (n < 0 || n > 100000) return 2;
+    for (int i = 0; i < n; i++) {
+        pid_t p = fork();
+        if (p == 0) {
+            for (;;) pause();
+        }
+        if (p < 0) { perror("fork"); return 1; }
+    }
+    double v[3];
+    int seen = 0;
+    for (int i = 0; i < 3; i++) {
+        double t0 = now();
+        seen = scan_once();
+        v[i] = (now() - t0) * 1000;
+    }
+    /* PID 1 exits: the kernel ends its namespace's children. */
+    printf("%.3f %d\n", median(v, 3), seen);
+    return 0;
+}
+
 int main(int argc, char **argv) {
     if (getpid() != 1) {
         fprintf(stderr, "floors: run me as PID 1 of a PID namespace of my own (scripts/floors does)\n");
@@ -133,6 +180,7 @@ int main(int argc, char **argv) {
     if (argc >= 2 && !strcmp(argv[1], "wrap")) return do_wrap();
     if (argc >= 3 && !strcmp(argv[1], "settid")) return do_settid(atoi(argv[2]));
     if (argc >= 4 && !strcmp(argv[1], "victim")) return do_victim(argv[2], atoi(argv[3]));
-    fprintf(stderr, "usage: floors vfork N | wrap | settid N | victim EXE N\n");
+    if (argc >= 3 && !strcmp(argv[1], "procscan")) return do_procscan(atoi(argv[2]));
+    fprintf(stderr, "usage: floors vfork N | wrap | settid N | victim EXE N | procscan N\n");
     return 2;
 }

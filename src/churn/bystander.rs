@@ -6,7 +6,7 @@ use crate::scenario::{BystanderBehaviour, BystanderConfig};
 use crate::victim::env;
 use std::os::fd::RawFd;
 
-const BEHAVIOUR_KEY: &str = "STOPBENCH_BYSTANDER";
+pub(crate) const BEHAVIOUR_KEY: &str = "STOPBENCH_BYSTANDER";
 
 pub fn exec_spec(
     config: &BystanderConfig,
@@ -39,20 +39,41 @@ pub fn reuse_holder_spec(argv: &[String], self_exe: &str) -> ExecSpec {
     ExecSpec::new(self_exe, argv, &env, Vec::new())
 }
 
-/// Bytes of one handler report: `(pid, signal, sender)` as i32. Below
-/// PIPE_BUF, so each write is atomic among all reporting processes.
-const REPORT_LEN: usize = 12;
+/// Bytes of one oracle report: `(pid, signal, sender, crowd, died)` as i32.
+/// Below PIPE_BUF, so each write is atomic among all reporting processes.
+const REPORT_LEN: usize = 20;
+/// `crowd` of a report from a process of no crowd.
+const NO_CROWD: i32 = -1;
+
+/// The crowd this process belongs to (see crowd.rs), for its handler's
+/// reports; [`NO_CROWD`] for a lone bystander or the sentinel.
+static CROWD: std::sync::atomic::AtomicI32 = std::sync::atomic::AtomicI32::new(NO_CROWD);
+
+/// Makes this process's reports name crowd `index`.
+pub(crate) fn join_crowd(index: usize) {
+    CROWD.store(index as i32, std::sync::atomic::Ordering::Relaxed);
+}
 
 extern "C" fn report_signal(sig: libc::c_int, info: *mut libc::siginfo_t, _: *mut libc::c_void) {
     // SAFETY: the kernel hands a valid siginfo to an SA_SIGINFO handler;
-    // getpid and write are async-signal-safe.
+    // getpid, an atomic load and write are async-signal-safe.
     unsafe {
-        let record: [i32; 3] = [libc::getpid(), sig, (*info).si_pid()];
+        let crowd = CROWD.load(std::sync::atomic::Ordering::Relaxed);
+        let record: [i32; 5] = [libc::getpid(), sig, (*info).si_pid(), crowd, 0];
         libc::write(env::ORACLE_FD, record.as_ptr().cast(), REPORT_LEN);
     }
 }
 
-fn catch(sig: libc::c_int) {
+/// Reports that `pid`, a member of crowd `index`, died of `signal`: its
+/// keeper reaped it (see crowd.rs), so init's reaper never sees it.
+pub(crate) fn report_death(pid: i32, signal: i32, index: usize) {
+    let record: [i32; 5] = [pid, signal, 0, index as i32, 1];
+    // SAFETY: the record is REPORT_LEN bytes; a short or failed write loses
+    // only this report, as a full pipe would.
+    unsafe { libc::write(env::ORACLE_FD, record.as_ptr().cast(), REPORT_LEN) };
+}
+
+pub(crate) fn catch(sig: libc::c_int) {
     // SAFETY: a zeroed sigaction is valid, and it installs a handler that
     // only makes async-signal-safe calls. libc, not nix: the sentinel also
     // catches real-time signals, which nix's Signal cannot name.
@@ -102,25 +123,41 @@ pub fn sentinel_spec(self_exe: &str, ready_fd: RawFd, oracle_fd: RawFd) -> ExecS
 /// The sentinel's command line.
 pub const SENTINEL_CMDLINE: &str = "stopbench-sentinel";
 
-/// One handler report: who caught which signal from whom.
+/// One report of the oracle pipe.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct HandlerReport {
-    pub pid: i32,
-    pub signal: i32,
-    pub sender: i32,
+pub enum OracleReport {
+    /// Who caught which signal from whom; `crowd` names a crowd member's
+    /// crowd (its command line is the crowd's, its PID unknown to init).
+    Caught {
+        pid: i32,
+        signal: i32,
+        sender: i32,
+        crowd: Option<usize>,
+    },
+    /// A crowd member its keeper reaped, dead of `signal`.
+    Died { pid: i32, signal: i32, crowd: usize },
 }
 
 /// Decodes the oracle pipe's records.
-pub fn decode_reports(bytes: &[u8]) -> Vec<HandlerReport> {
+pub fn decode_reports(bytes: &[u8]) -> Vec<OracleReport> {
     bytes
         .chunks_exact(REPORT_LEN)
         .map(|chunk| {
             let field =
                 |i: usize| i32::from_ne_bytes(chunk[i * 4..i * 4 + 4].try_into().expect("4 bytes"));
-            HandlerReport {
-                pid: field(0),
-                signal: field(1),
-                sender: field(2),
+            let crowd = usize::try_from(field(3)).ok();
+            match (field(4), crowd) {
+                (1, Some(crowd)) => OracleReport::Died {
+                    pid: field(0),
+                    signal: field(1),
+                    crowd,
+                },
+                _ => OracleReport::Caught {
+                    pid: field(0),
+                    signal: field(1),
+                    sender: field(2),
+                    crowd,
+                },
             }
         })
         .collect()
@@ -133,7 +170,23 @@ mod tests {
     #[test]
     fn decodes_reports() {
         let mut bytes = Vec::new();
-        for v in [42i32, libc::SIGTERM, 7, 43, libc::SIGHUP, 8] {
+        for v in [
+            42i32,
+            libc::SIGTERM,
+            7,
+            -1,
+            0,
+            43,
+            libc::SIGHUP,
+            8,
+            2,
+            0,
+            44,
+            9,
+            0,
+            1,
+            1,
+        ] {
             bytes.extend_from_slice(&v.to_ne_bytes());
         }
         // A torn tail is ignored, never misread.
@@ -142,15 +195,22 @@ mod tests {
         assert_eq!(
             got,
             [
-                HandlerReport {
+                OracleReport::Caught {
                     pid: 42,
                     signal: libc::SIGTERM,
-                    sender: 7
+                    sender: 7,
+                    crowd: None
                 },
-                HandlerReport {
+                OracleReport::Caught {
                     pid: 43,
                     signal: libc::SIGHUP,
-                    sender: 8
+                    sender: 8,
+                    crowd: Some(2)
+                },
+                OracleReport::Died {
+                    pid: 44,
+                    signal: 9,
+                    crowd: 1
                 },
             ]
         );

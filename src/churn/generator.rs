@@ -42,6 +42,15 @@ pub struct ChurnReport {
     pub forced_reuse_p50_us: Option<f64>,
     #[serde(default)]
     pub forced_reuses: u64,
+    /// One scan of the sandbox's /proc as `pgrep -f` makes it (list it,
+    /// read every command line), in direct system calls, median of three,
+    /// at the end of the trials: the floor under every tool that finds
+    /// processes by name (see procfs::scan_floor).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub proc_scan_us: Option<f64>,
+    /// The processes that scan saw.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub processes: Option<u64>,
 }
 
 /// Starts one churner: a light one (shared memory, own small stack) where

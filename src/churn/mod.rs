@@ -1,6 +1,7 @@
 //! PID churn: short-lived churners and long-lived named bystanders.
 
 pub mod bystander;
+pub mod crowd;
 pub mod generator;
 pub mod light;
 

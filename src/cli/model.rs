@@ -102,6 +102,7 @@ fn given_windows(specs: &[String]) -> anyhow::Result<Modelled> {
             race_window_us: Some(window.as_micros() as u64),
             exposure_us: None,
             follow_us: None,
+            cpu: None,
         });
         out.push((name.to_string(), kind, recorder.strategies.pop()));
     }

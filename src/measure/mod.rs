@@ -1,9 +1,11 @@
 //! Measurements: trial records, per-strategy recording, statistics.
 
+pub mod cpu;
 pub mod recorder;
 pub mod stats;
 pub mod trial_record;
 pub mod verdict;
 
+pub use cpu::{CpuSums, CpuTime};
 pub use recorder::{Recorder, StrategyStats, TrialTally};
 pub use trial_record::{Outcome, TrialRecord};

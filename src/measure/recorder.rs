@@ -44,6 +44,8 @@ pub struct StrategyStats {
     pub risk_window_us: Histogram<u64>,
     /// What the model takes, one per trial that has an exposure or a window.
     pub risk_samples: Vec<RiskSample>,
+    /// CPU time per stop, over the stops where it was measured.
+    pub cpu: super::CpuSums,
 }
 
 impl StrategyStats {
@@ -73,6 +75,7 @@ impl StrategyStats {
             risk_window_us: Histogram::new_with_bounds(1, HIGHEST_US, 3)
                 .expect("valid histogram bounds"),
             risk_samples: Vec::new(),
+            cpu: super::CpuSums::default(),
         }
     }
 
@@ -143,6 +146,7 @@ pub struct TrialTally<'a> {
     pub exposure_us: Option<u64>,
     /// Whole microseconds: from the exposure's end to the signal that would follow.
     pub follow_us: Option<u64>,
+    pub cpu: Option<super::CpuTime>,
 }
 
 /// All strategies of a run, in the scenario's order.
@@ -183,6 +187,10 @@ impl Recorder {
         stats.victim_signals += t.victim_signals;
         stats.leaks += t.leaks;
         stats.pid_reused += u64::from(t.pid_reused);
+        // A stop that never ran used no CPU worth averaging in.
+        if let Some(cpu) = t.cpu.filter(|_| t.outcome != Outcome::Error) {
+            stats.cpu.add(cpu);
+        }
         // Only stops whose whole tree died have a death latency; the rest
         // are censored and counted, never recorded as fast stops.
         match t.latency_us {

@@ -109,6 +109,11 @@ pub struct TrialRecord {
     /// signal) and what it wrote to stderr, in order.
     #[serde(default)]
     pub helpers: Option<String>,
+    /// CPU time of the stop: user and system time of init's own stopping
+    /// work and of every program the strategy ran (with what they waited
+    /// for). `None` where it was not measured (a real systemd's own work).
+    #[serde(default)]
+    pub cpu: Option<super::CpuTime>,
 }
 
 impl TrialRecord {
@@ -138,6 +143,7 @@ impl TrialRecord {
             exposure: None,
             exposure_follow: None,
             helpers: None,
+            cpu: None,
         }
     }
 
@@ -154,6 +160,7 @@ impl TrialRecord {
             race_window_us: self.race_window.map(|w| w.as_micros() as u64),
             exposure_us: self.exposure.map(|w| w.as_micros() as u64),
             follow_us: self.exposure_follow.map(|w| w.as_micros() as u64),
+            cpu: self.cpu,
         }
     }
 }

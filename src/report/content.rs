@@ -165,6 +165,15 @@ fn times(n: u64) -> String {
     }
 }
 
+/// The mean CPU time per stop, user + system ("0.21 + 0.05 ms"), as
+/// hyperfine reports it; "—" where it was not measured.
+pub fn cpu_words(s: &StrategyStats) -> String {
+    match s.cpu.mean_us() {
+        Some((user, sys)) => format!("{:.2} + {:.2} ms", user / 1000.0, sys / 1000.0),
+        None => "—".into(),
+    }
+}
+
 fn results_table(stats: &[StrategyStats]) -> Block {
     let header = [
         "strategy",
@@ -182,6 +191,7 @@ fn results_table(stats: &[StrategyStats]) -> Block {
         "p99",
         "p99.9",
         "max",
+        "CPU/stop (user + sys)",
     ];
     let rows = stats
         .iter()
@@ -203,6 +213,7 @@ fn results_table(stats: &[StrategyStats]) -> Block {
                 opt_duration(s.latency_at(0.99)),
                 opt_duration(s.latency_at(0.999)),
                 opt_duration(s.latency_max()),
+                cpu_words(s),
             ]
         })
         .collect();

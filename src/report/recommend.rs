@@ -104,6 +104,7 @@ mod tests {
                 race_window_us: None,
                 exposure_us: None,
                 follow_us: None,
+                cpu: None,
             });
         }
         r.strategies.pop().unwrap()

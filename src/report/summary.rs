@@ -76,6 +76,16 @@ pub struct SummaryRow {
     pub exposure_p50_ms: Option<f64>,
     #[serde(default)]
     pub exposure_p99_ms: Option<f64>,
+    /// Mean user and system CPU time per stop (the strategy's own work and
+    /// its helpers'), and their standard deviations, as hyperfine reports.
+    #[serde(default)]
+    pub cpu_user_ms: Option<f64>,
+    #[serde(default)]
+    pub cpu_sys_ms: Option<f64>,
+    #[serde(default)]
+    pub cpu_user_sd_ms: Option<f64>,
+    #[serde(default)]
+    pub cpu_sys_sd_ms: Option<f64>,
 }
 
 fn ms(d: Option<Duration>) -> Option<f64> {
@@ -124,6 +134,10 @@ impl SummaryRow {
             completion_max_ms: ms(s.completion_at(1.0)),
             exposure_p50_ms: ms(s.exposure_at(0.5)),
             exposure_p99_ms: ms(s.exposure_at(0.99)),
+            cpu_user_ms: s.cpu.mean_us().map(|(u, _)| round6(u / 1000.0)),
+            cpu_sys_ms: s.cpu.mean_us().map(|(_, y)| round6(y / 1000.0)),
+            cpu_user_sd_ms: s.cpu.sd_us().map(|(u, _)| round6(u / 1000.0)),
+            cpu_sys_sd_ms: s.cpu.sd_us().map(|(_, y)| round6(y / 1000.0)),
         }
     }
 }
@@ -177,6 +191,10 @@ const HEADER: &[&str] = &[
     "completion_max_ms",
     "exposure_p50_ms",
     "exposure_p99_ms",
+    "cpu_user_ms",
+    "cpu_sys_ms",
+    "cpu_user_sd_ms",
+    "cpu_sys_sd_ms",
 ];
 
 #[cfg(test)]
@@ -216,6 +234,10 @@ mod tests {
             completion_max_ms: Some(2.75),
             exposure_p50_ms: Some(4.5),
             exposure_p99_ms: None,
+            cpu_user_ms: Some(0.25),
+            cpu_sys_ms: Some(0.125),
+            cpu_user_sd_ms: Some(0.5),
+            cpu_sys_sd_ms: None,
         }
     }
 

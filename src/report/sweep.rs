@@ -78,6 +78,52 @@ fn pooled_words(sweep: &SweepResults, checks: &[ModelCheck]) -> Option<String> {
     Some(words)
 }
 
+/// What a scan of /proc costs at each point: the floor beside what a
+/// strategy took. A strategy that looks processes up by name (pkill,
+/// killall, pidof) reads every process at least once per stop.
+fn processes_section(sweep: &SweepResults, blocks: &mut Vec<Block>) {
+    blocks.push(Block::Heading(2, "Processes in the sandbox".into()));
+    blocks.push(Block::Paragraph(vec![text(
+        "The floor is one scan of the sandbox's /proc as `pgrep -f` makes it (list the directory, read every command line) in direct system calls, median of three: no tool that finds processes by name can stop a daemon faster. The CPU per stop counts the strategy's own work and every program it ran.",
+    )]));
+    let names = sweep.strategies();
+    let mut header = vec!["processes".to_string(), "/proc scan floor".to_string()];
+    for name in &names {
+        header.push(format!("{name} p50"));
+        header.push(format!("{name} CPU/stop"));
+    }
+    let rows = sweep
+        .points
+        .iter()
+        .map(|(point, r)| {
+            let churn = r.meta.churn.as_ref();
+            let mut row = vec![
+                churn
+                    .and_then(|c| c.processes)
+                    .map_or(point.value.clone(), thousands),
+                churn.and_then(|c| c.proc_scan_us).map_or("–".into(), |us| {
+                    duration(std::time::Duration::from_secs_f64(us / 1e6))
+                }),
+            ];
+            for name in &names {
+                let s = r.stats.iter().find(|s| &s.strategy == name);
+                row.push(
+                    s.and_then(|s| s.latency_at(0.5))
+                        .map_or("–".into(), duration),
+                );
+                row.push(s.map_or("–".into(), crate::report::content::cpu_words));
+            }
+            row
+        })
+        .collect();
+    let numeric = vec![true; header.len()];
+    blocks.push(Block::Table {
+        header,
+        rows,
+        numeric,
+    });
+}
+
 /// One row of the model-check table.
 fn check_row(sweep: &SweepResults, m: &ModelCheck) -> Vec<String> {
     let (r, lo, hi) = m.check.measured;
@@ -125,6 +171,12 @@ struct SweepRow<'a> {
     predicted_misfire_rate: Option<f64>,
     /// `inside`, `outside` or `not applicable`.
     model_agreement: Option<&'static str>,
+    /// Mean CPU per stop, user + system.
+    cpu_ms: Option<f64>,
+    /// Processes in the sandbox, as one /proc scan saw them.
+    processes: Option<u64>,
+    /// One /proc scan's floor at this point (see procfs::scan_floor).
+    proc_scan_ms: Option<f64>,
 }
 
 fn write_csv(dir: &Path, sweep: &SweepResults) -> Result<(), ReportError> {
@@ -168,6 +220,11 @@ fn write_csv(dir: &Path, sweep: &SweepResults) -> Result<(), ReportError> {
                     (Ok(()), true) => "inside",
                     (Ok(()), false) => "outside",
                 }),
+                cpu_ms: s.cpu.mean_us().map(|(u, y)| (u + y).round() / 1e3),
+                processes: r.meta.churn.as_ref().and_then(|c| c.processes),
+                proc_scan_ms: (r.meta.churn.as_ref())
+                    .and_then(|c| c.proc_scan_us)
+                    .map(|us| us.round() / 1e3),
             })
             .map_err(|e| io(e.into()))?;
         }
@@ -232,6 +289,9 @@ fn document(
     for p in plots {
         blocks.push(Block::Plot(p));
     }
+    if sweep.index.parameter == crate::scenario::SweepParameter::Processes {
+        processes_section(sweep, &mut blocks);
+    }
     if !checks.is_empty() {
         model_section(sweep, checks, &mut blocks);
         if let Some(p) = check_plot {
@@ -242,6 +302,16 @@ fn document(
     let items: Vec<Vec<Span>> = (0..sweep.points.len()).map(|i| best_at(sweep, i)).collect();
     blocks.push(Block::List(items));
     blocks.push(Block::Heading(2, "All points".into()));
+    blocks.push(all_points(sweep));
+    Document {
+        title: format!("stopbench sweep: {} over {key}", sweep.index.scenario),
+        blocks,
+    }
+}
+
+/// Every point's strategies in one table.
+fn all_points(sweep: &SweepResults) -> Block {
+    let key = sweep.index.parameter.key();
     let mut rows = Vec::new();
     for (i, (_, r)) in sweep.points.iter().enumerate() {
         for s in &r.stats {
@@ -253,13 +323,17 @@ fn document(
                 format!("{:.1}%", rate * 100.0),
                 format!("{:.1}–{:.1}%", lo * 100.0, hi * 100.0),
                 thousands(s.survived),
+                s.latency_at(0.5)
+                    .map(duration)
+                    .unwrap_or_else(|| "–".into()),
                 s.latency_at(0.99)
                     .map(duration)
                     .unwrap_or_else(|| "–".into()),
+                crate::report::content::cpu_words(s),
             ]);
         }
     }
-    blocks.push(Block::Table {
+    Block::Table {
         header: [
             key,
             "strategy",
@@ -267,16 +341,14 @@ fn document(
             "misfire rate",
             "95% interval",
             "survived",
+            "p50",
             "p99",
+            "CPU/stop (user + sys)",
         ]
         .map(String::from)
         .to_vec(),
         rows,
-        numeric: vec![false, false, true, true, true, true, true],
-    });
-    Document {
-        title: format!("stopbench sweep: {} over {key}", sweep.index.scenario),
-        blocks,
+        numeric: vec![false, false, true, true, true, true, true, true, true],
     }
 }
 
@@ -284,14 +356,17 @@ fn document(
 pub fn render_sweep_dir(dir: &Path) -> Result<SweepResults, ReportError> {
     let sweep = SweepResults::load(dir)?;
     write_csv(dir, &sweep)?;
-    let trend = plot::sweep::plot(dir, &sweep)?;
+    let mut plots = vec![plot::sweep::plot(dir, &sweep)?];
+    if sweep.index.parameter == crate::scenario::SweepParameter::Processes {
+        plots.push(plot::processes::plot(dir, &sweep)?);
+    }
     let checks = sweep.model_checks();
     let check_plot = if checks.is_empty() {
         None
     } else {
         Some(plot::model_check::plot(dir, &sweep, &checks)?)
     };
-    let doc = document(&sweep, vec![trend], &checks, check_plot);
+    let doc = document(&sweep, plots, &checks, check_plot);
     write_file(&dir.join("report.md"), markdown::render(&doc).as_bytes())?;
     write_file(&dir.join("index.html"), html::render(&doc).as_bytes())?;
     Ok(sweep)

@@ -37,6 +37,7 @@ pub fn table(stats: &[StrategyStats]) -> String {
         "p50",
         "p99",
         "max",
+        "cpu/stop",
     ];
     let rows: Vec<Vec<String>> = stats
         .iter()
@@ -54,6 +55,9 @@ pub fn table(stats: &[StrategyStats]) -> String {
                 short(s.latency_at(0.5)),
                 short(s.latency_at(0.99)),
                 short(s.latency_max()),
+                s.cpu
+                    .mean_us()
+                    .map_or("-".into(), |(u, y)| format!("{:.2}ms", (u + y) / 1000.0)),
             ]
         })
         .collect();

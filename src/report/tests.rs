@@ -61,6 +61,8 @@ fn fixture_meta(scenario: crate::scenario::Scenario) -> RunMeta {
             forced_reuses: 0,
             replay_target_rate: None,
             held_pids: Some(12.0),
+            proc_scan_us: None,
+            processes: None,
         }),
         started_unix: 1_795_000_000,
         finished_unix: 1_795_000_010,
@@ -78,6 +80,7 @@ fn fixture_meta(scenario: crate::scenario::Scenario) -> RunMeta {
             interval_s: 0.1,
             rates: vec![1_500.0, 2_500.0],
         }),
+        pace: None,
         strategies: Vec::new(),
     }
 }
@@ -118,6 +121,7 @@ fn fixture_stats(scenario: &crate::scenario::Scenario) -> Vec<crate::measure::St
             },
             exposure_us: None,
             follow_us: None,
+            cpu: None,
         });
     }
     recorder.strategies

@@ -34,6 +34,8 @@ pub const TRIAL_COLUMNS: &[&str] = &[
     "exposure_us",
     "exposure_follow_us",
     "helpers",
+    "cpu_user_us",
+    "cpu_sys_us",
 ];
 
 pub const MISFIRE_COLUMNS: &[&str] = &[
@@ -248,6 +250,8 @@ impl TrialsWriter {
                 .map(|w| w.as_micros().to_string())
                 .unwrap_or_default(),
             r.helpers.as_deref().unwrap_or(""),
+            &r.cpu.map(|c| c.user_us.to_string()).unwrap_or_default(),
+            &r.cpu.map(|c| c.sys_us.to_string()).unwrap_or_default(),
         ])?;
         rows.finish()
     }

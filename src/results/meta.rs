@@ -175,9 +175,41 @@ pub struct RunMeta {
     /// risk: the replayed observation, or the average since boot.
     #[serde(default)]
     pub host: Option<crate::model::HostChurn>,
+    /// How fast trials came once they came: the pace of the trial loop,
+    /// without the run's fixed costs (sandbox start, host sample, report).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pace: Option<Pace>,
     /// The summary, as in summary.csv (derived from trials.csv on every render).
     #[serde(default)]
     pub strategies: Vec<SummaryRow>,
+}
+
+/// Trials per second from the first trial record to the last, as the run
+/// received them from stopbench's own sandbox: what `scripts/floors.sh`
+/// sets beside the C floor's loop, which has no start-up either.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Pace {
+    /// Trials between the first record and the last (one fewer than recorded).
+    pub trials: u64,
+    pub seconds: f64,
+    pub trials_per_s: f64,
+}
+
+impl Pace {
+    /// From the arrival times of the first and last of `records` trial
+    /// records; `None` with fewer than two.
+    pub fn between(
+        first: std::time::Instant,
+        last: std::time::Instant,
+        records: u64,
+    ) -> Option<Self> {
+        let seconds = last.duration_since(first).as_secs_f64();
+        (records >= 2 && seconds > 0.0).then(|| Pace {
+            trials: records - 1,
+            seconds,
+            trials_per_s: (records - 1) as f64 / seconds,
+        })
+    }
 }
 
 impl RunMeta {

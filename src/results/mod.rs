@@ -5,7 +5,7 @@
 mod meta;
 pub mod sweep;
 
-pub use meta::{LoadProbe, Machine, MachineLoad, RunMeta, SystemdPart, Unavailable};
+pub use meta::{LoadProbe, Machine, MachineLoad, Pace, RunMeta, SystemdPart, Unavailable};
 
 use crate::measure::{Outcome, Recorder, StrategyStats, TrialTally};
 use serde::Deserialize;
@@ -51,6 +51,11 @@ struct TrialRow {
     exposure_us: Option<u64>,
     #[serde(default)]
     exposure_follow_us: Option<u64>,
+    /// Absent from runs written before the columns existed.
+    #[serde(default)]
+    cpu_user_us: Option<u64>,
+    #[serde(default)]
+    cpu_sys_us: Option<u64>,
 }
 
 /// Latency samples of a run, in µs per strategy.
@@ -169,6 +174,10 @@ impl RunResults {
                 race_window_us: row.race_window_us,
                 exposure_us: row.exposure_us,
                 follow_us: row.exposure_follow_us,
+                cpu: row
+                    .cpu_user_us
+                    .zip(row.cpu_sys_us)
+                    .map(|(user_us, sys_us)| crate::measure::CpuTime { user_us, sys_us }),
             });
         }
         let misfires = read_misfire_rows(&dir.join("misfires.csv"))?;

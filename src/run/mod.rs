@@ -146,6 +146,7 @@ pub fn execute_with(
         sandbox: fields.sandbox,
         churn: fields.churn,
         systemd: fields.systemd,
+        pace: fields.pace,
         strategies: Vec::new(),
     };
     write_meta(&out_dir, &meta)?;
@@ -214,6 +215,7 @@ impl Parts {
     fn into_meta_fields(self) -> MetaFields {
         let first = self.own.as_ref().or(self.systemd.as_ref());
         MetaFields {
+            pace: self.own.as_ref().and_then(|p| p.pace),
             sandbox: first.and_then(|p| p.facts.clone()),
             churn: first.and_then(|p| p.churn.clone()),
             systemd: self
@@ -228,6 +230,8 @@ impl Parts {
 }
 
 struct MetaFields {
+    /// The pace of stopbench's own trial loop (not a real systemd's).
+    pace: Option<crate::results::Pace>,
     sandbox: Option<crate::sandbox::SandboxFacts>,
     churn: Option<crate::churn::ChurnReport>,
     systemd: Option<SystemdPart>,
@@ -279,6 +283,7 @@ fn provisional_meta(scenario: &Scenario, started_unix: u64) -> RunMeta {
         sandbox: None,
         churn: None,
         systemd: None,
+        pace: None,
         strategies: Vec::new(),
     }
 }
@@ -332,6 +337,7 @@ struct Part {
     stopped_early: Option<String>,
     finished: bool,
     exit: Option<i32>,
+    pace: Option<crate::results::Pace>,
 }
 
 /// Where trials go as they arrive.
@@ -358,8 +364,10 @@ fn stream(
         stopped_early: None,
         finished: false,
         exit: None,
+        pace: None,
     };
     let mut last = session.offset;
+    let (mut first_at, mut last_at, mut records) = (None, None, 0u64);
     while let Some(message) = sandbox.next_message() {
         match message {
             Ok(Message::Started { facts }) => {
@@ -370,6 +378,10 @@ fn stream(
                 part.facts = Some(facts);
             }
             Ok(Message::Trial { mut record }) => {
+                let now = std::time::Instant::now();
+                first_at.get_or_insert(now);
+                last_at = Some(now);
+                records += 1;
                 record.trial += session.offset;
                 last = last.max(record.trial + 1);
                 let trials_path = session.out_dir.join("trials.csv");
@@ -397,6 +409,9 @@ fn stream(
         }
     }
     ACTIVE_SANDBOX.store(0, Ordering::SeqCst);
+    if let (Some(first), Some(last)) = (first_at, last_at) {
+        part.pace = crate::results::Pace::between(first, last, records);
+    }
     part.exit = sandbox.wait();
     session.offset = last;
     Ok(part)

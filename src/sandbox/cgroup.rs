@@ -8,8 +8,14 @@ use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-/// Where cgroup2 is mounted, from /proc/self/mountinfo.
+/// Where cgroup2 is mounted, from /proc/self/mountinfo, read once: every
+/// trial names its victim's cgroup relative to it.
 pub fn cgroup2_mount() -> Option<PathBuf> {
+    static MOUNT: std::sync::OnceLock<Option<PathBuf>> = std::sync::OnceLock::new();
+    MOUNT.get_or_init(read_cgroup2_mount).clone()
+}
+
+fn read_cgroup2_mount() -> Option<PathBuf> {
     let text = fs::read_to_string("/proc/self/mountinfo").ok()?;
     text.lines().find_map(|line| {
         let (left, right) = line.split_once(" - ")?;
@@ -120,11 +126,21 @@ pub fn procs(path: &Path) -> Vec<i32> {
         .unwrap_or_default()
 }
 
-/// PIDs in the cgroup and every cgroup below it.
+/// PIDs in the cgroup and every cgroup below it. An empty cgroup is known
+/// from one line of `cgroup.events`, and one with no cgroup below it from
+/// `cgroup.stat`, without listing its directory of interface files.
 pub fn procs_below(path: &Path) -> Vec<i32> {
+    if !populated(path) {
+        return Vec::new();
+    }
     let mut pids = procs(path);
+    if !has_descendants(path) {
+        return pids;
+    }
     if let Ok(entries) = fs::read_dir(path) {
-        for e in entries.flatten().filter(|e| e.path().is_dir()) {
+        // The entry's own type (no stat of each interface file).
+        let is_dir = |e: &fs::DirEntry| e.file_type().is_ok_and(|t| t.is_dir());
+        for e in entries.flatten().filter(is_dir) {
             pids.extend(procs_below(&e.path()));
         }
     }
@@ -136,6 +152,16 @@ pub fn procs_below(path: &Path) -> Vec<i32> {
 pub fn proc_name(path: &Path) -> Option<String> {
     let rel = path.strip_prefix(cgroup2_mount()?).ok()?;
     Some(format!("/{}", rel.display()))
+}
+
+/// Whether any cgroup lives below this one (`nr_descendants` of
+/// `cgroup.stat`); `true` when that cannot be read.
+fn has_descendants(path: &Path) -> bool {
+    fs::read_to_string(path.join("cgroup.stat")).map_or(true, |t| {
+        t.lines()
+            .find_map(|l| l.strip_prefix("nr_descendants "))
+            .is_none_or(|n| n.trim() != "0")
+    })
 }
 
 /// Whether any process is left in the cgroup or below it.

@@ -264,6 +264,10 @@ fn run_trials(plan: RunPlan) -> i32 {
     stop_churn.store(true, Ordering::Relaxed);
     let mut churn = churn.join().unwrap_or_default();
     add_table_figures(&inside, &mut churn);
+    if let Some((time, processes)) = runner.scan_floor() {
+        churn.proc_scan_us = Some(time.as_secs_f64() * 1e6);
+        churn.processes = Some(processes as u64);
+    }
     emit(&Message::Finished {
         churn,
         stopped_early,

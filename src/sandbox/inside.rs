@@ -384,12 +384,25 @@ impl Inside {
     pub fn settle(&self, limit: Duration) {
         let me = std::process::id() as i32;
         let waiting: Vec<(i32, u64)> = {
-            let all = super::procfs::scan();
-            let mut waiting = super::procfs::zombies_of(&all, me);
+            // Init's children only (churners included: one a stray signal
+            // killed is a hit); a crowd's members are its keeper's. Their
+            // stats are read only when one of them awaits its reaping.
+            let children: Vec<(i32, super::procfs::Stat)> = if crate::sys::any_ended_child() {
+                (super::procfs::children(me).into_iter())
+                    .filter_map(|p| Some((p, super::procfs::stat(p)?)))
+                    .collect()
+            } else {
+                Vec::new()
+            };
+            let mut waiting: Vec<(i32, u64)> = children
+                .iter()
+                .filter(|(_, st)| st.state == 'Z')
+                .map(|(p, st)| (*p, st.start))
+                .collect();
             let table = self.shared.table.lock();
             for (pid, role) in table.own_processes() {
                 if role != Role::Churner && super::procfs::dying(pid) {
-                    if let Some((_, st)) = all.iter().find(|(p, _)| *p == pid) {
+                    if let Some(st) = super::procfs::stat(pid) {
                         waiting.push((pid, st.start));
                     }
                 }
@@ -403,6 +416,36 @@ impl Inside {
         }
     }
 
+    /// Waits (up to `limit`) until every process the strategy delivered a
+    /// signal to has taken it: gone, dead, stopped, or with nothing
+    /// deliverable pending. A bystander a TERM is killing is then dead, so
+    /// [`settle`](Self::settle) waits for its reaping and the next trial
+    /// starts it afresh (else the next trial would find it still there,
+    /// dying, and start none). A crowd member is reaped by its keeper, not
+    /// by init, and reported when the keeper is next asked: its death (or
+    /// the report of a signal it caught) belongs to this trial, however
+    /// slowly a few hundred hit processes die. The cost follows the signals
+    /// sent, not the processes in the sandbox.
+    pub fn settle_targets(&self, limit: Duration) {
+        let targets: std::collections::HashSet<i32> = {
+            let acts = self.acts.lock();
+            (acts.delivered.iter())
+                .map(|d| d.target)
+                .filter(|&t| t > 1)
+                .collect()
+        };
+        let taken = |pid: i32| match super::procfs::stat(pid) {
+            None => true,
+            Some(st) => {
+                matches!(st.state, 'Z' | 'X' | 'T' | 't') || !super::procfs::deliverable(pid)
+            }
+        };
+        let deadline = Instant::now() + limit;
+        while !targets.iter().all(|&t| taken(t)) && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_micros(200));
+        }
+    }
+
     /// Waits until no process outside the table is left but the given ones
     /// (e.g. a `pkill` whose shell it killed), so nothing from one trial
     /// reaches into the next, and until our reaper has seen every such
@@ -410,31 +453,22 @@ impl Inside {
     /// it, not to the next one. Stragglers after `limit` are killed.
     pub fn quiesce(&self, keep: &[(i32, u64)], limit: Duration) -> usize {
         let deadline = Instant::now() + limit;
-        let me = std::process::id() as i32;
+        // A children list may skip an entry while it changes: "nothing
+        // left" is believed at once from init's own lists, read under the
+        // table lock (nothing is reaped meanwhile, see procfs::below), and
+        // otherwise when two walks in a row find nothing.
+        let mut clean_walks = 0;
         loop {
-            // Only our own descendants: beside a real systemd, the machine's
-            // other processes are none of our business.
-            let (strays, unreaped) = {
-                let all = super::procfs::scan();
-                let mine = super::procfs::descendants_in(&all, me);
-                let table = self.shared.table.lock();
-                // The scan is not atomic: a churner reaped (and dropped from
-                // the table) after the scan saw it is gone, not a stray. Under
-                // the lock the reaper cannot reap, so existence is exact here.
-                let outside = |p: &i32, s: &u64| !table.is_own(*p) && super::procfs::exists(*p, *s);
-                let strays: Vec<(i32, u64)> = mine
-                    .into_iter()
-                    .filter(|(p, s)| !keep.iter().any(|(k, ks)| k == p && ks == s))
-                    .filter(|(p, s)| outside(p, s))
-                    .collect();
-                let unreaped = super::procfs::zombies_of(&all, me)
-                    .iter()
-                    .any(|(p, s)| outside(p, s));
-                (strays, unreaped)
-            };
-            if strays.is_empty() && !unreaped {
-                return 0;
+            let (strays, nested) = self.strays(keep);
+            match strays {
+                None if !nested || clean_walks == 1 => return 0,
+                None => {
+                    clean_walks += 1;
+                    continue;
+                }
+                Some(_) => clean_walks = 0,
             }
+            let strays = strays.unwrap_or_default();
             if Instant::now() >= deadline {
                 for (pid, start) in &strays {
                     self.kill_exact(*pid, *start);
@@ -443,5 +477,32 @@ impl Inside {
             }
             std::thread::sleep(Duration::from_millis(1));
         }
+    }
+
+    /// The processes below init that are none of its own, but `keep`;
+    /// `None` when there are none and no dead one awaits our reaper. With
+    /// whether the walk read lists other than init's own.
+    fn strays(&self, keep: &[(i32, u64)]) -> (Option<Vec<(i32, u64)>>, bool) {
+        // Only our own descendants: beside a real systemd, the machine's
+        // other processes are none of our business.
+        let me = std::process::id() as i32;
+        let table = self.shared.table.lock();
+        let below = super::procfs::below(me, |p| table.is_leaf(p));
+        // The walk is not atomic: a process reaped (and dropped from the
+        // table) after the walk saw it is gone, not a stray. Under the lock
+        // the reaper cannot reap, so existence is exact here.
+        let outside = |p: &i32, s: &u64| !table.is_own(*p) && super::procfs::exists(*p, *s);
+        let strays: Vec<(i32, u64)> = (below.found.iter())
+            .filter(|(_, st)| st.state != 'Z')
+            .map(|(p, st)| (*p, st.start))
+            .filter(|(p, s)| !keep.iter().any(|(k, ks)| k == p && ks == s))
+            .filter(|(p, s)| outside(p, s))
+            .collect();
+        let unreaped = (below.found.iter())
+            .any(|(p, st)| st.state == 'Z' && st.ppid == me && outside(p, &st.start));
+        (
+            (!strays.is_empty() || unreaped).then_some(strays),
+            below.nested,
+        )
     }
 }

@@ -62,7 +62,12 @@ pub fn pids() -> Vec<i32> {
 
 /// `(pid, start)` of every live descendant of `root`.
 pub fn descendants(root: i32) -> Vec<(i32, u64)> {
-    descendants_in(&scan(), root)
+    below(root, |_| false)
+        .found
+        .into_iter()
+        .filter(|(_, st)| st.state != 'Z')
+        .map(|(pid, st)| (pid, st.start))
+        .collect()
 }
 
 /// Every process visible in this /proc with its stat, read once.
@@ -73,19 +78,144 @@ pub fn scan() -> Vec<(i32, Stat)> {
         .collect()
 }
 
-/// `(pid, start)` of every live descendant of `root` in a [`scan`].
-pub fn descendants_in(all: &[(i32, Stat)], root: i32) -> Vec<(i32, u64)> {
+/// The children of `pid`, those of every thread of it (a child is listed
+/// under the thread that forked it, an orphan under init's main thread),
+/// from /proc/PID/task/TID/children. A few short files, where a scan of
+/// /proc reads every process's stat: the cost follows the family, not the
+/// number of processes in the sandbox.
+pub fn children(pid: i32) -> Vec<i32> {
+    let Ok(tasks) = fs::read_dir(format!("/proc/{pid}/task")) else {
+        return Vec::new();
+    };
     let mut found = Vec::new();
-    let mut frontier = vec![root];
-    while let Some(parent) = frontier.pop() {
-        for (pid, st) in all {
-            if st.ppid == parent && st.state != 'Z' && !found.iter().any(|(p, _)| p == pid) {
-                found.push((*pid, st.start));
-                frontier.push(*pid);
-            }
+    for task in tasks.flatten() {
+        if let Ok(text) = fs::read_to_string(task.path().join("children")) {
+            found.extend(
+                text.split_ascii_whitespace()
+                    .filter_map(|w| w.parse::<i32>().ok()),
+            );
         }
     }
     found
+}
+
+/// Every process below `root` (its children, theirs, ...) with its stat,
+/// zombies included, through the children lists. Those `leaf` names are left
+/// out, and what is below them unvisited: init's churners, bystanders and
+/// sentinel never fork, and a crowd's keeper answers for its crowd.
+///
+/// A children list read while it changes may skip an entry (the kernel
+/// resumes after the entry it last returned, by position if that one was
+/// reaped meanwhile); a caller that must not miss a process reads twice,
+/// unless it holds what keeps `root`'s own lists still (init's table lock,
+/// under which nothing reaps) and no other list was read: see
+/// [`Below::nested`].
+pub fn below(root: i32, leaf: impl Fn(i32) -> bool) -> Below {
+    let mut found: Vec<(i32, Stat)> = Vec::new();
+    let mut nested = false;
+    let mut seen = std::collections::HashSet::new();
+    let mut frontier = vec![root];
+    while let Some(parent) = frontier.pop() {
+        nested |= parent != root;
+        for pid in children(parent) {
+            if leaf(pid) || !seen.insert(pid) {
+                continue;
+            }
+            let Some(st) = stat(pid) else {
+                continue;
+            };
+            // A zombie's children went to a reaper at its exit.
+            if st.state != 'Z' {
+                frontier.push(pid);
+            }
+            found.push((pid, st));
+        }
+    }
+    Below { found, nested }
+}
+
+/// What [`below`] found.
+pub struct Below {
+    /// Every process below the root, with its stat, zombies included.
+    pub found: Vec<(i32, Stat)>,
+    /// Whether a children list other than the root's own was read.
+    pub nested: bool,
+}
+
+/// `(pid, start)` of every live descendant of `root` in a [`scan`], by a
+/// parent index: one pass over the scan, whatever the family's size.
+pub fn descendants_in(all: &[(i32, Stat)], root: i32) -> Vec<(i32, u64)> {
+    let mut by_parent: std::collections::HashMap<i32, Vec<(i32, u64)>> =
+        std::collections::HashMap::new();
+    for (pid, st) in all.iter().filter(|(_, st)| st.state != 'Z') {
+        by_parent.entry(st.ppid).or_default().push((*pid, st.start));
+    }
+    let mut found = Vec::new();
+    let mut frontier = vec![root];
+    while let Some(parent) = frontier.pop() {
+        for &(pid, start) in by_parent.remove(&parent).iter().flatten() {
+            found.push((pid, start));
+            frontier.push(pid);
+        }
+    }
+    found
+}
+
+/// One scan of this /proc as `pgrep -f` makes it: list the directory and
+/// read every process's command line, in the system calls a C program
+/// makes (the loop `procscan` of scripts/floors/floors.c is its twin):
+/// the floor under any tool that finds processes by name. Returns its time
+/// and the processes it saw; `None` where /proc cannot be opened.
+pub fn scan_floor() -> Option<(std::time::Duration, usize)> {
+    let started = std::time::Instant::now();
+    // SAFETY: plain system calls on descriptors opened and closed here,
+    // into buffers owned here; getdents64 records are read within the
+    // length the kernel returned.
+    unsafe {
+        let dir = libc::open(
+            c"/proc".as_ptr(),
+            libc::O_RDONLY | libc::O_DIRECTORY | libc::O_CLOEXEC,
+        );
+        if dir < 0 {
+            return None;
+        }
+        let mut entries = vec![0u8; 32 * 1024];
+        let mut cmdline = [0u8; 4096];
+        let mut path = [0u8; 32];
+        let mut seen = 0;
+        loop {
+            let n = libc::syscall(
+                libc::SYS_getdents64,
+                dir,
+                entries.as_mut_ptr(),
+                entries.len(),
+            );
+            if n <= 0 {
+                break;
+            }
+            let mut at = 0usize;
+            while at < n as usize {
+                // struct linux_dirent64: ino (8), off (8), reclen (2), type (1), name.
+                let reclen = u16::from_ne_bytes([entries[at + 16], entries[at + 17]]) as usize;
+                let name = std::ffi::CStr::from_ptr(entries.as_ptr().add(at + 19).cast());
+                at += reclen;
+                let name = name.to_bytes();
+                if name.is_empty() || !name.iter().all(u8::is_ascii_digit) || name.len() > 20 {
+                    continue;
+                }
+                path[..name.len()].copy_from_slice(name);
+                path[name.len()..name.len() + 9].copy_from_slice(b"/cmdline\0");
+                let fd = libc::openat(dir, path.as_ptr().cast(), libc::O_RDONLY | libc::O_CLOEXEC);
+                if fd >= 0 {
+                    libc::read(fd, cmdline.as_mut_ptr().cast(), cmdline.len());
+                    libc::close(fd);
+                    seen += 1;
+                }
+            }
+        }
+        libc::close(dir);
+        Some((started.elapsed(), seen))
+    }
 }
 
 /// `(pid, start)` of `parent`'s children in a [`scan`] that died and wait
@@ -120,6 +250,27 @@ pub fn exists(pid: i32, start: u64) -> bool {
 /// whatever it does, so it is no longer a survivor.
 pub fn dying(pid: i32) -> bool {
     pending_signals(pid).contains(&libc::SIGKILL)
+}
+
+/// Whether a signal is pending for `pid` that it does not block: one it
+/// has yet to take (die of, or run its handler for).
+pub fn deliverable(pid: i32) -> bool {
+    let Ok(text) = fs::read_to_string(format!("/proc/{pid}/status")) else {
+        return false;
+    };
+    let (mut pending, mut blocked) = (0u64, 0u64);
+    for line in text.lines() {
+        let mask = |hex: &str| u64::from_str_radix(hex.trim(), 16).unwrap_or(0);
+        if let Some(hex) = line
+            .strip_prefix("SigPnd:")
+            .or_else(|| line.strip_prefix("ShdPnd:"))
+        {
+            pending |= mask(hex);
+        } else if let Some(hex) = line.strip_prefix("SigBlk:") {
+            blocked = mask(hex);
+        }
+    }
+    pending & !blocked != 0
 }
 
 /// Signals pending for a (stopped) process: the union of `SigPnd` and `ShdPnd`.

@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 /// Reaps for as long as init lives (init's exit ends this thread). With
 /// no child left it waits a millisecond between looks.
 pub fn run(shared: Arc<Shared>, devnull: RawFd) {
+    observe_first();
     loop {
         // Look first (WNOWAIT), reap under the lock: until then the zombie
         // holds its number, so no new process can take it while we look it up.
@@ -27,5 +28,18 @@ pub fn run(shared: Arc<Shared>, devnull: RawFd) {
         let at = Instant::now();
         shared.table.lock().reap(pid, cause, at, devnull);
         shared.changed.notify_all();
+    }
+}
+
+/// Runs this thread under the lowest real-time priority where it may
+/// (root): a death's time is when the reaper reads the clock, and on a busy
+/// machine an ordinary thread woken by the death can wait behind the
+/// strategy's own thread, woken by the same death, for a CPU. The reaper
+/// blocks in `waitid` between deaths, so it takes no time from anyone.
+fn observe_first() {
+    // SAFETY: a sched_param with priority 1; pthread_self names this thread.
+    unsafe {
+        let param = libc::sched_param { sched_priority: 1 };
+        libc::pthread_setschedparam(libc::pthread_self(), libc::SCHED_FIFO, &param);
     }
 }

@@ -73,26 +73,9 @@ pub fn spawn_holder(
         set_tid_size: 1,
         ..Default::default()
     };
-    // Every signal blocked in this thread for the clone, so the child starts
-    // with them blocked; the parent's mask comes back right after.
-    use nix::sys::signal::{pthread_sigmask, SigSet, SigmaskHow};
-    let mut old = SigSet::empty();
-    let _ = pthread_sigmask(
-        SigmaskHow::SIG_SETMASK,
-        Some(&SigSet::all()),
-        Some(&mut old),
-    );
     // SAFETY: the clone args name a free slot (reserved until the holder
     // is reaped) and the holder runs only raw system calls on it.
-    let ret = unsafe {
-        raw::clone3_with(
-            (&clone as *const super::spawn::CloneArgs).cast(),
-            std::mem::size_of::<super::spawn::CloneArgs>(),
-            holder_main,
-            args_ptr.cast(),
-        )
-    };
-    let _ = pthread_sigmask(SigmaskHow::SIG_SETMASK, Some(&old), None);
+    let ret = unsafe { clone_to_exec(&clone, args_ptr) };
     if ret < 0 {
         slab.give_back(slot);
         return Err(io::Error::from_raw_os_error(-ret as i32));
@@ -116,6 +99,36 @@ pub fn spawn_holder(
     Err(io::Error::from(io::ErrorKind::Unsupported))
 }
 
+/// `clone3` with `clone`, the child running [`holder_main`] on `args`;
+/// returns what clone3 returned. Every signal is blocked in this thread for
+/// the clone, so the child starts with them blocked (no handler of ours
+/// may run on its stack); the parent's mask comes back right after.
+///
+/// # Safety
+/// `clone` must name a stack no other process runs on, at whose top
+/// `args` was written, and which outlives the child's use of it.
+#[cfg(target_arch = "x86_64")]
+unsafe fn clone_to_exec(clone: &super::spawn::CloneArgs, args: *mut HolderArgs) -> isize {
+    use nix::sys::signal::{pthread_sigmask, SigSet, SigmaskHow};
+    let mut old = SigSet::empty();
+    let _ = pthread_sigmask(
+        SigmaskHow::SIG_SETMASK,
+        Some(&SigSet::all()),
+        Some(&mut old),
+    );
+    // SAFETY: the caller's contract; the child runs only raw system calls.
+    let ret = unsafe {
+        raw::clone3_with(
+            (clone as *const super::spawn::CloneArgs).cast(),
+            std::mem::size_of::<super::spawn::CloneArgs>(),
+            holder_main,
+            args.cast(),
+        )
+    };
+    let _ = pthread_sigmask(SigmaskHow::SIG_SETMASK, Some(&old), None);
+    ret
+}
+
 /// The child, on its own stack, sharing the parent's memory: raw system
 /// calls only (sys::child), and it reads only the spec and its arguments.
 #[cfg(target_arch = "x86_64")]
@@ -127,4 +140,84 @@ extern "C" fn holder_main(arg: *mut libc::c_void) -> ! {
         let args = &*(arg as *const HolderArgs);
         child::exec(&(*args.spec).raw(), args.devnull)
     }
+}
+
+/// Stack of a [`spawn_exec`] child: it runs `child::exec` and nothing else.
+const EXEC_STACK: usize = 64 * 1024;
+
+/// Spawns `spec` as `posix_spawn` does: `clone3(CLONE_VM | CLONE_VFORK)`,
+/// on a stack of the spawner's that the child leaves by its exec (or its
+/// exit) before the spawner resumes. No page table of the sandbox init is
+/// copied, which is most of what a fork-like clone of this multithreaded
+/// process costs beyond the C floor's fork of a small program. The child
+/// takes the same precautions as a holder (raw syscalls, every signal
+/// blocked until its exec).
+#[cfg(target_arch = "x86_64")]
+pub fn spawn_exec(
+    spec: &ExecSpec,
+    devnull: RawFd,
+    want_pidfd: bool,
+    cgroup: Option<RawFd>,
+) -> io::Result<Spawned> {
+    use std::os::fd::{FromRawFd, OwnedFd};
+    // u128: 16-byte aligned, as the ABI wants the stack.
+    let mut stack = vec![0u128; EXEC_STACK / 16];
+    const ARGS_ROOM: usize = 64;
+    let base = stack.as_mut_ptr().cast::<u8>();
+    // SAFETY: the stack is EXEC_STACK bytes from `base`, so this stays inside it.
+    let args_ptr = unsafe { base.add(EXEC_STACK - ARGS_ROOM) }.cast::<HolderArgs>();
+    // SAFETY: no child runs on this stack yet; the slot is 16-byte aligned.
+    unsafe {
+        args_ptr.write(HolderArgs {
+            spec: spec as *const ExecSpec,
+            devnull,
+        })
+    };
+    let mut pidfd: libc::c_int = -1;
+    let mut clone = super::spawn::CloneArgs {
+        flags: libc::CLONE_VM as u64 | libc::CLONE_VFORK as u64,
+        exit_signal: libc::SIGCHLD as u64,
+        stack: base as u64,
+        stack_size: (EXEC_STACK - ARGS_ROOM) as u64,
+        ..Default::default()
+    };
+    if want_pidfd {
+        clone.flags |= libc::CLONE_PIDFD as u64;
+        clone.pidfd = &mut pidfd as *mut libc::c_int as u64;
+    }
+    if let Some(fd) = cgroup {
+        const CLONE_INTO_CGROUP: u64 = 0x2_0000_0000;
+        clone.flags |= CLONE_INTO_CGROUP;
+        clone.cgroup = fd as u64;
+    }
+    // SAFETY: CLONE_VFORK holds this thread until the child has exec'd or
+    // exited, so the stack and the spec outlive its use; the child runs
+    // only raw system calls on it.
+    let ret = unsafe { clone_to_exec(&clone, args_ptr) };
+    drop(stack);
+    if ret < 0 {
+        return Err(io::Error::from_raw_os_error(-ret as i32));
+    }
+    // SAFETY: CLONE_PIDFD gave us this fd, and nothing else owns it.
+    let pidfd = (want_pidfd && pidfd >= 0).then(|| unsafe { OwnedFd::from_raw_fd(pidfd) });
+    Ok(Spawned {
+        pid: ret as libc::pid_t,
+        pidfd,
+    })
+}
+
+#[cfg(not(target_arch = "x86_64"))]
+pub fn spawn_exec(
+    spec: &ExecSpec,
+    devnull: RawFd,
+    want_pidfd: bool,
+    cgroup: Option<RawFd>,
+) -> io::Result<Spawned> {
+    super::spawn::spawn_into(
+        &super::spawn::ChildAction::Exec(spec),
+        devnull,
+        None,
+        want_pidfd,
+        cgroup,
+    )
 }

@@ -21,6 +21,36 @@ pub fn read_available(fd: BorrowedFd<'_>) -> Vec<u8> {
     bytes
 }
 
+/// Waits up to `limit` for one byte on `read`: a child's "ready", a
+/// keeper's answer. EOF (the writer gone) is `Exited`.
+pub fn wait_byte(
+    read: &std::os::fd::OwnedFd,
+    limit: std::time::Duration,
+) -> Result<(), super::error::NotReady> {
+    use super::error::NotReady;
+    use rustix::event::{poll, PollFd, PollFlags, Timespec};
+    use std::os::fd::AsFd;
+    let deadline = std::time::Instant::now() + limit;
+    loop {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        let timeout = Timespec {
+            tv_sec: left.as_secs() as i64,
+            tv_nsec: i64::from(left.subsec_nanos()),
+        };
+        let mut fds = [PollFd::new(read, PollFlags::IN)];
+        match poll(&mut fds, Some(&timeout)) {
+            Err(rustix::io::Errno::INTR) => continue,
+            Ok(0) => return Err(NotReady::Timeout(limit)),
+            _ => break,
+        }
+    }
+    let mut byte = [0u8; 1];
+    match nix::unistd::read(read.as_fd(), &mut byte) {
+        Ok(1) => Ok(()),
+        _ => Err(NotReady::Exited),
+    }
+}
+
 /// How the sandbox gets its privileges.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]

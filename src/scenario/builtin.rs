@@ -45,6 +45,10 @@ pub const BUILTIN: &[(&str, &str)] = &[
         include_str!("../../scenarios/sweep-churn-rate.toml"),
     ),
     (
+        "sweep-process-count",
+        include_str!("../../scenarios/sweep-process-count.toml"),
+    ),
+    (
         "validate-model",
         include_str!("../../scenarios/validate-model.toml"),
     ),

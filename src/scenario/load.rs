@@ -2,7 +2,7 @@
 //! file, line and key at fault.
 
 use super::builtin;
-use super::config::{Behaviour, Scenario, StrategyConfig, StrategyKind};
+use super::config::{Behaviour, BystanderBehaviour, Scenario, StrategyConfig, StrategyKind};
 use super::program;
 use std::collections::HashSet;
 use std::path::Path;
@@ -90,6 +90,7 @@ fn check_cross_fields(origin: &str, text: &str, s: &Scenario) -> Result<(), Scen
                 check_kind_keys(i, c, keys, s.victim.pidfile.is_some(), exec)
             })
         })
+        .and_then(|()| check_crowds(s))
         .and_then(|()| check_pid_space(s))
         .err();
     let Some((key, message)) = fault else {
@@ -99,6 +100,7 @@ fn check_cross_fields(origin: &str, text: &str, s: &Scenario) -> Result<(), Scen
     let (line, column) = strategy_index(&key)
         .and_then(|i| find_strategy_key(text, i, leaf))
         .or_else(|| find_key(text, leaf))
+        .or_else(|| find_inline_key(text, leaf))
         .unwrap_or((1, 1));
     Err(ScenarioError::Invalid {
         path: origin.to_string(),
@@ -225,10 +227,52 @@ fn check_victim(s: &Scenario) -> Result<(), Fault> {
     Ok(())
 }
 
+/// Crowds (`count` above 1) of bystanders that can be held as one: not
+/// SIGSTOPped ones (their pending signals are read one by one), and one
+/// swept count at most, in a sweep of nothing else.
+fn check_crowds(s: &Scenario) -> Result<(), Fault> {
+    let bystanders = s.churn.bystanders.iter().enumerate();
+    let mut swept = bystanders.clone().filter(|(_, b)| b.count.is_sweep());
+    if let (Some(_), Some((i, _))) = (swept.next(), swept.next()) {
+        return Err((
+            format!("churn.bystanders[{i}].count"),
+            "only one bystander's count can be a list (a sweep)".into(),
+        ));
+    }
+    let other_sweep =
+        s.churn.rate.is_sweep() || s.sandbox.pid_max.as_ref().is_some_and(|p| p.is_sweep());
+    for (i, b) in bystanders {
+        let most = b.count.values().iter().map(|c| c.0).max().unwrap_or(1);
+        if most > 1 && b.behaviour == BystanderBehaviour::Stopped {
+            return Err((
+                format!("churn.bystanders[{i}].count"),
+                "a crowd cannot be `stopped`: each stopped bystander's pending signals are read one by one; give `count` 1 or another behaviour".into(),
+            ));
+        }
+        if b.count.is_sweep() && other_sweep {
+            return Err((
+                format!("churn.bystanders[{i}].count"),
+                "a sweep over count cannot be combined with a sweep over churn.rate or sandbox.pid_max".into(),
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// Every pid_max leaves room for the churn and the bystanders.
 fn check_pid_space(s: &Scenario) -> Result<(), Fault> {
+    let bystanders: u64 = (s.churn.bystanders.iter())
+        .map(|b| {
+            b.count
+                .values()
+                .iter()
+                .map(|c| u64::from(c.0))
+                .max()
+                .unwrap_or(1)
+        })
+        .sum();
     for pid_max in s.sandbox.pid_max.iter().flat_map(|p| p.values()) {
-        let needed = s.churn.max_live.0 as u64 + s.churn.bystanders.len() as u64 + 64;
+        let needed = s.churn.max_live.0 as u64 + bystanders + 64;
         let room = pid_max.0 as u64 - 300;
         if needed > room {
             return Err((
@@ -280,6 +324,20 @@ fn find_strategy_key(text: &str, i: usize, key: &str) -> Option<(usize, usize)> 
         .unwrap_or(rest.len());
     let (line, column) = find_key(&rest[..end].join("\n"), key)?;
     Some((start + 1 + line, column))
+}
+
+/// Where `key = ...` is first written inside an inline table
+/// (`bystanders = [{ command = "x", count = 20 }]`).
+fn find_inline_key(text: &str, key: &str) -> Option<(usize, usize)> {
+    let key = key.split('[').next().unwrap_or(key);
+    text.lines().enumerate().find_map(|(i, line)| {
+        line.match_indices(key).find_map(|(at, _)| {
+            let before = line[..at].chars().next_back();
+            let boundary = before.is_none_or(|c| !(c.is_alphanumeric() || c == '_'));
+            let rest = line[at + key.len()..].trim_start();
+            (boundary && rest.starts_with('=')).then(|| (i + 1, line[..at].chars().count() + 1))
+        })
+    })
 }
 
 fn find_key(text: &str, key: &str) -> Option<(usize, usize)> {

@@ -112,12 +112,34 @@ pub fn next_ended_child() -> io::Result<ChildEnd> {
     })
 }
 
-/// Reaps the ended child `pid` that [`next_ended_child`] reported.
-pub fn reap(pid: i32) {
-    let _ = nix::sys::wait::waitid(
-        nix::sys::wait::Id::Pid(nix::unistd::Pid::from_raw(pid)),
-        nix::sys::wait::WaitPidFlag::WEXITED,
-    );
+/// Whether any child of this process has ended and awaits its reaping: one
+/// `waitid` that reaps nothing, where reading the children's stats would
+/// take a file per child.
+pub fn any_ended_child() -> bool {
+    // SAFETY: a zeroed siginfo_t is valid for waitid to fill; WNOHANG and
+    // WNOWAIT make it neither block nor reap.
+    unsafe {
+        let mut info: libc::siginfo_t = std::mem::zeroed();
+        let ret = libc::waitid(
+            libc::P_ALL,
+            0,
+            &mut info,
+            libc::WEXITED | libc::WNOHANG | libc::WNOWAIT | libc::__WALL,
+        );
+        ret == 0 && info.si_pid() != 0
+    }
+}
+
+/// Reaps the ended child `pid` that [`next_ended_child`] reported; returns
+/// the CPU time it used, with the children it waited for (`wait4`).
+pub fn reap(pid: i32) -> crate::measure::CpuTime {
+    // SAFETY: a zeroed rusage is valid; wait4 fills it and the status.
+    unsafe {
+        let mut usage: libc::rusage = std::mem::zeroed();
+        let mut status = 0;
+        libc::wait4(pid, &mut status, libc::__WALL, &mut usage);
+        crate::measure::CpuTime::from_rusage(&usage)
+    }
 }
 
 #[cfg(test)]

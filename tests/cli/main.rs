@@ -1,6 +1,7 @@
 //! Integration tests: the real `stopbench` binary on shipped scenarios and
 //! fixtures. Each test bounds its own run; nextest adds a global deadline.
 
+mod crowd;
 mod exact;
 mod helpers;
 mod kill;

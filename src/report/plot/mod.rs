@@ -7,6 +7,7 @@ mod misfire_rate;
 pub mod model_check;
 mod outcomes;
 mod percentiles;
+pub mod processes;
 pub mod sweep;
 
 use crate::results::RunResults;

@@ -30,9 +30,22 @@ pub enum Role {
     /// The subreaper between init and the victim where the victim has no
     /// cgroup of its own (see keeper.rs).
     Keeper,
+    /// The keeper of a crowd of bystanders (index into the scenario's
+    /// bystander list; see churn/crowd.rs): its members are its children.
+    Crowd(usize),
 }
 
 impl Role {
+    /// Processes of these roles run stopbench's own code, which never
+    /// forks, or (a crowd's keeper) answer for what is below them. A reuse
+    /// holder may run the daemon's own program, which may fork.
+    pub fn is_leaf(self) -> bool {
+        matches!(
+            self,
+            Role::Churner | Role::Bystander(_) | Role::Sentinel | Role::Crowd(_)
+        )
+    }
+
     pub fn name(self) -> &'static str {
         match self {
             Role::Churner => "churner",
@@ -42,6 +55,7 @@ impl Role {
             Role::Helper => "helper",
             Role::Sentinel => "sentinel",
             Role::Keeper => "keeper",
+            Role::Crowd(_) => "crowd-keeper",
         }
     }
 }
@@ -140,6 +154,8 @@ pub struct Table {
     deaths: Vec<Death>,
     /// Exit causes of helpers, taken by whoever waits for them.
     helper_exits: HashMap<i32, Cause>,
+    /// CPU time of the helpers reaped since it was last taken.
+    helper_cpu: crate::measure::CpuTime,
     victim: Option<VictimWatch>,
     /// Processes init started and is killing itself (cleanup).
     expected: HashSet<i32>,
@@ -169,7 +185,7 @@ impl Table {
         self.procs.insert(pid, Entry { role, cmdline });
         match role {
             Role::Churner => self.live_churners += 1,
-            Role::Bystander(index) => self.bystanders[index] = Some(pid),
+            Role::Bystander(index) | Role::Crowd(index) => self.bystanders[index] = Some(pid),
             Role::Sentinel => self.sentinel = Some(pid),
             _ => {}
         }
@@ -201,6 +217,17 @@ impl Table {
     /// Whether `pid` is a process init started and has not reaped.
     pub fn is_own(&self, pid: i32) -> bool {
         self.procs.contains_key(&pid)
+    }
+
+    /// The role of a process init started and has not reaped.
+    pub fn role(&self, pid: i32) -> Option<Role> {
+        self.procs.get(&pid).map(|e| e.role)
+    }
+
+    /// Whether `pid` is one of init's processes that never fork (churners,
+    /// bystanders, the sentinel): nothing below it to look for.
+    pub fn is_leaf(&self, pid: i32) -> bool {
+        self.role(pid).is_some_and(Role::is_leaf)
     }
 
     /// Init's unreaped processes and their roles.
@@ -310,6 +337,11 @@ impl Table {
     }
 
     /// How helper `pid` ended, once reaped; taken once.
+    /// The CPU time of the helpers reaped since the last call.
+    pub fn take_helper_cpu(&mut self) -> crate::measure::CpuTime {
+        std::mem::take(&mut self.helper_cpu)
+    }
+
     pub fn take_helper_exit(&mut self, pid: i32) -> Option<Cause> {
         self.helper_exits.remove(&pid)
     }

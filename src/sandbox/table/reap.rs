@@ -36,7 +36,16 @@ impl Table {
             cmdline: procfs::cmdline(pid),
             cgroup: procfs::cgroup(pid),
         });
-        sys::reap(pid);
+        let cpu = sys::reap(pid);
+        if matches!(
+            &entry,
+            Some(Entry {
+                role: Role::Helper,
+                ..
+            })
+        ) {
+            self.helper_cpu = self.helper_cpu + cpu;
+        }
         let expected = match &stranger {
             None => self.expected.remove(&pid),
             Some(stranger) => {
@@ -91,7 +100,7 @@ impl Table {
             Role::Helper => {
                 self.helper_exits.insert(pid, cause);
             }
-            Role::Bystander(i) => self.bystanders[i] = None,
+            Role::Bystander(i) | Role::Crowd(i) => self.bystanders[i] = None,
             Role::Sentinel => self.sentinel = None,
             Role::Victim | Role::ReuseHolder | Role::Keeper => {}
         }

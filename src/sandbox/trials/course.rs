@@ -71,6 +71,8 @@ pub(super) struct Stopped {
     /// A process given the victim's number after its death (forced reuse),
     /// where the course placed it itself.
     pub reuse_holder: Option<i32>,
+    /// CPU time of the stop: init's own stopping work and its helpers'.
+    pub cpu: Option<crate::measure::CpuTime>,
 }
 
 impl Stopped {
@@ -93,6 +95,7 @@ impl Stopped {
             helpers: Vec::new(),
             systemd_exit: None,
             reuse_holder: None,
+            cpu: None,
         }
     }
 }

@@ -4,6 +4,7 @@
 
 use super::course::{Course, Launched, Stopped};
 use super::{TrialRunner, QUIESCE_LIMIT, READY_LIMIT};
+use crate::measure::CpuTime;
 use crate::sandbox::cgroup::{self, VictimCgroup};
 use crate::sandbox::error::TrialError;
 use crate::sandbox::keeper;
@@ -125,14 +126,20 @@ impl Course for DirectCourse<'_> {
             user: runner.scenario.victim.user.as_ref().map(|u| u.ids()),
         };
         let inside = runner.inside;
+        // Helpers of earlier trials are not this stop's.
+        inside.shared.table.lock().take_helper_cpu();
+        let own_cpu = CpuTime::this_thread();
         let requested = Instant::now();
         let mut report = self.strategy.stop(inside, &handle, requested);
         let mut stopped = Stopped::between(requested, Instant::now());
+        let mut cpu = CpuTime::this_thread().since(own_cpu);
         let main_end = inside.wait_victim_death(Instant::now() + self.timeout);
         if let Some(after) = self.repeat {
             // The late stop, on the old number: what it does is the trial's.
             std::thread::sleep(after);
+            let own_cpu = CpuTime::this_thread();
             let again = self.strategy.stop(inside, &handle, Instant::now());
+            cpu = cpu + CpuTime::this_thread().since(own_cpu);
             report.absorb_repeat(again);
         }
         // A helper's shell can die (e.g. of its own pkill) while the pkill it
@@ -142,6 +149,8 @@ impl Course for DirectCourse<'_> {
         // A surviving main process under a keeper is no child of init's.
         keep.extend(procfs::stat(tree.main).map(|st| (tree.main, st.start)));
         inside.quiesce(&keep, QUIESCE_LIMIT);
+        // The helpers are gone and reaped (quiesce waited for their trees).
+        stopped.cpu = Some(cpu + inside.shared.table.lock().take_helper_cpu());
         stopped.leaked = tree.members();
         if stopped.leaked.is_empty() {
             stopped.tree_gone = runner.tree_gone(tree, main_end.map(|(_, at)| at));
@@ -260,9 +269,16 @@ impl TrialRunner<'_> {
             // death is not known before then.
             let me = std::process::id() as i32;
             let unreaped = || {
-                procfs::zombies_of(&procfs::scan(), me)
-                    .iter()
-                    .any(|&(p, _)| tree.holds(p, None, procfs::cgroup(p).as_deref()))
+                if !crate::sys::any_ended_child() {
+                    return false;
+                }
+                let children = procfs::children(me);
+                let table = self.inside.shared.table.lock();
+                children.into_iter().any(|p| {
+                    !table.is_leaf(p)
+                        && procfs::stat(p).is_some_and(|st| st.state == 'Z')
+                        && tree.holds(p, None, procfs::cgroup(p).as_deref())
+                })
             };
             while unreaped() {
                 if Instant::now() >= deadline {
@@ -324,10 +340,9 @@ impl TrialRunner<'_> {
             let child = if config.random_pid {
                 self.spawn_at_random_pid(&spec, cgroup)
             } else {
-                spawn::spawn_into(
-                    &ChildAction::Exec(&spec),
+                crate::sandbox::vm_spawn::spawn_exec(
+                    &spec,
                     self.inside.devnull.as_raw_fd(),
-                    None,
                     true,
                     cgroup,
                 )

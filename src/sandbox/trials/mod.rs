@@ -18,17 +18,18 @@ use super::inside::Inside;
 use super::keeper;
 use super::procfs;
 use super::spawn::{self, ChildAction, ExecSpec};
-use super::table::{KeeperSignal, Role};
+use super::table::{Death, KeeperSignal, Role};
 use super::victim_tree::VictimTree;
 use super::wire::{emit, Message};
-use crate::churn::bystander;
+use crate::churn::bystander::{self, OracleReport};
+use crate::churn::crowd::{self, CrowdLink};
 use crate::measure::verdict::{verdict, Observation};
 use crate::measure::TrialRecord;
 use crate::oracle::{
     attribute, CaughtSignal, Evidence, Misfire, SeenBy, SentinelEvidence, StrategyActs,
 };
 use crate::sandbox::error::{NotReady, TrialError};
-use crate::scenario::{Behaviour, BystanderBehaviour, Newcomer, Scenario};
+use crate::scenario::{Behaviour, BystanderBehaviour, BystanderConfig, Newcomer, Scenario};
 use crate::strategy::StopStrategy;
 use course::Course;
 use direct::DirectCourse;
@@ -41,6 +42,8 @@ use std::time::{Duration, Instant};
 
 /// How long a victim or bystander may take to report ready.
 const READY_LIMIT: Duration = Duration::from_secs(5);
+/// How often the PIDs in use are counted (see `sample_held_pids`).
+const HELD_SAMPLE_EVERY: Duration = Duration::from_millis(250);
 /// How long cleanup may wait for stragglers of a trial.
 const QUIESCE_LIMIT: Duration = Duration::from_secs(2);
 
@@ -70,6 +73,13 @@ pub struct TrialRunner<'a> {
     /// Signals the next trial's victim sent while it started, found while
     /// the previous trial was finalized.
     carried: Vec<Misfire>,
+    /// When the PIDs in use were last counted, and how long that took.
+    held_sampled: Option<(Instant, Duration)>,
+    /// Init's end of each crowd keeper's pipes, by bystander index.
+    crowds: HashMap<usize, CrowdLink>,
+    /// One /proc scan's floor, measured once every bystander first stood
+    /// (see procfs::scan_floor): median time of three, and processes seen.
+    scan_floor: Option<(Duration, usize)>,
 }
 
 struct Pending {
@@ -129,6 +139,9 @@ impl<'a> TrialRunner<'a> {
             victim_cmdline: scenario.victim.command.joined(),
             victim_exe: crate::victim::executable(&scenario.victim, &inside.exe),
             carried: Vec::new(),
+            held_sampled: None,
+            crowds: HashMap::new(),
+            scan_floor: None,
         })
     }
 
@@ -141,10 +154,16 @@ impl<'a> TrialRunner<'a> {
         strategy: &dyn StopStrategy,
         label: &str,
     ) -> bool {
-        // A /proc scan reads every task's directory; for a mean, every 8th
-        // trial is plenty.
-        if trial % 8 == 0 {
+        // A /proc scan reads every task's directory: with thousands of
+        // processes it costs more than a trial. For a mean, one sample per
+        // quarter second is plenty, however fast trials go, and the samples
+        // are spaced so that they take at most 2% of the time.
+        let due =
+            |(at, cost): (Instant, Duration)| at.elapsed() >= HELD_SAMPLE_EVERY.max(cost * 50);
+        if self.held_sampled.is_none_or(due) {
+            let at = Instant::now();
             self.sample_held_pids();
+            self.held_sampled = Some((at, at.elapsed()));
         }
         let config = self.scenario.strategies.iter().find(|s| s.label() == label);
         let timeout = config.map_or(Duration::from_secs(2), |s| s.timeout.0);
@@ -160,7 +179,11 @@ impl<'a> TrialRunner<'a> {
     /// course.rs). Returns `false` when the host has gone away.
     fn run_trial(&mut self, trial: u32, round: u32, label: &str, course: &mut dyn Course) -> bool {
         let mut record = self.blank_record(trial, round, label);
-        let launched = match self.ensure_bystanders().and_then(|()| course.start(self)) {
+        let bystanders = self.ensure_bystanders();
+        if bystanders.is_ok() && self.scan_floor.is_none() {
+            self.scan_floor = measure_scan_floor();
+        }
+        let launched = match bystanders.and_then(|()| course.start(self)) {
             Ok(launched) => launched,
             Err(err) => {
                 record.error = Some(err.to_string());
@@ -205,9 +228,11 @@ impl<'a> TrialRunner<'a> {
         record.note = stopped.note.clone();
         record.helpers = (!stopped.helpers.is_empty()).then(|| stopped.helpers.join("; "));
         record.systemd_exit = stopped.systemd_exit;
+        record.cpu = stopped.cpu;
 
         course.clean_up(self, &launched, &stopped.leaked);
         self.inside.quiesce(&[], QUIESCE_LIMIT);
+        self.inside.settle_targets(QUIESCE_LIMIT);
         self.inside.settle(QUIESCE_LIMIT);
         let watch = self.inside.shared.table.lock().end_victim_watch();
         if let Some(err) = watch.as_ref().and_then(|w| w.reuse_error.clone()) {
@@ -230,9 +255,18 @@ impl<'a> TrialRunner<'a> {
         TrialRecord::new(trial, round, label, &self.victim_cmdline)
     }
 
+    /// One /proc scan's floor in this sandbox, with every bystander up.
+    pub fn scan_floor(&self) -> Option<(Duration, usize)> {
+        self.scan_floor
+    }
+
     /// Finalizes the last trial after a short settle time.
     pub fn finish(&mut self) -> bool {
         std::thread::sleep(Duration::from_millis(20));
+        // The crowds' dead of the last trial, reported before it is attributed.
+        for link in self.crowds.values() {
+            let _ = link.sync(false);
+        }
         self.finalize(None)
     }
 
@@ -247,8 +281,9 @@ impl<'a> TrialRunner<'a> {
         // Deaths first: a process that reported a caught signal and then
         // died wrote its report before its death was seen, so the reports
         // drained after hold it.
-        let deaths = self.inside.shared.table.lock().take_deaths();
-        let mut caught = self.drain_handler_reports();
+        let mut deaths = self.inside.shared.table.lock().take_deaths();
+        let (mut caught, crowd_deaths) = self.drain_oracle();
+        deaths.extend(crowd_deaths);
         caught.extend(self.stopped_bystander_signals());
         let keeper_signals = self.inside.shared.table.lock().take_keeper_signals();
         caught.extend(
@@ -320,29 +355,52 @@ impl<'a> TrialRunner<'a> {
         })
     }
 
-    /// The handler reports since the last drain: the bystanders' and the
-    /// sentinel's caught signals, with their senders.
-    fn drain_handler_reports(&self) -> Vec<CaughtSignal> {
+    /// The oracle pipe since the last drain: the signals bystanders and the
+    /// sentinel caught, with their senders, and the crowd members their
+    /// keepers found dead of a signal.
+    fn drain_oracle(&self) -> (Vec<CaughtSignal>, Vec<Death>) {
         let bytes = super::wire::read_available(self.oracle_read.as_fd());
-        let mut caught = Vec::new();
+        let (mut caught, mut deaths) = (Vec::new(), Vec::new());
+        let crowd_cmdline = |index: usize| self.scenario.churn.bystanders[index].command.joined();
         for report in bystander::decode_reports(&bytes) {
-            // By command line: a sentinel hit and replaced meanwhile still counts.
-            let cmdline = self.bystander_cmdlines.get(&report.pid).cloned();
-            let role = if cmdline.as_deref() == Some(bystander::SENTINEL_CMDLINE) {
-                Role::Sentinel.name()
-            } else {
-                "bystander"
-            };
-            caught.push(CaughtSignal {
-                pid: report.pid,
-                cmdline: cmdline.unwrap_or_else(|| format!("[pid {}]", report.pid)),
-                role,
-                signal: report.signal,
-                seen_by: SeenBy::Handler,
-                sender: Some(report.sender),
-            });
+            match report {
+                OracleReport::Caught {
+                    pid,
+                    signal,
+                    sender,
+                    crowd,
+                } => {
+                    // By command line: a sentinel hit and replaced meanwhile still counts.
+                    let cmdline = match crowd {
+                        Some(index) => Some(crowd_cmdline(index)),
+                        None => self.bystander_cmdlines.get(&pid).cloned(),
+                    };
+                    let role = match cmdline.as_deref() {
+                        Some(bystander::SENTINEL_CMDLINE) => Role::Sentinel.name(),
+                        Some(crowd::KEEPER_CMDLINE) => Role::Crowd(0).name(),
+                        _ => "bystander",
+                    };
+                    caught.push(CaughtSignal {
+                        pid,
+                        cmdline: cmdline.unwrap_or_else(|| format!("[pid {pid}]")),
+                        role,
+                        signal,
+                        seen_by: SeenBy::Handler,
+                        sender: Some(sender),
+                    });
+                }
+                OracleReport::Died { pid, signal, crowd } => deaths.push(Death {
+                    pid,
+                    role: Some(Role::Bystander(crowd)),
+                    cmdline: crowd_cmdline(crowd).into(),
+                    start: None,
+                    cgroup: None,
+                    cause: crate::oracle::Cause::Signaled(signal),
+                    at: Instant::now(),
+                }),
+            }
         }
-        caught
+        (caught, deaths)
     }
 
     /// Signals pending on SIGSTOPped bystanders; those hit are retired (and
@@ -381,20 +439,68 @@ impl<'a> TrialRunner<'a> {
         if inside.shared.table.lock().sentinel().is_none() {
             let spec = self
                 .ready_spec(|ready, oracle| bystander::sentinel_spec(&inside.exe, ready, oracle))?;
-            self.start_ready(spec, Role::Sentinel)?;
+            self.start_ready(spec, Role::Sentinel, READY_LIMIT)?;
         }
         for (index, config) in scenario.churn.bystanders.iter().enumerate() {
+            if config.is_crowd() {
+                self.ensure_crowd(index, config)?;
+                continue;
+            }
             if inside.shared.table.lock().bystander(index).is_some() {
                 continue;
             }
             let spec = self.ready_spec(|ready, oracle| {
                 bystander::exec_spec(config, &inside.exe, ready, oracle)
             })?;
-            let pid = self.start_ready(spec, Role::Bystander(index))?;
+            let pid = self.start_ready(spec, Role::Bystander(index), READY_LIMIT)?;
             if config.behaviour == BystanderBehaviour::Stopped {
                 self.stop_process(pid)?;
             }
         }
+        Ok(())
+    }
+
+    /// Starts crowd `index` where its keeper is not alive; otherwise has
+    /// the keeper report its dead and make it whole again.
+    fn ensure_crowd(&mut self, index: usize, config: &BystanderConfig) -> Result<(), TrialError> {
+        let keeper = self.inside.shared.table.lock().bystander(index);
+        if let (Some(link), Some(keeper)) = (self.crowds.get(&index), keeper) {
+            let Err(why) = link.sync(true) else {
+                return Ok(());
+            };
+            // A keeper that does not answer (stopped, say) is replaced, with
+            // its crowd, before the next trial.
+            self.inside.kill_own(keeper);
+            self.crowds.remove(&index);
+            return Err(TrialError::NotReady {
+                what: Role::Crowd(index).name(),
+                cmdline: crowd::KEEPER_CMDLINE.into(),
+                why,
+            });
+        }
+        self.crowds.remove(&index);
+        let (control_read, control) = pipe2(OFlag::O_CLOEXEC).map_err(TrialError::Pipe)?;
+        let (answer, answer_write) = pipe2(OFlag::O_CLOEXEC).map_err(TrialError::Pipe)?;
+        let (inside, count) = (self.inside, config.count.one().0);
+        let spec = self.ready_spec(|ready, oracle| {
+            let fds = [
+                ready,
+                oracle,
+                control_read.as_raw_fd(),
+                answer_write.as_raw_fd(),
+            ];
+            crowd::keeper_spec(config, index, &inside.exe, fds)
+        })?;
+        self.start_ready(spec, Role::Crowd(index), crowd::start_limit(count))?;
+        drop((control_read, answer_write));
+        self.crowds.insert(
+            index,
+            CrowdLink {
+                control,
+                answer,
+                count,
+            },
+        );
         Ok(())
     }
 
@@ -414,6 +520,7 @@ impl<'a> TrialRunner<'a> {
         &mut self,
         (spec, ready_read, ready_write): (ExecSpec, OwnedFd, OwnedFd),
         role: Role,
+        limit: Duration,
     ) -> Result<i32, TrialError> {
         let pid = {
             let mut table = self.inside.shared.table.lock();
@@ -434,7 +541,7 @@ impl<'a> TrialRunner<'a> {
         // Only the child holds the write end now, so its exit means EOF.
         drop(ready_write);
         self.bystander_cmdlines.insert(pid, spec.cmdline());
-        wait_ready(&ready_read).map_err(|why| TrialError::NotReady {
+        super::wire::wait_byte(&ready_read, limit).map_err(|why| TrialError::NotReady {
             what: role.name(),
             cmdline: spec.cmdline(),
             why,
@@ -474,26 +581,16 @@ impl<'a> TrialRunner<'a> {
     }
 }
 
+/// The median of three scans (see procfs::scan_floor).
+fn measure_scan_floor() -> Option<(Duration, usize)> {
+    let mut scans: Vec<(Duration, usize)> = (0..3).filter_map(|_| procfs::scan_floor()).collect();
+    scans.sort_unstable();
+    scans.get(scans.len() / 2).copied()
+}
+
 /// Waits for the one-byte ready signal of a freshly started process.
 fn wait_ready(read: &OwnedFd) -> Result<(), NotReady> {
-    use rustix::event::{poll, PollFd, PollFlags, Timespec};
-    let timeout = Timespec {
-        tv_sec: READY_LIMIT.as_secs() as i64,
-        tv_nsec: 0,
-    };
-    let mut fds = [PollFd::new(read, PollFlags::IN)];
-    loop {
-        match poll(&mut fds, Some(&timeout)) {
-            Err(rustix::io::Errno::INTR) => continue,
-            Ok(0) => return Err(NotReady::Timeout(READY_LIMIT)),
-            _ => break,
-        }
-    }
-    let mut byte = [0u8; 1];
-    match nix::unistd::read(read.as_fd(), &mut byte) {
-        Ok(1) => Ok(()),
-        _ => Err(NotReady::Exited),
-    }
+    super::wire::wait_byte(read, READY_LIMIT)
 }
 
 impl TrialRunner<'_> {

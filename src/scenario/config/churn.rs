@@ -280,6 +280,40 @@ impl<'de> Deserialize<'de> for CommandLine {
 pub struct BystanderConfig {
     pub command: CommandLine,
     pub behaviour: BystanderBehaviour,
+    /// How many processes run this command line: more than one makes a
+    /// crowd, held by a keeper of its own (see churn/crowd.rs); a list sweeps.
+    #[serde(skip_serializing_if = "is_single")]
+    pub count: Sweep<CrowdSize>,
+}
+
+fn is_single(count: &Sweep<CrowdSize>) -> bool {
+    *count == Sweep::One(CrowdSize(1))
+}
+
+impl BystanderConfig {
+    /// A crowd (more than one process) in a concrete scenario.
+    pub fn is_crowd(&self) -> bool {
+        self.count.one().0 > 1
+    }
+}
+
+/// Processes of one bystander line: bounded, as every loop that spawns is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct CrowdSize(pub u32);
+
+impl Default for CrowdSize {
+    fn default() -> Self {
+        CrowdSize(1)
+    }
+}
+
+/// The most processes one bystander line may start.
+pub const CROWD_MAX: u32 = 50_000;
+
+impl<'de> Deserialize<'de> for CrowdSize {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        bounded(deserializer, "count", 1, CROWD_MAX, "").map(Self)
+    }
 }
 
 impl<'de> Deserialize<'de> for BystanderConfig {
@@ -290,6 +324,8 @@ impl<'de> Deserialize<'de> for BystanderConfig {
             command: CommandLine,
             #[serde(default)]
             behaviour: BystanderBehaviour,
+            #[serde(default)]
+            count: Sweep<CrowdSize>,
         }
         #[derive(Deserialize)]
         #[serde(untagged)]
@@ -304,11 +340,13 @@ impl<'de> Deserialize<'de> for BystanderConfig {
                 Ok(Self {
                     command,
                     behaviour: BystanderBehaviour::Plain,
+                    count: Sweep::default(),
                 })
             }
             Raw::Full(full) => Ok(Self {
                 command: full.command,
                 behaviour: full.behaviour,
+                count: full.count,
             }),
         }
     }

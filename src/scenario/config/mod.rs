@@ -17,8 +17,8 @@ mod victim;
 
 use bounded::bounded;
 pub use churn::{
-    BystanderBehaviour, BystanderConfig, ChurnConfig, CommandLine, Lifetime, MaxLive, Newcomer,
-    Rate,
+    BystanderBehaviour, BystanderConfig, ChurnConfig, CommandLine, CrowdSize, Lifetime, MaxLive,
+    Newcomer, Rate, CROWD_MAX,
 };
 pub use name::ScenarioName;
 pub use strategy::{KillMode, Match, StrategyConfig, StrategyKind, UnitForm};
@@ -149,6 +149,9 @@ pub enum SweepParameter {
     /// Both lists: every pid_max with every rate.
     #[serde(rename = "sandbox.pid_max x churn.rate")]
     Grid,
+    /// A bystander line's `count`: the number of processes in the sandbox.
+    #[serde(rename = "churn.bystanders.count")]
+    Processes,
 }
 
 impl SweepParameter {
@@ -157,6 +160,7 @@ impl SweepParameter {
             SweepParameter::ChurnRate => "churn.rate",
             SweepParameter::PidMax => "sandbox.pid_max",
             SweepParameter::Grid => "sandbox.pid_max x churn.rate",
+            SweepParameter::Processes => "churn.bystanders.count",
         }
     }
 }
@@ -190,6 +194,28 @@ impl Scenario {
                 }
             }
             return Some((SweepParameter::Grid, points));
+        }
+        if let Some(i) = self
+            .churn
+            .bystanders
+            .iter()
+            .position(|b| b.count.is_sweep())
+        {
+            let points = self.churn.bystanders[i]
+                .count
+                .values()
+                .into_iter()
+                .map(|count| {
+                    let mut scenario = self.clone();
+                    scenario.churn.bystanders[i].count = Sweep::One(count);
+                    SweepPoint {
+                        label: format!("count-{}", count.0),
+                        value: count.0.to_string(),
+                        scenario,
+                    }
+                })
+                .collect();
+            return Some((SweepParameter::Processes, points));
         }
         if self.churn.rate.is_sweep() {
             let points = self
