@@ -130,7 +130,10 @@ pub fn procs(path: &Path) -> Vec<i32> {
 /// from one line of `cgroup.events`, and one with no cgroup below it from
 /// `cgroup.stat`, without listing its directory of interface files.
 pub fn procs_below(path: &Path) -> Vec<i32> {
-    if !populated(path) {
+    // Only a file that says so makes it empty: one that cannot be read
+    // proves nothing, and the members are read as they are.
+    let events = fs::read_to_string(path.join("cgroup.events"));
+    if events.is_ok_and(|t| t.lines().any(|l| l == "populated 0")) {
         return Vec::new();
     }
     let mut pids = procs(path);

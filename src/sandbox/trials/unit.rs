@@ -18,6 +18,7 @@ use rustix::process::{pidfd_open, pidfd_send_signal, Pid, PidfdFlags, Signal};
 use std::collections::HashMap;
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 pub fn unit_name(label: &str) -> String {
@@ -230,11 +231,18 @@ impl Course for UnitCourse<'_> {
         }
         // systemd gave the unit a cgroup of its own: the victim's tree is
         // exactly what it holds (read from the main process, as this
-        // process's cgroup namespace names it).
+        // process's cgroup namespace names it). Its directory, where the
+        // container's cgroup2 mount shows it, lists the members at once;
+        // without it every process's cgroup is read.
+        let cgroup: Option<Arc<str>> = procfs::cgroup(mainpid).map(Into::into);
+        let dir = cgroup.as_deref().and_then(|name| {
+            let dir = crate::sandbox::cgroup::cgroup2_mount()?.join(name.trim_start_matches('/'));
+            dir.join("cgroup.procs").exists().then_some(dir)
+        });
         let tree = VictimTree {
             main: mainpid,
-            cgroup: procfs::cgroup(mainpid).map(Into::into),
-            dir: None,
+            cgroup,
+            dir,
             keeper: None,
             snapshot: Vec::new(),
         };
