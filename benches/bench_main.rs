@@ -29,7 +29,13 @@ fn main() {
                 eprintln!("bench: cannot mount a private /proc: {reason}");
                 std::process::exit(1);
             }
-            let mut c = criterion::Criterion::default().configure_from_args();
+            // A second of warm-up and two of measurement per bench: enough
+            // samples for these microsecond operations, and `cargo bench`
+            // (with every scenario after) stays under four minutes.
+            let mut c = criterion::Criterion::default()
+                .warm_up_time(std::time::Duration::from_secs(1))
+                .measurement_time(std::time::Duration::from_secs(2))
+                .configure_from_args();
             benchmarks::recording::benches(&mut c);
             benchmarks::oracle::benches(&mut c);
             benchmarks::churn::benches(&mut c);

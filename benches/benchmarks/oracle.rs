@@ -83,10 +83,7 @@ fn walks(c: &mut Criterion) {
     let mut group = c.benchmark_group("oracle/per-trial-walk");
     // A full scan at 5,000 processes takes a tenth of a second: a few
     // dozen samples tell the flat walk from the growing scan.
-    group
-        .sample_size(20)
-        .warm_up_time(std::time::Duration::from_secs(1))
-        .measurement_time(std::time::Duration::from_secs(3));
+    group.sample_size(20);
     for processes in [10usize, 5_000] {
         let keeper = Crowd::start(processes);
         group.bench_function(format!("children-walk/{processes}"), |b| {
