@@ -218,15 +218,6 @@ pub fn scan_floor() -> Option<(std::time::Duration, usize)> {
     }
 }
 
-/// `(pid, start)` of `parent`'s children in a [`scan`] that died and wait
-/// to be reaped: their deaths are not known yet.
-pub fn zombies_of(all: &[(i32, Stat)], parent: i32) -> Vec<(i32, u64)> {
-    all.iter()
-        .filter(|(_, st)| st.ppid == parent && st.state == 'Z')
-        .map(|(pid, st)| (*pid, st.start))
-        .collect()
-}
-
 /// Those of `procs` still alive and not about to die of a pending SIGKILL.
 pub fn leaked(procs: &[(i32, u64)]) -> Vec<(i32, u64)> {
     procs
@@ -321,9 +312,10 @@ mod tests {
             std::thread::sleep(std::time::Duration::from_millis(5));
         }
         let all = scan();
-        assert!(zombies_of(&all, me).iter().any(|&(p, _)| p == pid));
+        let zombie = |p: &i32| stat(*p).is_some_and(|st| st.state == 'Z');
+        assert!(children(me).iter().any(|&p| p == pid && zombie(&p)));
         assert!(!descendants_in(&all, me).iter().any(|&(p, _)| p == pid));
         child.wait().unwrap();
-        assert!(!zombies_of(&scan(), me).iter().any(|&(p, _)| p == pid));
+        assert!(!children(me).contains(&pid));
     }
 }

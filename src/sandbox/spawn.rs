@@ -146,6 +146,9 @@ pub(super) struct CloneArgs {
     pub(super) cgroup: u64,
 }
 
+/// `CLONE_INTO_CGROUP` (Linux 5.7+), which the libc crate does not name.
+pub(super) const CLONE_INTO_CGROUP: u64 = 0x2_0000_0000;
+
 /// Creates a child that performs `action`, with stdio on `devnull`.
 ///
 /// `set_tid` asks for that exact PID in the innermost PID namespace
@@ -186,7 +189,6 @@ pub fn spawn_into(
         args.flags |= spec.vfork_flag();
     }
     if let Some(fd) = cgroup {
-        const CLONE_INTO_CGROUP: u64 = 0x2_0000_0000;
         args.flags |= CLONE_INTO_CGROUP;
         args.cgroup = fd as u64;
     }

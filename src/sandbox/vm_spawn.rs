@@ -186,8 +186,7 @@ pub fn spawn_exec(
         clone.pidfd = &mut pidfd as *mut libc::c_int as u64;
     }
     if let Some(fd) = cgroup {
-        const CLONE_INTO_CGROUP: u64 = 0x2_0000_0000;
-        clone.flags |= CLONE_INTO_CGROUP;
+        clone.flags |= super::spawn::CLONE_INTO_CGROUP;
         clone.cgroup = fd as u64;
     }
     // SAFETY: CLONE_VFORK holds this thread until the child has exec'd or
