@@ -1,11 +1,17 @@
 //! `stopbench compare OLD NEW`: what changed between two runs of a scenario,
 //! per strategy, and whether the change is beyond noise, the way criterion
-//! compares against a baseline. Latency: Mann–Whitney U on the trials'
-//! latencies plus a noise threshold on the median; misfires: a test of two
-//! proportions on the share of trials with a misfire.
+//! compares against a baseline. The median latency (and the stop's
+//! completion): Mann–Whitney U on the trials' latencies plus a noise
+//! threshold; the tail (p99): a bootstrap of its change plus a threshold of
+//! its own; misfires: Fisher's exact test on the trials with a misfire,
+//! which stays true for the rare counts misfires are. All p-values of one
+//! comparison are adjusted together (Holm), so comparing many strategies
+//! finds no change by chance; `--fail-on` gates on the adjusted verdicts.
 
 use crate::figures::{duration, thousands};
-use crate::measure::stats::{mann_whitney, two_proportions};
+use crate::measure::significance::{bootstrap_quantile_shift, fisher_exact, holm, QuantileShift};
+use crate::measure::stats::mann_whitney;
+use crate::measure::StrategyStats;
 use crate::results::{LoadError, RunResults};
 use std::fmt::Write;
 use std::path::Path;
@@ -47,6 +53,10 @@ pub struct StrategyChange {
     pub p99: (Option<Duration>, Option<Duration>),
     pub latency_p: Option<f64>,
     pub latency: Verdict,
+    /// The p99's change, bootstrapped: its 95% interval (µs) and p-value.
+    pub p99_interval: Option<(f64, f64)>,
+    pub p99_p: Option<f64>,
+    pub tail: Verdict,
     /// The stop's completion (what a deploy waits for), compared likewise.
     pub completion_p50: (Option<Duration>, Option<Duration>),
     pub completion_p: Option<f64>,
@@ -62,6 +72,9 @@ pub struct Comparison {
     pub old: String,
     pub new: String,
     pub noise: f64,
+    pub tail_noise: f64,
+    /// How many tests the p-values were adjusted for (Holm).
+    pub tests: usize,
     pub strategies: Vec<StrategyChange>,
     /// Strategies in only one of the runs.
     pub unmatched: Vec<String>,
@@ -78,7 +91,46 @@ pub enum CompareError {
     DifferentScenarios(String, String),
 }
 
-pub fn compare(old_dir: &Path, new_dir: &Path, noise: f64) -> Result<Comparison, CompareError> {
+/// The thresholds below which a significant change is noise: a share of
+/// the median, and of the p99 (the tail moves more between runs).
+#[derive(Debug, Clone, Copy)]
+pub struct Noise {
+    pub median: f64,
+    pub tail: f64,
+}
+
+/// One strategy's raw tests, in the order [`holm`] adjusts their p-values.
+struct Raw {
+    latency: Option<f64>,
+    tail: Option<QuantileShift>,
+    completion: Option<f64>,
+    misfires: f64,
+}
+
+type Samples = std::collections::BTreeMap<String, Vec<u64>>;
+
+/// The tests of one strategy's two runs, unadjusted.
+fn raw_tests(
+    (o, n): (&StrategyStats, &StrategyStats),
+    old: &crate::results::LatencySamples,
+    new: &crate::results::LatencySamples,
+) -> Raw {
+    let empty = Vec::new();
+    let of = |all: &'_ Samples, s: &str| -> Vec<u64> { all.get(s).unwrap_or(&empty).clone() };
+    let (a, b) = (of(&old.death, &o.strategy), of(&new.death, &n.strategy));
+    Raw {
+        latency: mann_whitney(&a, &b).map(|r| r.0),
+        tail: bootstrap_quantile_shift(&a, &b, 0.99),
+        completion: mann_whitney(
+            &of(&old.completion, &o.strategy),
+            &of(&new.completion, &n.strategy),
+        )
+        .map(|r| r.0),
+        misfires: fisher_exact(o.misfired_trials, o.trials, n.misfired_trials, n.trials),
+    }
+}
+
+pub fn compare(old_dir: &Path, new_dir: &Path, noise: Noise) -> Result<Comparison, CompareError> {
     let (old, new) = (RunResults::load(old_dir)?, RunResults::load(new_dir)?);
     let across_systemd = systemd_generations(&old, &new);
     if old.name() != new.name() && across_systemd.is_none() {
@@ -91,57 +143,45 @@ pub fn compare(old_dir: &Path, new_dir: &Path, noise: f64) -> Result<Comparison,
         RunResults::latency_samples(old_dir)?,
         RunResults::latency_samples(new_dir)?,
     );
-    let mut strategies = Vec::new();
+    let mut pairs = Vec::new();
     let mut unmatched = Vec::new();
     for n in &new.stats {
-        let Some(o) = old.stats.iter().find(|o| o.strategy == n.strategy) else {
-            unmatched.push(n.strategy.clone());
-            continue;
-        };
-        let empty = Vec::new();
-        let samples = |all: &std::collections::BTreeMap<String, Vec<u64>>, s: &str| {
-            all.get(s).unwrap_or(&empty).clone()
-        };
-        let (p50_old, p50_new) = (o.latency_at(0.5), n.latency_at(0.5));
-        let (latency_p, latency) = shift(
-            &samples(&old_lat.death, &o.strategy),
-            &samples(&new_lat.death, &n.strategy),
-            (p50_old, p50_new),
-            noise,
-        );
-        let completion_p50 = (o.completion_at(0.5), n.completion_at(0.5));
-        let (completion_p, completion) = shift(
-            &samples(&old_lat.completion, &o.strategy),
-            &samples(&new_lat.completion, &n.strategy),
-            completion_p50,
-            noise,
-        );
-        let misfire_p = two_proportions(o.misfired_trials, o.trials, n.misfired_trials, n.trials);
-        let (r0, r1) = (o.misfire_rate().0, n.misfire_rate().0);
-        let misfires = if o.trials == 0 || n.trials == 0 {
-            Verdict::Incomparable
-        } else if misfire_p >= ALPHA {
-            Verdict::NoChange
-        } else if r1 < r0 {
-            Verdict::Better
-        } else {
-            Verdict::Worse
-        };
-        strategies.push(StrategyChange {
-            strategy: n.strategy.clone(),
-            p50: (p50_old, p50_new),
-            p99: (o.latency_at(0.99), n.latency_at(0.99)),
-            latency_p,
-            latency,
-            completion_p50,
-            completion_p,
-            completion,
-            misfire_rate: (r0, r1),
-            misfire_trials: ((o.misfired_trials, o.trials), (n.misfired_trials, n.trials)),
-            misfire_p,
-            misfires,
-        });
+        match old.stats.iter().find(|o| o.strategy == n.strategy) {
+            Some(o) => pairs.push((o, n)),
+            None => unmatched.push(n.strategy.clone()),
+        }
     }
+    let raw: Vec<Raw> = pairs
+        .iter()
+        .map(|&(o, n)| raw_tests((o, n), &old_lat, &new_lat))
+        .collect();
+    let flat: Vec<f64> = raw
+        .iter()
+        .flat_map(|r| {
+            [
+                r.latency,
+                r.tail.as_ref().map(|q| q.p),
+                r.completion,
+                Some(r.misfires),
+            ]
+        })
+        .flatten()
+        .collect();
+    let mut adjusted = holm(&flat).into_iter();
+    let mut next = |p: Option<f64>| p.map(|_| adjusted.next().expect("one per test"));
+    let strategies = pairs
+        .iter()
+        .zip(&raw)
+        .map(|((o, n), r)| {
+            let p = (
+                next(r.latency),
+                next(r.tail.as_ref().map(|q| q.p)),
+                next(r.completion),
+                next(Some(r.misfires)).unwrap_or(1.0),
+            );
+            strategy_change(o, n, p, r.tail.as_ref().map(|q| q.interval), noise)
+        })
+        .collect();
     unmatched.extend(
         old.stats
             .iter()
@@ -152,11 +192,54 @@ pub fn compare(old_dir: &Path, new_dir: &Path, noise: f64) -> Result<Comparison,
         scenario: new.name().to_string(),
         old: old_dir.display().to_string(),
         new: new_dir.display().to_string(),
-        noise,
+        noise: noise.median,
+        tail_noise: noise.tail,
+        tests: flat.len(),
         strategies,
         unmatched,
         across_systemd,
     })
+}
+
+/// One strategy's change, from its adjusted p-values (median, p99,
+/// completion, misfires) and the bootstrap interval of the p99's change.
+fn strategy_change(
+    o: &StrategyStats,
+    n: &StrategyStats,
+    p: (Option<f64>, Option<f64>, Option<f64>, f64),
+    p99_interval: Option<(f64, f64)>,
+    noise: Noise,
+) -> StrategyChange {
+    let p50 = (o.latency_at(0.5), n.latency_at(0.5));
+    let p99 = (o.latency_at(0.99), n.latency_at(0.99));
+    let completion_p50 = (o.completion_at(0.5), n.completion_at(0.5));
+    let (r0, r1) = (o.misfire_rate().0, n.misfire_rate().0);
+    let misfires = if o.trials == 0 || n.trials == 0 {
+        Verdict::Incomparable
+    } else if p.3 >= ALPHA {
+        Verdict::NoChange
+    } else if r1 < r0 {
+        Verdict::Better
+    } else {
+        Verdict::Worse
+    };
+    StrategyChange {
+        strategy: n.strategy.clone(),
+        p50,
+        p99,
+        latency_p: p.0,
+        latency: verdict(p.0, p50, noise.median),
+        p99_interval,
+        p99_p: p.1,
+        tail: verdict(p.1, p99, noise.tail),
+        completion_p50,
+        completion_p: p.2,
+        completion: verdict(p.2, completion_p50, noise.median),
+        misfire_rate: (r0, r1),
+        misfire_trials: ((o.misfired_trials, o.trials), (n.misfired_trials, n.trials)),
+        misfire_p: p.3,
+        misfires,
+    }
 }
 
 /// Runs of the same configuration under two systemd roots (scenarios that
@@ -191,18 +274,13 @@ fn systemd_generations(old: &RunResults, new: &RunResults) -> Option<(String, St
     Some((describe(old), describe(new)))
 }
 
-/// Whether the samples moved: Mann–Whitney U, then the medians' relative
-/// change against the noise threshold.
-fn shift(
-    a: &[u64],
-    b: &[u64],
-    (m0, m1): (Option<Duration>, Option<Duration>),
-    noise: f64,
-) -> (Option<f64>, Verdict) {
-    match (mann_whitney(a, b), m0, m1) {
-        (Some((p, _)), Some(m0), Some(m1)) => {
+/// Whether a figure moved: its adjusted p-value, then its relative change
+/// against the noise threshold.
+fn verdict(p: Option<f64>, (m0, m1): (Option<Duration>, Option<Duration>), noise: f64) -> Verdict {
+    match (p, m0, m1) {
+        (Some(p), Some(m0), Some(m1)) => {
             let rel = (m1.as_secs_f64() - m0.as_secs_f64()) / m0.as_secs_f64().max(1e-9);
-            let verdict = if p >= ALPHA {
+            if p >= ALPHA {
                 Verdict::NoChange
             } else if rel.abs() < noise {
                 Verdict::WithinNoise
@@ -210,10 +288,9 @@ fn shift(
                 Verdict::Better
             } else {
                 Verdict::Worse
-            };
-            (Some(p), verdict)
+            }
         }
-        _ => (None, Verdict::Incomparable),
+        _ => Verdict::Incomparable,
     }
 }
 
@@ -227,55 +304,100 @@ fn change(old: Option<Duration>, new: Option<Duration>) -> String {
     }
 }
 
+/// What `compare --fail-on` gates on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Gate {
+    /// More trials with a misfire.
+    Misfire,
+    /// A slower median stop (death of the tree).
+    P50,
+    /// A slower tail.
+    P99,
+    /// A slower completion (what a deploy waits for).
+    Completion,
+}
+
+impl Gate {
+    pub const ALL: [Gate; 4] = [Gate::Misfire, Gate::P50, Gate::P99, Gate::Completion];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Gate::Misfire => "misfire",
+            Gate::P50 => "p50",
+            Gate::P99 => "p99",
+            Gate::Completion => "completion",
+        }
+    }
+
+    /// `regression` (all of them) or a comma-separated list of names.
+    pub fn parse_list(text: &str) -> Result<Vec<Gate>, String> {
+        let mut gates = Vec::new();
+        for word in text.split(',').map(str::trim) {
+            if word == "regression" {
+                gates.extend(Gate::ALL);
+                continue;
+            }
+            let gate = Gate::ALL
+                .into_iter()
+                .find(|g| g.name() == word)
+                .ok_or_else(|| {
+                    format!(
+                        "`{word}` is not a gate: use `regression` or a list of misfire, p50, p99, completion"
+                    )
+                })?;
+            gates.push(gate);
+        }
+        gates.dedup();
+        Ok(gates)
+    }
+}
+
 impl Comparison {
+    /// The significant regressions among `gates`, as `strategy: what`.
+    pub fn regressions(&self, gates: &[Gate]) -> Vec<String> {
+        let mut found = Vec::new();
+        for s in &self.strategies {
+            for &gate in gates {
+                let (verdict, what) = match gate {
+                    Gate::Misfire => (s.misfires, "more trials with a misfire"),
+                    Gate::P50 => (s.latency, "median stop slower"),
+                    Gate::P99 => (s.tail, "p99 stop slower"),
+                    Gate::Completion => (s.completion, "completion slower"),
+                };
+                if verdict == Verdict::Worse {
+                    found.push(format!("{}: {what} ({})", s.strategy, gate.name()));
+                }
+            }
+        }
+        found
+    }
+
     /// "no significant change" when nothing moved beyond noise.
     pub fn headline(&self) -> String {
-        let changed: Vec<String> = self
-            .strategies
-            .iter()
-            .flat_map(|s| {
-                let mut v = Vec::new();
-                if s.latency.changed() {
-                    v.push(format!(
-                        "{} latency {}",
-                        s.strategy,
-                        if s.latency == Verdict::Better {
-                            "improved"
-                        } else {
-                            "regressed"
-                        }
-                    ));
-                }
-                if s.misfires.changed() {
-                    v.push(format!(
-                        "{} misfires {}",
-                        s.strategy,
-                        if s.misfires == Verdict::Better {
-                            "fell"
-                        } else {
-                            "rose"
-                        }
-                    ));
-                }
-                v
-            })
-            .chain(
-                self.strategies
-                    .iter()
-                    .filter(|s| s.completion.changed())
-                    .map(|s| {
-                        format!(
-                            "{} completion {}",
-                            s.strategy,
-                            if s.completion == Verdict::Better {
-                                "improved"
-                            } else {
-                                "regressed"
-                            }
-                        )
-                    }),
-            )
-            .collect();
+        let moved = |v: Verdict, up: &str, down: &str| match v {
+            Verdict::Better => Some(up.to_string()),
+            Verdict::Worse => Some(down.to_string()),
+            _ => None,
+        };
+        let mut changed: Vec<String> = Vec::new();
+        for s in &self.strategies {
+            if let Some(w) = moved(s.latency, "improved", "regressed") {
+                changed.push(format!("{} latency {w}", s.strategy));
+            }
+            if let Some(w) = moved(s.misfires, "fell", "rose") {
+                changed.push(format!("{} misfires {w}", s.strategy));
+            }
+        }
+        for s in &self.strategies {
+            if let Some(w) = moved(s.completion, "improved", "regressed") {
+                changed.push(format!("{} completion {w}", s.strategy));
+            }
+        }
+        for s in &self.strategies {
+            if let Some(w) = moved(s.tail, "improved", "regressed") {
+                changed.push(format!("{} p99 {w}", s.strategy));
+            }
+        }
         if changed.is_empty() {
             "no significant change".into()
         } else {
@@ -293,6 +415,16 @@ impl Comparison {
                     None => lat,
                 };
                 let ((k0, n0), (k1, n1)) = s.misfire_trials;
+                let tail = s.tail.words("tail faster", "tail slower");
+                let tail = match (s.p99_p, s.p99_interval) {
+                    (Some(p), Some((lo, hi))) => format!(
+                        "{} {tail} (p = {p:.3}; change 95%: {:+.2} to {:+.2} ms)",
+                        change(s.p99.0, s.p99.1),
+                        lo / 1000.0,
+                        hi / 1000.0
+                    ),
+                    _ => change(s.p99.0, s.p99.1),
+                };
                 let mis = format!(
                     "{}/{} → {}/{}: {} (p = {:.3})",
                     thousands(k0),
@@ -314,7 +446,7 @@ impl Comparison {
                 [
                     s.strategy.clone(),
                     change(s.p50.0, s.p50.1),
-                    change(s.p99.0, s.p99.1),
+                    tail,
                     lat,
                     mis,
                     done,
@@ -343,12 +475,14 @@ impl Comparison {
 
     pub fn markdown(&self) -> String {
         let mut out = format!(
-            "# stopbench compare: {}\n\nOld: `{}`  \nNew: `{}`\n\n**{}** (Mann–Whitney U on latencies and a two-proportion test on misfired trials, α = {ALPHA}; latency changes under {:.0}% of the median count as noise).\n\n",
+            "# stopbench compare: {}\n\nOld: `{}`  \nNew: `{}`\n\n**{}** (Mann–Whitney U on latencies, a bootstrap of the p99's change, Fisher's exact test on misfired trials; the {} p-values Holm-adjusted together, α = {ALPHA}; changes under {:.0}% of the median, or {:.0}% of the p99, count as noise).\n\n",
             self.scenario,
             self.old,
             self.new,
             self.headline(),
-            self.noise * 100.0
+            self.tests,
+            self.noise * 100.0,
+            self.tail_noise * 100.0
         );
         if let Some((old, new)) = &self.across_systemd {
             let _ = writeln!(

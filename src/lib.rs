@@ -6,6 +6,7 @@ pub mod churn;
 pub mod compare;
 pub mod figures;
 pub mod measure;
+pub mod merge;
 pub mod model;
 pub mod oracle;
 pub mod report;

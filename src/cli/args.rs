@@ -2,6 +2,7 @@
 
 use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
+use stopbench::scenario;
 
 const ABOUT: &str = "Measure how long service stops take and how often they hit the wrong process.";
 
@@ -15,7 +16,8 @@ private /proc, so `kill PID` and `pkill -f` can only ever reach processes stopbe
 As root the namespaces are created directly; as an ordinary user through a user namespace.
 
 Exit codes: 0 run complete, 1 run failed (e.g. no sandbox possible), 2 bad scenario or
-arguments, 130 interrupted (the trials measured so far are on disk).";
+arguments, 3 `compare --fail-on` found a significant regression, 130 interrupted (the
+trials measured so far are on disk).";
 
 #[derive(Parser)]
 #[command(name = "stopbench", version, about = ABOUT, long_about = LONG_ABOUT)]
@@ -35,7 +37,8 @@ pub enum Command {
     Report(ReportArgs),
     /// Print the systemd unit that implements a strategy of a scenario, checked with systemd-analyze verify.
     Unit(UnitArgs),
-    /// Compare two runs of one scenario: latency and misfire changes per strategy, and whether they are beyond noise.
+    /// Compare two runs of one scenario (or a run with a saved baseline); --fail-on gates CI.
+    #[command(long_about = COMPARE_ABOUT)]
     Compare(CompareArgs),
     /// Predict how often each strategy misfires on a real host: per stop and per fleet-year.
     #[command(long_about = MODEL_ABOUT)]
@@ -43,6 +46,54 @@ pub enum Command {
     /// Read this host's pid_max, live PIDs and fork rate over a period, touching no process.
     #[command(long_about = OBSERVE_ABOUT)]
     Observe(ObserveArgs),
+    /// Write a run directory as one .tar.gz file (what `run --bundle` writes).
+    Pack(PackArgs),
+    /// Pool many hosts' runs of one scenario (directories or bundles) into one run and report.
+    #[command(long_about = MERGE_ABOUT)]
+    Merge(MergeArgs),
+}
+
+#[derive(Args)]
+pub struct PackArgs {
+    /// The run (or sweep) directory.
+    pub dir: PathBuf,
+    /// The archive to write [default: DIR.tar.gz].
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
+}
+
+const MERGE_ABOUT: &str = "\
+Pool many hosts' runs of one scenario into one run directory and report.
+
+Each input is a run directory or a bundle (`run --bundle`, `stopbench pack`), named by the
+host that ran it (`run --host NAME`, or its hostname). Inputs of different scenarios or
+stopbench versions are refused, naming which; different kernels only with --allow-kernels.
+Each host may have replayed its own observed churn (`run --churn-from`).
+
+The trials are pooled row by row, so every histogram of the merged run is the sum of the
+hosts' (lossless; checked against their .hlog files) and every percentile is read from the
+sum, never averaged. Counts are summed; rates carry the pooled Wilson interval. The report
+adds a Hosts section: each host beside the pool, whether the hosts agree (Fisher's exact
+test on misfires and Mann-Whitney U on latency, each host against the rest, Holm-adjusted),
+the worst host first when they do not, and the fleet-year projection summed over each
+host's own churn. hosts-<strategy>.hlog holds one interval per host, tagged with its name.
+
+  stopbench merge fetched/*/run.tar.gz --out reports/fleet";
+
+#[derive(Args)]
+pub struct MergeArgs {
+    /// Run directories or bundles, one per host.
+    #[arg(required = true, value_name = "RUN")]
+    pub inputs: Vec<PathBuf>,
+    /// The merged run directory (new, empty, or an earlier merge's).
+    #[arg(long, value_name = "DIR")]
+    pub out: PathBuf,
+    /// Merge hosts that ran different kernels (each host's kernel is shown).
+    #[arg(long)]
+    pub allow_kernels: bool,
+    /// Stops of the service per host per day, for the fleet-year projection.
+    #[arg(long, default_value_t = 1.0)]
+    pub stops_per_day: f64,
 }
 
 const MODEL_ABOUT: &str = "\
@@ -153,15 +204,39 @@ pub struct UnitArgs {
     pub no_verify: bool,
 }
 
+const COMPARE_ABOUT: &str = "\
+Compare two runs of one scenario, strategy by strategy: the median stop (Mann-Whitney U),
+the tail (a bootstrap of the p99's change), the stop's completion, and the trials with a
+misfire (Fisher's exact test, true for rare counts). All p-values of one comparison are
+adjusted together (Holm), so many strategies do not find a change by chance; a significant
+change smaller than --noise (median) or --tail-noise (p99) is reported as noise.
+
+  stopbench compare OLD NEW
+  stopbench compare --baseline main NEW          (a baseline kept by run --save-baseline)
+  stopbench compare --baseline main NEW --fail-on regression     (a CI gate)
+
+Exit codes: 0 no gated regression (or no --fail-on), 1 the comparison could not be made
+(unreadable run), 2 bad arguments or runs of different scenarios, 3 a significant
+regression among the --fail-on gates (each is printed).";
+
 #[derive(Args)]
 pub struct CompareArgs {
-    /// The baseline run directory.
-    pub old: PathBuf,
-    /// The run directory to compare with it.
-    pub new: PathBuf,
-    /// Latency changes smaller than this share of the median are noise.
+    /// OLD NEW, or only NEW with --baseline.
+    #[arg(value_name = "RUN", num_args = 1..=2, required = true)]
+    pub runs: Vec<PathBuf>,
+    /// Compare NEW with this baseline of its scenario (kept by `run --save-baseline`).
+    #[arg(long, value_name = "NAME")]
+    pub baseline: Option<String>,
+    /// Exit 3 on a significant regression: `regression` (every gate) or a
+    /// list of misfire, p50, p99, completion (e.g. `misfire,p99`).
+    #[arg(long, value_name = "GATES")]
+    pub fail_on: Option<String>,
+    /// Median latency changes smaller than this share of the median are noise.
     #[arg(long, default_value_t = 0.02)]
     pub noise: f64,
+    /// p99 changes smaller than this share of the p99 are noise.
+    #[arg(long, default_value_t = 0.10)]
+    pub tail_noise: f64,
     /// Where to write the Markdown [default: NEW/compare.md].
     #[arg(long, value_name = "FILE")]
     pub out: Option<PathBuf>,
@@ -210,4 +285,29 @@ pub struct RunArgs {
     /// then states production risk for that host.
     #[arg(long, value_name = "FILE")]
     pub churn_from: Option<PathBuf>,
+    /// Change a scenario key, as if the file said so (repeatable). The value
+    /// is TOML, so a list makes a sweep; anything else is a string:
+    /// `--set churn.rate=[100,1000]`, `--set 'strategy[1].timeout=50ms'`.
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    pub sets: Vec<scenario::Override>,
+    /// Unrecorded rounds first (overrides the scenario's `warmup`): they warm
+    /// the helpers' first exec, the page cache and a container.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(0..=10_000))]
+    pub warmup: Option<u32>,
+    /// Stop once every strategy's misfire rate is known this precisely (its
+    /// 95% interval at most this wide, e.g. `2%`); --trials is then the
+    /// maximum. "0 in N" needs N near 3.84/width. Prints the N each needed.
+    #[arg(long, value_name = "WIDTH")]
+    pub until_precision: Option<String>,
+    /// Also keep the run as the named baseline of its scenario, for
+    /// `compare --baseline NAME` (in $STOPBENCH_BASELINES or reports/baselines).
+    #[arg(long, value_name = "NAME")]
+    pub save_baseline: Option<String>,
+    /// Also write the run directory as one .tar.gz archive, for Ansible's
+    /// fetch, `kubectl cp` or a CI artifact; `stopbench merge` reads it.
+    #[arg(long, value_name = "FILE")]
+    pub bundle: Option<PathBuf>,
+    /// The name this host goes by in a merged report [default: its hostname].
+    #[arg(long, value_name = "NAME")]
+    pub host: Option<String>,
 }

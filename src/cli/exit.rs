@@ -8,6 +8,8 @@ pub enum ExitCode {
     Failure = 1,
     /// The scenario or the arguments are wrong.
     Usage = 2,
+    /// `compare --fail-on` found a significant regression.
+    Regression = 3,
     /// The run was interrupted; what was measured is on disk.
     Interrupted = 130,
 }

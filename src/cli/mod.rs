@@ -2,6 +2,7 @@
 
 mod args;
 mod exit;
+mod fleet;
 mod list;
 mod model;
 mod report;
@@ -23,6 +24,8 @@ pub fn main() -> i32 {
         args::Command::Unit(a) => unit::unit(a),
         args::Command::Model(a) => model::model(a),
         args::Command::Observe(a) => model::observe(a),
+        args::Command::Pack(a) => fleet::pack(a),
+        args::Command::Merge(a) => fleet::merge(a),
     };
     match result {
         Ok(code) => code as i32,

@@ -1,7 +1,9 @@
-//! `stopbench report DIR` and `stopbench compare OLD NEW`.
+//! `stopbench report DIR` and `stopbench compare OLD NEW` (or NEW with a baseline).
 
 use super::args::{CompareArgs, ReportArgs};
 use super::exit::{ExitCode, Failure};
+use std::path::PathBuf;
+use stopbench::compare::{Gate, Noise};
 
 pub fn report(args: ReportArgs) -> anyhow::Result<ExitCode> {
     if args.dir.join("sweep.json").exists() {
@@ -27,26 +29,32 @@ pub fn report(args: ReportArgs) -> anyhow::Result<ExitCode> {
 }
 
 pub fn compare(args: CompareArgs) -> anyhow::Result<ExitCode> {
-    if !(0.0..1.0).contains(&args.noise) {
-        return Err(Failure(
-            ExitCode::Usage,
-            format!(
-                "--noise {} must be a share between 0 and 1 (e.g. 0.02)",
-                args.noise
-            ),
-        )
-        .into());
+    let usage = |message: String| anyhow::Error::from(Failure(ExitCode::Usage, message));
+    for (flag, value) in [("--noise", args.noise), ("--tail-noise", args.tail_noise)] {
+        if !(0.0..1.0).contains(&value) {
+            return Err(usage(format!(
+                "{flag} {value} must be a share between 0 and 1 (e.g. 0.02)"
+            )));
+        }
     }
-    let comparison =
-        stopbench::compare::compare(&args.old, &args.new, args.noise).map_err(|e| {
-            let code = match e {
-                stopbench::compare::CompareError::DifferentScenarios(..) => ExitCode::Usage,
-                _ => ExitCode::Failure,
-            };
-            Failure(code, e.to_string())
-        })?;
+    let gates = match &args.fail_on {
+        Some(text) => Gate::parse_list(text).map_err(|e| usage(format!("--fail-on: {e}")))?,
+        None => Vec::new(),
+    };
+    let (old, new) = runs(&args)?;
+    let noise = Noise {
+        median: args.noise,
+        tail: args.tail_noise,
+    };
+    let comparison = stopbench::compare::compare(&old, &new, noise).map_err(|e| {
+        let code = match e {
+            stopbench::compare::CompareError::DifferentScenarios(..) => ExitCode::Usage,
+            _ => ExitCode::Failure,
+        };
+        Failure(code, e.to_string())
+    })?;
     print!("{}", comparison.terminal());
-    let out = args.out.unwrap_or_else(|| args.new.join("compare.md"));
+    let out = args.out.clone().unwrap_or_else(|| new.join("compare.md"));
     std::fs::write(&out, comparison.markdown()).map_err(|e| {
         Failure(
             ExitCode::Failure,
@@ -54,5 +62,31 @@ pub fn compare(args: CompareArgs) -> anyhow::Result<ExitCode> {
         )
     })?;
     println!("markdown: {}", out.display());
-    Ok(ExitCode::Success)
+    let regressions = comparison.regressions(&gates);
+    if regressions.is_empty() {
+        return Ok(ExitCode::Success);
+    }
+    for r in &regressions {
+        eprintln!("regression: {r}");
+    }
+    Ok(ExitCode::Regression)
+}
+
+/// OLD and NEW: both given, or NEW and the baseline of its scenario.
+fn runs(args: &CompareArgs) -> anyhow::Result<(PathBuf, PathBuf)> {
+    let usage = |message: String| anyhow::Error::from(Failure(ExitCode::Usage, message));
+    match (&args.baseline, &args.runs[..]) {
+        (None, [old, new]) => Ok((old.clone(), new.clone())),
+        (None, _) => Err(usage(
+            "give OLD and NEW, or NEW with --baseline NAME".into(),
+        )),
+        (Some(name), [new]) => {
+            let meta = stopbench::results::RunResults::load(new)
+                .map_err(|e| Failure(ExitCode::Failure, e.to_string()))?;
+            let old = stopbench::results::baseline::find(name, meta.name())
+                .map_err(|e| usage(e.to_string()))?;
+            Ok((old, new.clone()))
+        }
+        (Some(_), _) => Err(usage("with --baseline NAME give only the NEW run".into())),
+    }
 }

@@ -40,27 +40,16 @@ pub(super) fn sandbox_mode(user_namespace: bool) -> SandboxMode {
 }
 
 pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
+    if let Some(host) = &args.host {
+        set_host(host)?;
+    }
     let scenario = scenario_as_asked(&args)?;
     let mode = sandbox_mode(args.user_namespace);
-    let users = [
-        ("victim.user", scenario.victim.user.is_some()),
-        (
-            "churn.newcomer_user",
-            scenario.churn.newcomer_user.is_some(),
-        ),
-    ];
-    if let Some((key, _)) = users
-        .iter()
-        .find(|(_, set)| *set && mode != SandboxMode::Root)
-    {
-        anyhow::bail!(
-            "`{key}` runs a process as another user, which only root can do: the user namespace \
-             of an ordinary user maps only its own uid. Run as root, or leave `{key}` out."
-        );
-    }
+    check_asked(&args, &scenario, mode)?;
     let exe = std::env::current_exe().context("cannot find stopbench's own binary")?;
     let out_dir = args
         .out
+        .clone()
         .unwrap_or_else(|| run::default_out_dir(&scenario.name.0));
     catch_interrupts();
     let quiet = args.quiet;
@@ -86,6 +75,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         if !quiet {
             print_sweep(&sweep);
         }
+        bundle_sweep(&args, &sweep)?;
         let ran = sweep.points.len();
         if ran < sweep.index.points.len() {
             eprintln!(
@@ -102,6 +92,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     if !quiet {
         print_run(&outcome);
     }
+    keep(&args, &outcome)?;
     if let Some(why) = &outcome.meta.incomplete {
         eprintln!("warning: incomplete run: {why}");
         if INTERRUPTED.load(Ordering::SeqCst) {
@@ -111,13 +102,110 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::Success)
 }
 
+/// What the run cannot do as asked, refused before it starts: a baseline
+/// of a sweep or by a bad name; another user without root.
+fn check_asked(
+    args: &RunArgs,
+    scenario: &scenario::Scenario,
+    mode: SandboxMode,
+) -> anyhow::Result<()> {
+    if let Some(name) = &args.save_baseline {
+        if scenario.sweep().is_some() {
+            return Err(Failure(
+                ExitCode::Usage,
+                "--save-baseline keeps one run, and this scenario is a sweep; save a \
+                 baseline of each point with --set, e.g. --set churn.rate=1000"
+                    .into(),
+            )
+            .into());
+        }
+        // A bad name is refused before the run, not after it.
+        stopbench::results::baseline::dir(name, &scenario.name.0)
+            .map_err(|e| Failure(ExitCode::Usage, e.to_string()))?;
+    }
+    let users = [
+        ("victim.user", scenario.victim.user.is_some()),
+        (
+            "churn.newcomer_user",
+            scenario.churn.newcomer_user.is_some(),
+        ),
+    ];
+    if let Some((key, _)) = users
+        .iter()
+        .find(|(_, set)| *set && mode != SandboxMode::Root)
+    {
+        anyhow::bail!(
+            "`{key}` runs a process as another user, which only root can do: the user namespace \
+             of an ordinary user maps only its own uid. Run as root, or leave `{key}` out."
+        );
+    }
+    Ok(())
+}
+
+/// The name run.json records for this host, checked (it tags HdrHistogram
+/// intervals in a merged run, which take no spaces or commas).
+fn set_host(host: &str) -> anyhow::Result<()> {
+    if !stopbench::results::plain_name(host) {
+        return Err(Failure(
+            ExitCode::Usage,
+            format!("--host `{host}`: use letters, digits, `-`, `_` or `.` (not first)"),
+        )
+        .into());
+    }
+    // Read where run.json records the machine; no thread runs yet.
+    std::env::set_var("STOPBENCH_HOST", host);
+    Ok(())
+}
+
+/// A sweep's whole directory as one bundle, when asked.
+fn bundle_sweep(
+    args: &RunArgs,
+    sweep: &stopbench::results::sweep::SweepResults,
+) -> anyhow::Result<()> {
+    if let (Some(file), Some((_, first))) = (&args.bundle, sweep.points.first()) {
+        let top = first.dir.parent().unwrap_or(&first.dir);
+        stopbench::results::bundle::pack(top, file)?;
+        if !args.quiet {
+            println!("bundle: {}", file.display());
+        }
+    }
+    Ok(())
+}
+
+/// The run kept as a baseline and written as a bundle, when asked.
+fn keep(args: &RunArgs, outcome: &stopbench::results::RunResults) -> anyhow::Result<()> {
+    if let Some(name) = &args.save_baseline {
+        let at = stopbench::results::baseline::save(name, outcome.name(), &outcome.dir)?;
+        if !args.quiet {
+            println!("baseline `{name}`: {}", at.display());
+        }
+    }
+    if let Some(file) = &args.bundle {
+        stopbench::results::bundle::pack(&outcome.dir, file)?;
+        if !args.quiet {
+            println!("bundle: {}", file.display());
+        }
+    }
+    Ok(())
+}
+
 /// The scenario with the command line's overrides: trials, a subset of
 /// strategies, the seed, a recorded host churn.
 fn scenario_as_asked(args: &RunArgs) -> anyhow::Result<scenario::Scenario> {
     let usage = |message: String| anyhow::Error::from(Failure(ExitCode::Usage, message));
-    let mut scenario = scenario::load(&args.scenario).map_err(|e| usage(e.to_string()))?;
+    let mut scenario =
+        scenario::load_with(&args.scenario, &args.sets).map_err(|e| usage(e.to_string()))?;
     if let Some(trials) = args.trials {
         scenario.trials = Trials(trials);
+    }
+    if let Some(warmup) = args.warmup {
+        scenario.warmup = scenario::Warmup(warmup);
+    }
+    if let Some(width) = &args.until_precision {
+        scenario.until_precision = Some(
+            scenario::Precision::parse(width)
+                .map_err(|why| usage(format!("--until-precision `{width}`: {why}")))?,
+        );
     }
     if !args.strategies.is_empty() {
         let known: Vec<String> = scenario.strategies.iter().map(|s| s.label()).collect();
@@ -195,6 +283,24 @@ fn print_run(outcome: &stopbench::results::RunResults) {
             .pid_max
             .map_or("unchanged".to_string(), |p| p.to_string());
         println!("sandbox: {:?}, pid_max {pid_max}", facts.mode);
+    }
+    for p in &outcome.precision {
+        match p.needed {
+            Some(n) => println!(
+                "precision: `{}` needed {n} trials for a misfire interval at most {:.2}% wide \
+                 ({} run; {:.2}% wide at the end)",
+                p.strategy,
+                p.target * 100.0,
+                p.trials,
+                p.width * 100.0
+            ),
+            None => println!(
+                "precision: `{}` not reached in {} trials (interval {:.2}% wide)",
+                p.strategy,
+                p.trials,
+                p.width * 100.0
+            ),
+        }
     }
     println!("results: {}", outcome.dir.display());
     println!("report: {}", outcome.dir.join("index.html").display());

@@ -2,6 +2,7 @@
 
 pub mod cpu;
 pub mod recorder;
+pub mod significance;
 pub mod stats;
 pub mod trial_record;
 pub mod verdict;

@@ -6,6 +6,16 @@ pub fn wilson95(k: u64, n: u64) -> (f64, f64) {
     wilson(k, n, 1.959_963_984_540_054)
 }
 
+/// The width of the 95% Wilson interval of `k` in `n` (1 with no trials):
+/// "0 in N" is about 3.84/N wide, so a width `w` needs N near 3.84/w.
+pub fn wilson_width(k: u64, n: u64) -> f64 {
+    if n == 0 {
+        return 1.0;
+    }
+    let (lo, hi) = wilson95(k, n);
+    hi - lo
+}
+
 /// Wilson score interval of `k` in `n` for a normal quantile `z` (3.29 for 99.9%).
 pub fn wilson(k: u64, n: u64, z: f64) -> (f64, f64) {
     if n == 0 {

@@ -457,6 +457,7 @@ pub fn document(results: &RunResults, plots: Vec<Plot>) -> Document {
         blocks.push(Block::Paragraph(vec![text(s.description.clone())]));
     }
     let mut notes: Vec<Vec<Span>> = Vec::new();
+    notes.extend(super::hosts::disagreement_note(results));
     if let Some(why) = &results.meta.incomplete {
         notes.push(vec![bold("Incomplete run: "), text(why.clone())]);
     }
@@ -485,6 +486,7 @@ pub fn document(results: &RunResults, plots: Vec<Plot>) -> Document {
                 .collect(),
         ));
     }
+    super::hosts::section(results, &mut blocks);
     for plot in plots {
         blocks.push(Block::Plot(plot));
     }

@@ -5,8 +5,10 @@
 
 pub mod content;
 pub mod document;
+pub mod export;
 pub mod hgrm;
 pub mod hlog;
+pub mod hosts;
 pub mod html;
 pub mod markdown;
 pub mod plot;
@@ -94,6 +96,27 @@ pub fn render_dir(dir: &Path) -> Result<RunResults, ReportError> {
     results.meta.strategies = rows;
     let meta = serde_json::to_string_pretty(&results.meta).expect("run.json serializes") + "\n";
     write_atomically(&dir.join("run.json"), meta.as_bytes())?;
+    write_histograms(&results, dir)?;
+    write_host_union(&results, dir)?;
+    let pretty = |v: serde_json::Value| serde_json::to_string_pretty(&v).expect("json") + "\n";
+    write_file(
+        &dir.join("bmf.json"),
+        pretty(export::bmf(&name, &results.stats)).as_bytes(),
+    )?;
+    write_file(
+        &dir.join("github-benchmark.json"),
+        pretty(export::github_benchmark(&name, &results.stats)).as_bytes(),
+    )?;
+    let plots = plot::render_run(&results)?;
+    let doc = content::document(&results, plots);
+    write_file(&dir.join("report.md"), markdown::render(&doc).as_bytes())?;
+    write_file(&dir.join("index.html"), html::render(&doc).as_bytes())?;
+    Ok(results)
+}
+
+/// Each strategy's histograms: .hgrm for people and plotters, .hlog (one
+/// interval per round) for HdrHistogram's log tools.
+fn write_histograms(results: &RunResults, dir: &Path) -> Result<(), ReportError> {
     let length = Duration::from_secs(
         results
             .meta
@@ -105,16 +128,33 @@ pub fn render_dir(dir: &Path) -> Result<RunResults, ReportError> {
             &dir.join(format!("{}.hgrm", s.strategy)),
             hgrm::render(&s.latency_us).as_bytes(),
         )?;
-        let log = hlog::write(
+        let rounds = hlog::per_round(
+            results
+                .timeline
+                .get(&s.strategy)
+                .map_or(&[][..], |t| &t[..]),
             &s.latency_us,
-            &s.strategy,
-            results.meta.started_unix,
             length,
-        )
-        .map_err(|e| ReportError::Render {
-            path: format!("{}.hlog", s.strategy),
-            message: e.to_string(),
-        })?;
+        );
+        let intervals: Vec<hlog::Interval> = rounds
+            .iter()
+            .map(|(offset, length, hist)| hlog::Interval {
+                offset: *offset,
+                length: *length,
+                hist,
+                tag: s.strategy.clone(),
+            })
+            .collect();
+        let comment = format!(
+            "stopbench stop latency of `{}`, values in microseconds, one interval per round",
+            s.strategy
+        );
+        let log = hlog::write_intervals(&intervals, &comment, results.meta.started_unix).map_err(
+            |e| ReportError::Render {
+                path: format!("{}.hlog", s.strategy),
+                message: e.to_string(),
+            },
+        )?;
         write_file(&dir.join(format!("{}.hlog", s.strategy)), &log)?;
         // The stop's completion (what a deploy waits for), beside the death.
         write_file(
@@ -142,11 +182,53 @@ pub fn render_dir(dir: &Path) -> Result<RunResults, ReportError> {
             )?;
         }
     }
-    let plots = plot::render_run(&results)?;
-    let doc = content::document(&results, plots);
-    write_file(&dir.join("report.md"), markdown::render(&doc).as_bytes())?;
-    write_file(&dir.join("index.html"), html::render(&doc).as_bytes())?;
-    Ok(results)
+    Ok(())
+}
+
+/// A merged run's tagged union: per strategy, one interval per host,
+/// tagged with the host, placed where that host's run went on, so
+/// HdrHistogram's tools can pick a host (`-tag`) or add them all.
+fn write_host_union(results: &RunResults, dir: &Path) -> Result<(), ReportError> {
+    let Some(merged) = &results.meta.merged else {
+        return Ok(());
+    };
+    for s in &results.stats {
+        let intervals: Vec<hlog::Interval> = merged
+            .hosts
+            .iter()
+            .filter_map(|run| {
+                let stats = results.hosts.iter().find(|(h, _)| *h == run.host)?;
+                let hist = &stats
+                    .1
+                    .iter()
+                    .find(|x| x.strategy == s.strategy)?
+                    .latency_us;
+                Some(hlog::Interval {
+                    offset: Duration::from_secs(
+                        run.started_unix.saturating_sub(results.meta.started_unix),
+                    ),
+                    length: Duration::from_secs(
+                        run.finished_unix.saturating_sub(run.started_unix).max(1),
+                    ),
+                    hist,
+                    tag: run.host.clone(),
+                })
+            })
+            .collect();
+        let comment = format!(
+            "stopbench stop latency of `{}` per host (tag = host), values in microseconds",
+            s.strategy
+        );
+        let name = format!("hosts-{}.hlog", s.strategy);
+        let log = hlog::write_intervals(&intervals, &comment, results.meta.started_unix).map_err(
+            |e| ReportError::Render {
+                path: name.clone(),
+                message: e.to_string(),
+            },
+        )?;
+        write_file(&dir.join(name), &log)?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -30,6 +30,11 @@ pub fn section(results: &RunResults, blocks: &mut Vec<Block>) {
             "This run handed the victim's number to a new process at once (forced reuse). A strategy fooled by the newcomer (its `kill -0` or `ps -p` sees the number alive) waits out its timeout before it signals again, so its race windows here are that long: a worst case. Its exposure ends at its first act after the death, as without forced reuse; `stopbench model` measures both without forced reuse.",
         )]));
     }
+    if results.meta.merged.is_some() {
+        blocks.push(Block::Paragraph(vec![text(
+            "A merged run: each host has its own churn, so production risk is stated per host, and summed into a fleet-year, in the Hosts section.",
+        )]));
+    }
     let host = results.meta.host.as_ref();
     let (space, rates) = match host {
         Some(h) => host_space(h),

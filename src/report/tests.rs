@@ -37,6 +37,7 @@ fn fixture_meta(scenario: crate::scenario::Scenario) -> RunMeta {
         stopbench_version: "0.0.0-test".into(),
         scenario,
         machine: Machine {
+            host: "test-host".into(),
             kernel: "6.18.0-test".into(),
             cores: 2,
             host_pid_max: Some(32768),
@@ -82,6 +83,7 @@ fn fixture_meta(scenario: crate::scenario::Scenario) -> RunMeta {
         }),
         pace: None,
         strategies: Vec::new(),
+        merged: None,
     }
 }
 
@@ -182,6 +184,9 @@ pub fn fixture(dir: &std::path::Path) -> RunResults {
     ];
     RunResults {
         dir: dir.to_path_buf(),
+        precision: Vec::new(),
+        timeline: Default::default(),
+        hosts: Vec::new(),
         stats: fixture_stats(&scenario),
         meta: fixture_meta(scenario),
         scenario_toml: SCENARIO.trim().to_string(),

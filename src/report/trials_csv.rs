@@ -36,6 +36,7 @@ pub const TRIAL_COLUMNS: &[&str] = &[
     "helpers",
     "cpu_user_us",
     "cpu_sys_us",
+    "at_ms",
 ];
 
 pub const MISFIRE_COLUMNS: &[&str] = &[
@@ -128,6 +129,9 @@ impl Rows {
 /// whole trials.
 pub struct TrialsWriter {
     scenario: String,
+    /// When the run's files were made: each trial's `at_ms` counts from it,
+    /// so the .hlog's per-round intervals sit where the rounds ran.
+    started: std::time::Instant,
     trials: RowFile,
     misfires: RowFile,
     victim_signals: RowFile,
@@ -138,6 +142,7 @@ impl TrialsWriter {
     pub fn create(dir: &Path, scenario: &str) -> std::io::Result<Self> {
         Ok(Self {
             scenario: scenario.to_string(),
+            started: std::time::Instant::now(),
             trials: RowFile::create(&dir.join("trials.csv"), TRIAL_COLUMNS)?,
             misfires: RowFile::create(&dir.join("misfires.csv"), MISFIRE_COLUMNS)?,
             victim_signals: RowFile::create(&dir.join("victim-signals.csv"), MISFIRE_COLUMNS)?,
@@ -252,6 +257,7 @@ impl TrialsWriter {
             r.helpers.as_deref().unwrap_or(""),
             &r.cpu.map(|c| c.user_us.to_string()).unwrap_or_default(),
             &r.cpu.map(|c| c.sys_us.to_string()).unwrap_or_default(),
+            &format!("{:.1}", self.started.elapsed().as_secs_f64() * 1000.0),
         ])?;
         rows.finish()
     }

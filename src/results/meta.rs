@@ -9,6 +9,10 @@ use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Machine {
+    /// The host's name in a merged report: `$STOPBENCH_HOST` (what `run
+    /// --host` sets) or the hostname.
+    #[serde(default)]
+    pub host: String,
     pub kernel: String,
     pub cores: usize,
     /// The host's own pid_max (the sandbox's is in `sandbox`).
@@ -19,6 +23,7 @@ pub struct Machine {
 impl Machine {
     pub fn read() -> Self {
         Self {
+            host: host_name(),
             kernel: crate::sandbox::namespace::kernel_release(),
             cores: std::thread::available_parallelism()
                 .map(|n| n.get())
@@ -29,6 +34,19 @@ impl Machine {
             uid: nix::unistd::geteuid().as_raw(),
         }
     }
+}
+
+/// `$STOPBENCH_HOST`, or the kernel's hostname.
+pub fn host_name() -> String {
+    std::env::var("STOPBENCH_HOST")
+        .ok()
+        .filter(|h| !h.is_empty())
+        .or_else(|| {
+            std::fs::read_to_string("/proc/sys/kernel/hostname")
+                .ok()
+                .map(|h| h.trim().to_string())
+        })
+        .unwrap_or_else(|| "localhost".into())
 }
 
 /// How much of the machine other work took while the run went on. Counts
@@ -43,17 +61,38 @@ pub struct MachineLoad {
     /// is the run's but not this process tree's.
     pub others_share: Option<f64>,
     /// Other work competed for the CPU: its share, or where that is not
-    /// measured, the load average.
+    /// measured, the load average; or the hypervisor took time (steal); or
+    /// another stopbench run was going on.
     pub busy: bool,
+    /// The share of all cores' time the hypervisor gave to other guests
+    /// (/proc/stat's steal) while the run went on.
+    #[serde(default)]
+    pub steal_share: Option<f64>,
+    /// Other stopbench runs in progress on this machine when the run started
+    /// or ended, as `PID: command line`: they compete for the same CPUs.
+    #[serde(default)]
+    pub other_runs: Vec<String>,
 }
 
 /// The machine's counters at the start of a run, to tell at its end how busy
 /// other work kept it.
 pub struct LoadProbe {
     load: f64,
-    stat: Option<(f64, f64)>,
+    stat: Option<CpuSeconds>,
     own: f64,
+    others: Vec<String>,
 }
+
+/// All cores' time since boot, in seconds, from /proc/stat.
+#[derive(Clone, Copy)]
+struct CpuSeconds {
+    busy: f64,
+    total: f64,
+    steal: f64,
+}
+
+/// Steal above this share of the run's CPU time: the hypervisor was busy.
+const STEAL: f64 = 0.05;
 
 /// Others' CPU share above this (or, where it is not measured, a load
 /// average above twice this per core): the machine was busy.
@@ -65,29 +104,105 @@ impl LoadProbe {
             load: load_average().unwrap_or(0.0),
             stat: cpu_seconds(),
             own: own_cpu_seconds(),
+            others: other_runs(),
         }
     }
 
     /// What other work took since [`LoadProbe::start`]. Call once this
     /// process's children (the sandbox) are reaped, so their CPU time counts.
     pub fn finish(&self, cores: usize, with_systemd: bool) -> MachineLoad {
-        let others_share = match (self.stat, cpu_seconds()) {
-            (Some((busy0, total0)), Some((busy1, total1))) if !with_systemd && total1 > total0 => {
+        let end = cpu_seconds();
+        let others_share = match (self.stat, end) {
+            (Some(a), Some(b)) if !with_systemd && b.total > a.total => {
                 let own = own_cpu_seconds() - self.own;
-                Some(((busy1 - busy0 - own) / (total1 - total0)).clamp(0.0, 1.0))
+                Some(((b.busy - a.busy - own) / (b.total - a.total)).clamp(0.0, 1.0))
             }
             _ => None,
         };
+        let steal_share = match (self.stat, end) {
+            (Some(a), Some(b)) if b.total > a.total => {
+                Some(((b.steal - a.steal) / (b.total - a.total)).clamp(0.0, 1.0))
+            }
+            _ => None,
+        };
+        let mut runs = self.others.clone();
+        for run in other_runs() {
+            if !runs.contains(&run) {
+                runs.push(run);
+            }
+        }
         // Others' CPU share is exact; the load average (which counts
         // whatever ran in the last minute, a previous run included) decides
         // only where that share cannot be had.
-        let busy = others_share.map_or(self.load >= BUSY * 2.0 * cores as f64, |s| s > BUSY);
+        let busy = others_share.map_or(self.load >= BUSY * 2.0 * cores as f64, |s| s > BUSY)
+            || steal_share.is_some_and(|s| s > STEAL)
+            || !runs.is_empty();
         MachineLoad {
             load_at_start: self.load,
             others_share,
             busy,
+            steal_share,
+            other_runs: runs,
         }
     }
+}
+
+/// Other stopbench processes measuring on this machine (`run` or `model`),
+/// not this one nor its own sandbox: read from /proc, touching none.
+fn other_runs() -> Vec<String> {
+    let me = std::process::id() as i32;
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    let mut found = Vec::new();
+    for entry in entries.flatten() {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|n| n.parse::<i32>().ok())
+        else {
+            continue;
+        };
+        if pid == me {
+            continue;
+        }
+        let Ok(raw) = std::fs::read(entry.path().join("cmdline")) else {
+            continue;
+        };
+        let args: Vec<String> = raw
+            .split(|&b| b == 0)
+            .filter(|a| !a.is_empty())
+            .map(|a| String::from_utf8_lossy(a).into_owned())
+            .collect();
+        let is_stopbench = args
+            .first()
+            .is_some_and(|a| a.rsplit('/').next() == Some("stopbench"));
+        let measuring = args.get(1).is_some_and(|a| a == "run" || a == "model");
+        // A sandbox's own processes re-execute stopbench with other roles.
+        if is_stopbench && measuring && !descends_from(pid, me) {
+            found.push(format!("{pid}: {}", args.join(" ")));
+        }
+    }
+    found.sort();
+    found
+}
+
+/// Whether `pid`'s chain of parents reaches `ancestor`.
+fn descends_from(pid: i32, ancestor: i32) -> bool {
+    let mut at = pid;
+    for _ in 0..64 {
+        let Some(parent) = crate::sandbox::procfs::stat(at).map(|s| s.ppid) else {
+            return false;
+        };
+        if parent == ancestor {
+            return true;
+        }
+        if parent <= 1 {
+            return false;
+        }
+        at = parent;
+    }
+    false
 }
 
 impl MachineLoad {
@@ -97,9 +212,19 @@ impl MachineLoad {
             let share = self.others_share.map_or(String::new(), |s| {
                 format!(", {:.0}% of its CPU time used by other work", s * 100.0)
             });
+            let steal = self
+                .steal_share
+                .filter(|&s| s > STEAL)
+                .map_or(String::new(), |s| {
+                    format!(", {:.0}% of it stolen by the hypervisor", s * 100.0)
+                });
+            let runs = match self.other_runs.len() {
+                0 => String::new(),
+                n => format!(", {n} other stopbench run(s) in progress"),
+            };
             format!(
-                "the machine was busy (load average {:.2} at the start{share}): latencies are \
-                 longer than on an idle machine; counts are exact regardless",
+                "the machine was busy (load average {:.2} at the start{share}{steal}{runs}): \
+                 latencies are longer than on an idle machine; counts are exact regardless",
                 self.load_at_start
             )
         })
@@ -111,8 +236,8 @@ fn load_average() -> Option<f64> {
     text.split_whitespace().next()?.parse().ok()
 }
 
-/// All cores' busy and total time since boot, in seconds, from /proc/stat.
-fn cpu_seconds() -> Option<(f64, f64)> {
+/// All cores' busy, total and stolen time since boot, from /proc/stat.
+fn cpu_seconds() -> Option<CpuSeconds> {
     let text = std::fs::read_to_string("/proc/stat").ok()?;
     let fields: Vec<f64> = text
         .lines()
@@ -130,7 +255,11 @@ fn cpu_seconds() -> Option<(f64, f64)> {
         .flatten()
         .unwrap_or(100) as f64;
     let busy = user + nice + system + irq + softirq + steal;
-    Some((busy / hz, (busy + idle + iowait) / hz))
+    Some(CpuSeconds {
+        busy: busy / hz,
+        total: (busy + idle + iowait) / hz,
+        steal: steal / hz,
+    })
 }
 
 /// CPU time of this process and its reaped descendants, in seconds.
@@ -182,6 +311,9 @@ pub struct RunMeta {
     /// The summary, as in summary.csv (derived from trials.csv on every render).
     #[serde(default)]
     pub strategies: Vec<SummaryRow>,
+    /// A merged run's hosts (`stopbench merge`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub merged: Option<super::merged::Merged>,
 }
 
 /// Trials per second from the first trial record to the last, as the run

@@ -2,7 +2,11 @@
 //! from, whether right after the run or later by `stopbench report DIR`,
 //! so a re-render reproduces the report byte for byte.
 
+pub mod baseline;
+pub mod bundle;
+pub mod merged;
 mod meta;
+pub mod precision;
 pub mod sweep;
 
 pub use meta::{LoadProbe, Machine, MachineLoad, Pace, RunMeta, SystemdPart, Unavailable};
@@ -11,6 +15,16 @@ use crate::measure::{Outcome, Recorder, StrategyStats, TrialTally};
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+
+/// A name that can be a directory and an HdrHistogram tag: letters,
+/// digits, `-`, `_` and `.`, not starting with `.` (baselines, hosts).
+pub fn plain_name(name: &str) -> bool {
+    !name.is_empty()
+        && !name.starts_with('.')
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+}
 
 /// One row of misfires.csv.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, Deserialize)]
@@ -56,6 +70,23 @@ struct TrialRow {
     cpu_user_us: Option<u64>,
     #[serde(default)]
     cpu_sys_us: Option<u64>,
+    #[serde(default)]
+    round: u32,
+    /// When the host received the trial, in ms from the run's start.
+    #[serde(default)]
+    at_ms: Option<f64>,
+    /// The host that ran the trial: only in a merged run.
+    #[serde(default)]
+    host: Option<String>,
+}
+
+/// One trial's death latency and when it ran, for the per-round intervals
+/// of the .hlog.
+#[derive(Debug, Clone, Copy)]
+pub struct TimedTrial {
+    pub round: u32,
+    pub at_ms: Option<f64>,
+    pub latency_us: Option<u64>,
 }
 
 /// Latency samples of a run, in µs per strategy.
@@ -78,6 +109,13 @@ pub struct RunResults {
     pub victim_signals: Vec<MisfireRow>,
     /// Per strategy, each distinct note (e.g. systemd's `Result=`) and how many trials had it.
     pub notes: BTreeMap<String, BTreeMap<String, u64>>,
+    /// For an adaptive run: where each strategy reached the precision asked.
+    pub precision: Vec<precision::PrecisionReached>,
+    /// Per strategy, its trials in the order they ran.
+    pub timeline: BTreeMap<String, Vec<TimedTrial>>,
+    /// A merged run's hosts, in the order merged, each with its own
+    /// per-strategy figures (empty for a run of one host).
+    pub hosts: Vec<(String, Vec<StrategyStats>)>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -114,6 +152,87 @@ fn parse_err(path: &Path, message: impl ToString) -> LoadError {
     }
 }
 
+/// Everything a run directory's report takes from trials.csv, row by row.
+struct TrialsRead {
+    labels: Vec<String>,
+    recorder: Recorder,
+    notes: BTreeMap<String, BTreeMap<String, u64>>,
+    /// Each trial's strategy and whether it misfired, in order.
+    sequence: Vec<(String, bool)>,
+    timeline: BTreeMap<String, Vec<TimedTrial>>,
+    hosts: Vec<(String, Recorder)>,
+}
+
+impl TrialsRead {
+    fn new(labels: Vec<String>) -> Self {
+        Self {
+            recorder: Recorder::new(&labels),
+            labels,
+            notes: BTreeMap::new(),
+            sequence: Vec::new(),
+            timeline: BTreeMap::new(),
+            hosts: Vec::new(),
+        }
+    }
+
+    fn add(&mut self, row: &TrialRow, outcome: Outcome) {
+        if let Some(note) = row.note.as_ref().filter(|n| !n.is_empty()) {
+            *self
+                .notes
+                .entry(row.strategy.clone())
+                .or_default()
+                .entry(note.clone())
+                .or_default() += 1;
+        }
+        self.sequence.push((row.strategy.clone(), row.misfires > 0));
+        // Runs written before censoring stored 0 for a victim gone before its stop.
+        let latency_us = row.latency_us.filter(|_| !row.victim_gone_before_stop);
+        self.timeline
+            .entry(row.strategy.clone())
+            .or_default()
+            .push(TimedTrial {
+                round: row.round,
+                at_ms: row.at_ms,
+                latency_us,
+            });
+        let tally = row.tally(outcome, latency_us);
+        if let Some(host) = &row.host {
+            let at = match self.hosts.iter().position(|(h, _)| h == host) {
+                Some(i) => i,
+                None => {
+                    self.hosts.push((host.clone(), Recorder::new(&self.labels)));
+                    self.hosts.len() - 1
+                }
+            };
+            self.hosts[at].1.record(&tally);
+        }
+        self.recorder.record(&tally);
+    }
+}
+
+impl TrialRow {
+    /// The row as the recorder takes it.
+    fn tally(&self, outcome: Outcome, latency_us: Option<u64>) -> TrialTally<'_> {
+        TrialTally {
+            strategy: &self.strategy,
+            outcome,
+            latency_us,
+            completion_us: (self.strategy_ms * 1000.0).round() as u64,
+            misfires: self.misfires,
+            victim_signals: self.victim_signals,
+            leaks: self.leaks,
+            pid_reused: self.pid_reused == "true",
+            race_window_us: self.race_window_us,
+            exposure_us: self.exposure_us,
+            follow_us: self.exposure_follow_us,
+            cpu: self
+                .cpu_user_us
+                .zip(self.cpu_sys_us)
+                .map(|(user_us, sys_us)| crate::measure::CpuTime { user_us, sys_us }),
+        }
+    }
+}
+
 impl RunResults {
     /// How the strategy labelled `label` acts on the victim's number, from
     /// the scenario it ran (a label not in it is a real systemd's row).
@@ -140,11 +259,10 @@ impl RunResults {
             .map(|s| s.label())
             .filter(|l| !meta.unavailable.iter().any(|u| &u.strategy == l))
             .collect();
-        let mut recorder = Recorder::new(&labels);
         let trials_path = dir.join("trials.csv");
         let mut reader =
             csv::Reader::from_path(&trials_path).map_err(|e| parse_err(&trials_path, e))?;
-        let mut notes: BTreeMap<String, BTreeMap<String, u64>> = BTreeMap::new();
+        let mut read = TrialsRead::new(labels);
         for (line, row) in reader.deserialize::<TrialRow>().enumerate() {
             let row = row.map_err(|e| parse_err(&trials_path, format!("row {}: {e}", line + 2)))?;
             let outcome = Outcome::parse(&row.outcome).ok_or_else(|| {
@@ -153,33 +271,16 @@ impl RunResults {
                     format!("row {}: outcome `{}`", line + 2, row.outcome),
                 )
             })?;
-            if let Some(note) = row.note.as_ref().filter(|n| !n.is_empty()) {
-                *notes
-                    .entry(row.strategy.clone())
-                    .or_default()
-                    .entry(note.clone())
-                    .or_default() += 1;
-            }
-            // Runs written before censoring stored 0 for a victim gone before its stop.
-            let latency_us = row.latency_us.filter(|_| !row.victim_gone_before_stop);
-            recorder.record(&TrialTally {
-                strategy: &row.strategy,
-                outcome,
-                latency_us,
-                completion_us: (row.strategy_ms * 1000.0).round() as u64,
-                misfires: row.misfires,
-                victim_signals: row.victim_signals,
-                leaks: row.leaks,
-                pid_reused: row.pid_reused == "true",
-                race_window_us: row.race_window_us,
-                exposure_us: row.exposure_us,
-                follow_us: row.exposure_follow_us,
-                cpu: row
-                    .cpu_user_us
-                    .zip(row.cpu_sys_us)
-                    .map(|(user_us, sys_us)| crate::measure::CpuTime { user_us, sys_us }),
-            });
+            read.add(&row, outcome);
         }
+        let TrialsRead {
+            recorder,
+            notes,
+            sequence,
+            timeline,
+            hosts,
+            ..
+        } = read;
         let misfires = read_misfire_rows(&dir.join("misfires.csv"))?;
         let victim_path = dir.join("victim-signals.csv");
         let victim_signals = if victim_path.exists() {
@@ -187,8 +288,19 @@ impl RunResults {
         } else {
             Vec::new()
         };
+        let precision = meta.scenario.until_precision.map_or(Vec::new(), |p| {
+            let labels: Vec<String> = recorder
+                .strategies
+                .iter()
+                .map(|s| s.strategy.clone())
+                .collect();
+            precision::reached(p.0, &labels, &sequence)
+        });
         Ok(Self {
             dir: dir.to_path_buf(),
+            precision,
+            timeline,
+            hosts: hosts.into_iter().map(|(h, r)| (h, r.strategies)).collect(),
             meta,
             scenario_toml,
             stats: recorder.strategies,

@@ -132,11 +132,8 @@ pub fn execute_with(
     warnings.extend(load.warning());
     let fields = parts.into_meta_fields();
     let meta = RunMeta {
-        stopbench_version: env!("CARGO_PKG_VERSION").to_string(),
         machine,
         load: Some(load),
-        scenario,
-        started_unix,
         finished_unix: unix_now(),
         incomplete,
         warnings,
@@ -147,7 +144,7 @@ pub fn execute_with(
         churn: fields.churn,
         systemd: fields.systemd,
         pace: fields.pace,
-        strategies: Vec::new(),
+        ..provisional_meta(&scenario, started_unix)
     };
     write_meta(&out_dir, &meta)?;
     Ok(report::render_dir(&out_dir)?)
@@ -285,6 +282,7 @@ fn provisional_meta(scenario: &Scenario, started_unix: u64) -> RunMeta {
         systemd: None,
         pace: None,
         strategies: Vec::new(),
+        merged: None,
     }
 }
 

@@ -334,7 +334,11 @@ fn run_rounds(
     let mut order: Vec<usize> = (0..strategies.len()).collect();
     let mut rng = StdRng::seed_from_u64(scenario.seed);
     let mut trial = 0;
-    for round in 0..scenario.trials.0 {
+    let rounds = scenario.warmup.0 + scenario.trials.0;
+    for round in 0..rounds {
+        if round > scenario.warmup.0 && precise_enough(runner, scenario) {
+            return Ok(None);
+        }
         // A seeded order per round, so no strategy always follows the same one.
         order.shuffle(&mut rng);
         for &i in &order {
@@ -357,6 +361,20 @@ fn run_rounds(
         }
     }
     Ok(None)
+}
+
+/// Whether every strategy's misfire rate is known to `until_precision`:
+/// its 95% Wilson interval is at most that wide. Judged on the records
+/// emitted so far (each trial's is emitted when the next starts), so the run
+/// may go one round past the point; the host reports where it was reached.
+fn precise_enough(runner: &TrialRunner<'_>, scenario: &crate::scenario::Scenario) -> bool {
+    let Some(target) = scenario.until_precision else {
+        return false;
+    };
+    scenario.strategies.iter().all(|s| {
+        let (n, k) = runner.tallies.get(&s.label()).copied().unwrap_or((0, 0));
+        crate::measure::stats::wilson_width(k, n) <= target.0
+    })
 }
 
 /// The churn report's figures that the process table collected: PIDs held

@@ -31,19 +31,52 @@ pub enum ScenarioError {
 
 /// Loads a scenario from a path, or by name from the built-in set.
 pub fn load(spec: &str) -> Result<Scenario, ScenarioError> {
+    let (origin, text) = source(spec)?;
+    parse(&origin, &text)
+}
+
+/// Loads a scenario with `--set` overrides applied to its text first, so
+/// every key is validated as if the file said so; errors name the origin
+/// with its overrides.
+pub fn load_with(spec: &str, overrides: &[super::Override]) -> Result<Scenario, ScenarioError> {
+    if overrides.is_empty() {
+        return load(spec);
+    }
+    let (origin, text) = source(spec)?;
+    let origin = format!(
+        "{origin} with {}",
+        overrides
+            .iter()
+            .map(|o| format!("--set {}={}", o.key, o.value))
+            .collect::<Vec<_>>()
+            .join(" ")
+    );
+    let text =
+        super::overrides::apply(&text, overrides).map_err(|message| ScenarioError::Invalid {
+            path: origin.clone(),
+            line: 1,
+            column: 1,
+            key: "--set".into(),
+            message,
+        })?;
+    parse(&origin, &text)
+}
+
+/// The scenario's name in errors and its text: a file's, or a built-in's.
+fn source(spec: &str) -> Result<(String, String), ScenarioError> {
     let path = Path::new(spec);
     if path.exists() {
         let text = std::fs::read_to_string(path).map_err(|source| ScenarioError::Read {
             path: spec.to_string(),
             source,
         })?;
-        return parse(spec, &text);
+        return Ok((spec.to_string(), text));
     }
     let name = spec.trim_end_matches(".toml");
     let name = name.rsplit('/').next().unwrap_or(name);
     match builtin::find(name) {
         Some(text) if !spec.contains('/') || spec.starts_with("scenarios/") => {
-            parse(&format!("<built-in {name}>"), text)
+            Ok((format!("<built-in {name}>"), text.to_string()))
         }
         _ => Err(ScenarioError::Unknown(spec.to_string())),
     }

@@ -5,6 +5,7 @@ pub mod builtin;
 pub mod config;
 pub mod duration;
 pub mod load;
+pub mod overrides;
 pub mod program;
 pub mod retry;
 pub mod signal;
@@ -12,5 +13,6 @@ pub mod sweep;
 
 pub use config::*;
 pub use duration::HumanDuration;
-pub use load::{load, parse, ScenarioError};
+pub use load::{load, load_with, parse, ScenarioError};
+pub use overrides::Override;
 pub use signal::StopSignal;

@@ -3,6 +3,8 @@
 
 mod crowd;
 mod exact;
+mod fleet;
+mod gate;
 mod helpers;
 mod kill;
 mod model;

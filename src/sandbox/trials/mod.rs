@@ -80,6 +80,9 @@ pub struct TrialRunner<'a> {
     /// One /proc scan's floor, measured once every bystander first stood
     /// (see procfs::scan_floor): median time of three, and processes seen.
     scan_floor: Option<(Duration, usize)>,
+    /// Per strategy label, recorded trials and those with a misfire, as
+    /// emitted: what `until_precision` is judged on.
+    pub tallies: HashMap<String, (u64, u64)>,
 }
 
 struct Pending {
@@ -142,6 +145,7 @@ impl<'a> TrialRunner<'a> {
             held_sampled: None,
             crowds: HashMap::new(),
             scan_floor: None,
+            tallies: HashMap::new(),
         })
     }
 
@@ -350,9 +354,24 @@ impl<'a> TrialRunner<'a> {
         if let Some(holder) = pending.reuse_holder {
             self.inside.kill_own(holder);
         }
-        emit(&Message::Trial {
-            record: pending.record,
-        })
+        self.emit_recorded(pending.record)
+    }
+
+    /// Sends a finished trial's record to the host, unless it is a warm-up
+    /// trial: those come first and are not recorded, and the rounds and
+    /// trials recorded are numbered from zero after them. Returns `false`
+    /// when the host has gone away.
+    fn emit_recorded(&mut self, mut record: TrialRecord) -> bool {
+        let warmup = self.scenario.warmup.0;
+        if record.round < warmup {
+            return true;
+        }
+        record.round -= warmup;
+        record.trial -= warmup * self.scenario.strategies.len() as u32;
+        let tally = self.tallies.entry(record.strategy.clone()).or_default();
+        tally.0 += 1;
+        tally.1 += u64::from(!record.misfires.is_empty());
+        emit(&Message::Trial { record })
     }
 
     /// The oracle pipe since the last drain: the signals bystanders and the

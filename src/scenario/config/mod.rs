@@ -42,6 +42,16 @@ pub struct Scenario {
     /// Seed for the trial order and churn lifetimes, so a run can be repeated.
     #[serde(default)]
     pub seed: u64,
+    /// Unrecorded rounds before the first recorded one: they warm the
+    /// helpers' first exec, the page cache and a container, whose costs would
+    /// otherwise land in the first trials' latencies.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub warmup: Warmup,
+    /// Stop early, once every strategy's misfire rate is known this
+    /// precisely: the width of its 95% interval (upper less lower bound) at
+    /// most this share. `trials` is then the maximum.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub until_precision: Option<Precision>,
     #[serde(default)]
     pub sandbox: SandboxConfig,
     #[serde(default)]
@@ -55,6 +65,62 @@ pub struct Scenario {
 
 fn default_trials() -> Trials {
     Trials(20)
+}
+
+/// Warm-up rounds: at most ten thousand.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+pub struct Warmup(pub u32);
+
+impl<'de> Deserialize<'de> for Warmup {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        bounded(deserializer, "warmup", 0, 10_000, "").map(Self)
+    }
+}
+
+fn is_zero(w: &Warmup) -> bool {
+    w.0 == 0
+}
+
+/// A share in (0, 1): a number (`0.05`) or a percentage (`"5%"`).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct Precision(pub f64);
+
+impl Precision {
+    const WHY: &'static str = "until_precision is the 95% interval's width to reach, between \
+                               0.001 and 1 (or \"0.1%\" to \"99%\")";
+
+    fn checked(v: Option<f64>) -> Result<Self, &'static str> {
+        match v {
+            // Below 0.1% even "0 in N" needs thousands of trials per point.
+            Some(v) if (0.001..1.0).contains(&v) => Ok(Self(v)),
+            _ => Err(Self::WHY),
+        }
+    }
+
+    /// `0.05` or `5%`.
+    pub fn parse(text: &str) -> Result<Self, &'static str> {
+        let text = text.trim();
+        Self::checked(match text.strip_suffix('%') {
+            Some(n) => n.trim().parse::<f64>().ok().map(|n| n / 100.0),
+            None => text.parse().ok(),
+        })
+    }
+}
+
+impl<'de> Deserialize<'de> for Precision {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            Number(f64),
+            Text(String),
+        }
+        match Raw::deserialize(deserializer)? {
+            Raw::Number(n) => Self::checked(Some(n)),
+            Raw::Text(t) => Self::parse(&t),
+        }
+        .map_err(serde::de::Error::custom)
+    }
 }
 
 /// Trials per strategy: at least one, at most a million.
