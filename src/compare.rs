@@ -417,9 +417,15 @@ impl Comparison {
                 let ((k0, n0), (k1, n1)) = s.misfire_trials;
                 let tail = s.tail.words("tail faster", "tail slower");
                 let tail = match (s.p99_p, s.p99_interval) {
+                    // 2,000 resamples resolve p down to 0.001, no further.
                     (Some(p), Some((lo, hi))) => format!(
-                        "{} {tail} (p = {p:.3}; change 95%: {:+.2} to {:+.2} ms)",
+                        "{} {tail} ({}; change 95%: {:+.2} to {:+.2} ms)",
                         change(s.p99.0, s.p99.1),
+                        if p < 0.001 {
+                            "p < 0.001".to_string()
+                        } else {
+                            format!("p = {p:.3}")
+                        },
                         lo / 1000.0,
                         hi / 1000.0
                     ),

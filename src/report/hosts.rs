@@ -109,6 +109,20 @@ fn host_table(results: &RunResults, order: &[&str], standings: &[HostStanding]) 
     }
 }
 
+/// An expected count per year, legible however small: `2.4`, `0.031`,
+/// `3.2e-6`.
+fn per_year(x: f64) -> String {
+    if x <= 0.0 {
+        "0".into()
+    } else if x < 0.01 {
+        format!("{x:.1e}")
+    } else if x < 10.0 {
+        format!("{x:.2}")
+    } else {
+        format!("{x:.0}")
+    }
+}
+
 /// Expected misfires per year, each host with its own churn and its own
 /// measured windows, summed: never hosts times a mean.
 fn fleet_year(results: &RunResults, order: &[&str], blocks: &mut Vec<Block>) {
@@ -140,7 +154,7 @@ fn fleet_year(results: &RunResults, order: &[&str], blocks: &mut Vec<Block>) {
                     expected += p.expected;
                     lo += per_stop.lo * p.stops_per_year;
                     hi += per_stop.hi * p.stops_per_year;
-                    parts.push(format!("{host} {:.3}", p.expected));
+                    parts.push(format!("{host} {}", per_year(p.expected)));
                 }
                 Assessment::ByConstruction => parts.push(format!("{host} 0")),
                 _ => missing.push(host),
@@ -150,7 +164,8 @@ fn fleet_year(results: &RunResults, order: &[&str], blocks: &mut Vec<Block>) {
             "not modelled".to_string()
         } else {
             format!(
-                "{expected:.3} ({}–{} in a year, 95%)",
+                "{} ({}–{} in a year, 95%)",
+                per_year(expected),
                 crate::model::fleet::poisson_quantile(0.025, lo),
                 crate::model::fleet::poisson_quantile(0.975, hi)
             )
