@@ -450,6 +450,33 @@ fn machine_section(results: &RunResults, blocks: &mut Vec<Block>) {
 }
 
 /// The whole report of one run.
+/// An adaptive run's stop: the width asked and the trials each strategy needed.
+fn precision_note(results: &RunResults) -> Option<Vec<Span>> {
+    let target = results.meta.scenario.until_precision?;
+    let each: Vec<String> = results
+        .precision
+        .iter()
+        .map(|p| match p.needed {
+            Some(n) => format!("`{}` needed {}", p.strategy, thousands(n)),
+            None => format!(
+                "`{}` did not get there in {} (its interval is {} wide)",
+                p.strategy,
+                thousands(p.trials),
+                percent(p.width)
+            ),
+        })
+        .collect();
+    Some(vec![
+        bold("Adaptive run: "),
+        text(format!(
+            "it ran until every strategy's misfire interval was at most {} wide, within {} trials each; {}.",
+            percent(target.0),
+            thousands(u64::from(results.meta.scenario.trials.0)),
+            each.join(", ")
+        )),
+    ])
+}
+
 pub fn document(results: &RunResults, plots: Vec<Plot>) -> Document {
     let s = &results.meta.scenario;
     let mut blocks = Vec::new();
@@ -463,6 +490,9 @@ pub fn document(results: &RunResults, plots: Vec<Plot>) -> Document {
     }
     for w in &results.meta.warnings {
         notes.push(vec![bold("Warning: "), text(w.clone())]);
+    }
+    if let Some(line) = precision_note(results) {
+        notes.push(line);
     }
     if !notes.is_empty() {
         blocks.push(Block::List(notes));

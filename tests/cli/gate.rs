@@ -231,4 +231,6 @@ fn until_precision_stops_at_the_trials_it_needs() {
     assert!((16..=18).contains(&trials), "{trials}");
     let meta = json(&out_dir.path().join("run/run.json"));
     assert!(meta["incomplete"].is_null(), "{}", meta["incomplete"]);
+    let report = std::fs::read_to_string(out_dir.path().join("run/report.md")).unwrap();
+    assert!(report.contains("`pidfd` needed 16."), "{report}");
 }
