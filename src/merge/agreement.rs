@@ -153,7 +153,12 @@ fn step_down(sides: &[Side<'_>], kind: &Kind, families: usize) -> Vec<(f64, Opti
         let Some((&(i, _, x), &p)) = farthest else {
             return out;
         };
-        out[i].1 = Some(format!("{} (p = {p:.3})", (kind.words)(x, centre)));
+        let p = if p < 0.001 {
+            "p < 0.001".to_string()
+        } else {
+            format!("p = {p:.3}")
+        };
+        out[i].1 = Some(format!("{} ({p})", (kind.words)(x, centre)));
         flagged[i] = true;
     }
 }
