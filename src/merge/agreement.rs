@@ -23,10 +23,6 @@ const ALPHA: f64 = 0.05;
 pub struct HostStanding {
     pub host: String,
     pub strategy: String,
-    /// Adjusted p of its misfire share against the rest's.
-    pub misfire_p: f64,
-    /// Adjusted p of its latencies against the rest's; `None` without latencies.
-    pub latency_p: Option<f64>,
     /// Its median over the rest's median.
     pub p50_ratio: Option<f64>,
     /// Why it stands out, if it does.
@@ -53,6 +49,8 @@ struct Side<'a> {
     host: &'a str,
     stats: &'a StrategyStats,
     latencies: Vec<u64>,
+    /// The median of `latencies`, read once.
+    p50: Option<f64>,
 }
 
 /// One kind of disagreement: a host's figure (its misfire share, its
@@ -87,7 +85,7 @@ const MISFIRES: Kind = Kind {
 };
 
 const LATENCY: Kind = Kind {
-    figure: |s| median(&mut s.latencies.clone()),
+    figure: |s| s.p50,
     // Only a spread beyond the threshold stands out, however certain.
     far: |x, centre| {
         let ratio = x / centre.max(1.0);
@@ -112,9 +110,9 @@ const LATENCY: Kind = Kind {
 /// is tested against the others not flagged (Holm over them, Bonferroni
 /// over the `families` of searches made); the significant host farthest
 /// from the typical figure is flagged and left out, and the search repeats.
-/// Returns, per host, its adjusted p and, if flagged, why.
-fn step_down(sides: &[Side<'_>], kind: &Kind, families: usize) -> Vec<(f64, Option<String>)> {
-    let mut out: Vec<(f64, Option<String>)> = vec![(1.0, None); sides.len()];
+/// Returns, per host, why it was flagged, if it was.
+fn step_down(sides: &[Side<'_>], kind: &Kind, families: usize) -> Vec<Option<String>> {
+    let mut out: Vec<Option<String>> = vec![None; sides.len()];
     let mut flagged = vec![false; sides.len()];
     loop {
         let open: Vec<usize> = (0..sides.len()).filter(|&i| !flagged[i]).collect();
@@ -141,9 +139,6 @@ fn step_down(sides: &[Side<'_>], kind: &Kind, families: usize) -> Vec<(f64, Opti
             })
             .collect();
         let adjusted = holm(&tested.iter().map(|t| t.1).collect::<Vec<_>>());
-        for (&(i, _, _), &p) in tested.iter().zip(&adjusted) {
-            out[i].0 = p;
-        }
         let far = |x: f64| (kind.far)(x, centre);
         let farthest = tested
             .iter()
@@ -158,7 +153,7 @@ fn step_down(sides: &[Side<'_>], kind: &Kind, families: usize) -> Vec<(f64, Opti
         } else {
             format!("p = {p:.3}")
         };
-        out[i].1 = Some(format!("{} ({p})", (kind.words)(x, centre)));
+        out[i] = Some(format!("{} ({p})", (kind.words)(x, centre)));
         flagged[i] = true;
     }
 }
@@ -179,10 +174,13 @@ pub fn standings(hosts: &[(String, Vec<StrategyStats>)]) -> Vec<HostStanding> {
             .iter()
             .filter_map(|(host, v)| {
                 let stats = v.iter().find(|s| s.strategy == strategy)?;
+                let mut latencies = samples(&stats.latency_us);
+                let p50 = median(&mut latencies);
                 Some(Side {
                     host,
                     stats,
-                    latencies: samples(&stats.latency_us),
+                    latencies,
+                    p50,
                 })
             })
             .collect();
@@ -195,10 +193,11 @@ pub fn standings(hosts: &[(String, Vec<StrategyStats>)]) -> Vec<HostStanding> {
                 .filter(|(j, _)| *j != i)
                 .flat_map(|(_, s)| s.latencies.iter().copied())
                 .collect();
-            let ratio = median(&mut side.latencies.clone())
+            let ratio = side
+                .p50
                 .zip(median(&mut others))
                 .map(|(x, y)| x / y.max(1.0));
-            let why: Vec<String> = [&misfires[i].1, &latency[i].1]
+            let why: Vec<String> = [&misfires[i], &latency[i]]
                 .into_iter()
                 .flatten()
                 .cloned()
@@ -206,8 +205,6 @@ pub fn standings(hosts: &[(String, Vec<StrategyStats>)]) -> Vec<HostStanding> {
             out.push(HostStanding {
                 host: side.host.to_string(),
                 strategy: strategy.to_string(),
-                misfire_p: misfires[i].0,
-                latency_p: (!side.latencies.is_empty()).then_some(latency[i].0),
                 p50_ratio: ratio,
                 flag: (!why.is_empty()).then(|| why.join("; ")),
             });

@@ -484,7 +484,8 @@ pub fn document(results: &RunResults, plots: Vec<Plot>) -> Document {
         blocks.push(Block::Paragraph(vec![text(s.description.clone())]));
     }
     let mut notes: Vec<Vec<Span>> = Vec::new();
-    notes.extend(super::hosts::disagreement_note(results));
+    let standings = super::hosts::standings(results);
+    notes.extend(super::hosts::disagreement_note(results, &standings));
     if let Some(why) = &results.meta.incomplete {
         notes.push(vec![bold("Incomplete run: "), text(why.clone())]);
     }
@@ -516,7 +517,7 @@ pub fn document(results: &RunResults, plots: Vec<Plot>) -> Document {
                 .collect(),
         ));
     }
-    super::hosts::section(results, &mut blocks);
+    super::hosts::section(results, &standings, &mut blocks);
     for plot in plots {
         blocks.push(Block::Plot(plot));
     }

@@ -8,10 +8,18 @@ use crate::merge::agreement::{self, HostStanding};
 use crate::model::{assess, Assessment, Fleet, Survival};
 use crate::results::RunResults;
 
+/// Each host's standing against the others (none for a run of one host),
+/// worked out once per report.
+pub fn standings(results: &RunResults) -> Vec<HostStanding> {
+    if results.meta.merged.is_none() {
+        return Vec::new();
+    }
+    agreement::standings(&results.hosts)
+}
+
 /// The line a merged report leads with when its hosts disagree.
-pub fn disagreement_note(results: &RunResults) -> Option<Vec<Span>> {
-    let standings = agreement::standings(&results.hosts);
-    let worst = agreement::worst_host(&standings, &results.hosts)?;
+pub fn disagreement_note(results: &RunResults, standings: &[HostStanding]) -> Option<Vec<Span>> {
+    let worst = agreement::worst_host(standings, &results.hosts)?;
     let why: Vec<String> = standings
         .iter()
         .filter(|s| s.host == worst)
@@ -27,12 +35,11 @@ pub fn disagreement_note(results: &RunResults) -> Option<Vec<Span>> {
     ])
 }
 
-pub fn section(results: &RunResults, blocks: &mut Vec<Block>) {
+pub fn section(results: &RunResults, standings: &[HostStanding], blocks: &mut Vec<Block>) {
     let Some(merged) = &results.meta.merged else {
         return;
     };
-    let standings = agreement::standings(&results.hosts);
-    let worst = agreement::worst_host(&standings, &results.hosts).map(str::to_string);
+    let worst = agreement::worst_host(standings, &results.hosts).map(str::to_string);
     blocks.push(Block::Heading(2, "Hosts".into()));
     blocks.push(Block::Paragraph(vec![text(format!(
         "This run pools {} hosts' runs of one scenario (`stopbench merge`): counts are summed, latency histograms added (lossless; no percentile is averaged) and each rate's interval is the pooled Wilson interval. Each host is set against the others pooled: Fisher's exact test on trials with a misfire, Mann–Whitney U on stop latencies (Holm-adjusted over the hosts, Bonferroni over the tests, α = 0.05). The significant host farthest from the typical host (the median of the hosts' figures) is flagged and left out of the others, and the search repeats; a latency difference counts only beyond {:.0}% of the typical median. Each host's own run and report are in `hosts/`.",
@@ -47,7 +54,7 @@ pub fn section(results: &RunResults, blocks: &mut Vec<Block>) {
     if let Some(w) = &worst {
         order.sort_by_key(|h| *h != w.as_str());
     }
-    blocks.push(host_table(results, &order, &standings));
+    blocks.push(host_table(results, &order, standings));
     fleet_year(results, &order, blocks);
 }
 

@@ -75,15 +75,23 @@ pub fn copy_dir(from: &Path, to: &Path) -> std::io::Result<()> {
     if to.exists() {
         std::fs::remove_dir_all(to)?;
     }
+    copy_tree(from, to)
+}
+
+/// Copies a tree of files, folders and symbolic links (as links) into `to`.
+pub fn copy_tree(from: &Path, to: &Path) -> std::io::Result<()> {
     std::fs::create_dir_all(to)?;
     for entry in std::fs::read_dir(from)? {
         let entry = entry?;
-        let kind = entry.file_type()?;
         let target = to.join(entry.file_name());
+        let kind = entry.file_type()?;
         if kind.is_dir() {
-            copy_dir(&entry.path(), &target)?;
-        } else if kind.is_file() {
-            std::fs::copy(entry.path(), &target)?;
+            copy_tree(&entry.path(), &target)?;
+        } else if kind.is_symlink() {
+            let link = std::fs::read_link(entry.path())?;
+            let _ = std::os::unix::fs::symlink(link, target);
+        } else {
+            std::fs::copy(entry.path(), target)?;
         }
     }
     Ok(())

@@ -198,7 +198,7 @@ pub fn verify(unit_name: &str, text: &str) -> Result<(), VerifyError> {
 fn verify_in(root: &Path, analyze: &Path, unit_name: &str, text: &str) -> Result<(), VerifyError> {
     let scratch = |what: String| move |source| VerifyError::Scratch { what, source };
     let lib = Path::new("/usr/lib/systemd/system");
-    copy_dir(lib, &root.join("usr/lib/systemd/system"))
+    crate::results::bundle::copy_tree(lib, &root.join("usr/lib/systemd/system"))
         .map_err(scratch("copy the unit library".into()))?;
     for line in text.lines() {
         let Some((key, value)) = line.split_once('=') else {
@@ -260,24 +260,6 @@ fn tempfile_dir() -> Result<std::path::PathBuf, VerifyError> {
         source,
     })?;
     Ok(dir)
-}
-
-fn copy_dir(from: &Path, to: &Path) -> std::io::Result<()> {
-    std::fs::create_dir_all(to)?;
-    for entry in std::fs::read_dir(from)? {
-        let entry = entry?;
-        let target = to.join(entry.file_name());
-        let kind = entry.file_type()?;
-        if kind.is_dir() {
-            copy_dir(&entry.path(), &target)?;
-        } else if kind.is_symlink() {
-            let link = std::fs::read_link(entry.path())?;
-            let _ = std::os::unix::fs::symlink(link, target);
-        } else {
-            std::fs::copy(entry.path(), target)?;
-        }
-    }
-    Ok(())
 }
 
 #[cfg(test)]

@@ -9,14 +9,14 @@ fn json(path: &std::path::Path) -> serde_json::Value {
     serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
 }
 
-/// A baseline is saved; a re-run of the same configuration passes the
-/// gate; a run with a longer timeout fails it with exit code 3, naming the
-/// regression.
+/// With a real program that ignores SIGTERM as the victim: a baseline is
+/// saved; a re-run of the same configuration passes the gate; a run with a
+/// longer timeout fails it with exit code 3, naming the regression.
 #[test]
 fn compare_fail_on_gates_a_longer_timeout_and_passes_a_rerun() {
     let baselines = tempfile::tempdir().unwrap();
-    let fixture = repo("tests/fixtures/short-timeout.toml");
-    let args = "--trials 10 --strategy plain-kill --strategy pidfd";
+    let fixture = repo("tests/fixtures/real-term-ignorer.toml");
+    let args = "--trials 10";
     let runs = tempfile::tempdir().unwrap();
     let run_as = |name: &str, extra: &[&str]| {
         let out = runs.path().join(name);
@@ -32,7 +32,7 @@ fn compare_fail_on_gates_a_longer_timeout_and_passes_a_rerun() {
         out
     };
     run_as("base", &["--save-baseline", "main"]);
-    let saved = baselines.path().join("main/short-timeout");
+    let saved = baselines.path().join("main/real-term-ignorer");
     assert!(saved.join("run.json").is_file() && saved.join("trials.csv").is_file());
     let rerun = run_as("rerun", &[]);
     let slower = run_as(
@@ -41,7 +41,7 @@ fn compare_fail_on_gates_a_longer_timeout_and_passes_a_rerun() {
             "--set",
             "strategy[0].timeout=400ms",
             "--set",
-            "strategy[3].timeout=400ms",
+            "strategy[1].timeout=400ms",
         ],
     );
     let gate = |new: &std::path::Path| {
