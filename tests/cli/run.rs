@@ -65,7 +65,11 @@ fn stale_pidfile_plain_kill_misfires_every_trial_pidfd_never() {
 }
 
 /// No false positives. Churn at full speed wraps a 1024-PID
-/// space over and over; pidfd must not hit anything.
+/// space over and over; pidfd must not hit anything, and every victim is
+/// stopped. Most exit on TERM; one that got no CPU within the 500 ms
+/// timeout (both cores saturated by a concurrent test, as
+/// `counts_stay_exact_on_a_busy_machine` does) is killed, which is the
+/// strategy working, not failing.
 #[test]
 fn pidfd_never_misfires_under_max_churn() {
     let (dir, _) = run(&repo("tests/fixtures/max-churn.toml"), &[]);
@@ -73,7 +77,12 @@ fn pidfd_never_misfires_under_max_churn() {
     assert_eq!(num(&s["pidfd"], "trials"), 300.0);
     assert_eq!(num(&s["pidfd"], "misfires"), 0.0);
     assert_eq!(num(&s["pidfd"], "errors"), 0.0);
-    assert_eq!(num(&s["pidfd"], "exited"), 300.0);
+    assert_eq!(num(&s["pidfd"], "survived"), 0.0);
+    assert_eq!(
+        num(&s["pidfd"], "exited") + num(&s["pidfd"], "killed"),
+        300.0
+    );
+    assert!(num(&s["pidfd"], "exited") >= 290.0, "{:?}", s["pidfd"]);
     let json: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(dir.path().join("run/run.json")).unwrap())
             .unwrap();
