@@ -28,6 +28,7 @@ pub fn exec_spec(
         &env,
         vec![(ready_fd, env::READY_FD), (oracle_fd, env::ORACLE_FD)],
     )
+    .reporting_failure_to(env::READY_FD)
 }
 
 /// A reuse holder: a plain bystander with no ready pipe, started by the reaper.
@@ -118,6 +119,7 @@ pub fn sentinel_spec(self_exe: &str, ready_fd: RawFd, oracle_fd: RawFd) -> ExecS
         &env,
         vec![(ready_fd, env::READY_FD), (oracle_fd, env::ORACLE_FD)],
     )
+    .reporting_failure_to(env::READY_FD)
 }
 
 /// The sentinel's command line.

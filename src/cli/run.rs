@@ -139,6 +139,9 @@ fn check_asked(
              of an ordinary user maps only its own uid. Run as root, or leave `{key}` out."
         );
     }
+    if let Some(why) = stopbench::sandbox::shared_exe::refusal(scenario) {
+        return Err(Failure(ExitCode::Usage, why).into());
+    }
     Ok(())
 }
 

@@ -26,6 +26,14 @@ pub enum TrialError {
     },
     #[error("victim {0}")]
     VictimNotReady(NotReady),
+    /// The victim never became its program: `program` as `user` (or as
+    /// stopbench's own user).
+    #[error("victim `{program}`{user} {failure}")]
+    VictimExec {
+        program: String,
+        user: String,
+        failure: crate::sys::child::ExecFailure,
+    },
     #[error(transparent)]
     Cgroup(#[from] CgroupError),
     #[error("no cgroup tree for the cgroup strategy")]
@@ -67,4 +75,7 @@ pub enum NotReady {
     Timeout(Duration),
     #[error("exited before it was ready")]
     Exited,
+    /// It never became its program, and says why.
+    #[error("{0}")]
+    Failed(crate::sys::child::ExecFailure),
 }

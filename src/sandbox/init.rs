@@ -203,6 +203,17 @@ fn run_trials(plan: RunPlan) -> i32 {
     if let Some(Err(reason)) = pidfile_dir.map(namespace::mount_pidfile_dir) {
         return fail(reason);
     }
+    // Another user runs our binary: it must not depend on their reaching
+    // the build tree (see shared_exe.rs). After the pidfile's tmpfs, which
+    // may cover the mount point's parent.
+    let mut exe = plan.exe;
+    let other_user = scenario.victim.user.is_some() || scenario.churn.newcomer_user.is_some();
+    if plan.mode == SandboxMode::Root && other_user {
+        match super::shared_exe::publish(&exe) {
+            Ok(shared) => exe = shared,
+            Err(reason) => return fail(reason),
+        }
+    }
     if scenario
         .strategies
         .iter()
@@ -232,7 +243,7 @@ fn run_trials(plan: RunPlan) -> i32 {
     if !emit(&Message::Started { facts }) {
         return 1;
     }
-    let inside = match start_inside(&mut scenario, plan.exe) {
+    let inside = match start_inside(&mut scenario, exe) {
         Ok(inside) => inside,
         Err(code) => return code,
     };

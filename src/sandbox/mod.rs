@@ -11,6 +11,7 @@ pub mod launch;
 pub mod namespace;
 pub mod procfs;
 mod reaper;
+pub mod shared_exe;
 pub mod spawn;
 pub mod table;
 pub mod trace;

@@ -24,6 +24,9 @@ pub struct ExecSpec {
     ids: Option<(u32, u32)>,
     /// The spawner waits until the child has exec'd (`CLONE_VFORK`).
     wait_exec: bool,
+    /// The child's fd that learns why it could not become its program,
+    /// and whether exec closes it.
+    failure_fd: Option<(RawFd, bool)>,
 }
 
 // SAFETY: the raw pointers point into the CStrings owned by the same
@@ -59,6 +62,7 @@ impl ExecSpec {
             fds,
             ids: None,
             wait_exec: false,
+            failure_fd: None,
         }
     }
 
@@ -85,6 +89,23 @@ impl ExecSpec {
         self
     }
 
+    /// The same exec, telling the child's fd `fd` (one of its `fds`
+    /// targets, such as the ready pipe) why it could not become its
+    /// program (sys::child::ExecFailure), so a victim that cannot start says
+    /// why instead of only "exited".
+    pub fn reporting_failure_to(mut self, fd: RawFd) -> Self {
+        self.failure_fd = Some((fd, false));
+        self
+    }
+
+    /// As [`Self::reporting_failure_to`], with `fd` closed by the exec: a
+    /// real program does not inherit it, and its reader sees only a failure
+    /// report or nothing.
+    pub fn reporting_failure_only_to(mut self, fd: RawFd) -> Self {
+        self.failure_fd = Some((fd, true));
+        self
+    }
+
     /// The pointers a child execs from (see sys::child::exec).
     pub fn raw(&self) -> RawExec<'_> {
         RawExec {
@@ -93,6 +114,8 @@ impl ExecSpec {
             envp: self.envp_ptrs.as_ptr(),
             fds: &self.fds,
             ids: self.ids,
+            failure_fd: self.failure_fd.map(|(fd, _)| fd),
+            failure_fd_cloexec: self.failure_fd.is_some_and(|(_, cloexec)| cloexec),
         }
     }
 

@@ -5,6 +5,7 @@
 use crate::churn::ChurnReport;
 use crate::measure::TrialRecord;
 use crate::scenario::Scenario;
+use crate::sys::child::ExecFailure;
 use serde::{Deserialize, Serialize};
 use std::os::fd::BorrowedFd;
 
@@ -46,6 +47,16 @@ pub fn wait_byte(
     }
     let mut byte = [0u8; 1];
     match nix::unistd::read(read.as_fd(), &mut byte) {
+        Ok(1) if ExecFailure::is_marker(byte[0]) => {
+            // The child's last act before exiting: its 4 errno bytes are
+            // already in the pipe.
+            let mut errno = [0u8; 4];
+            match nix::unistd::read(read.as_fd(), &mut errno) {
+                Ok(4) => Err(ExecFailure::from_report(byte[0], errno)
+                    .map_or(NotReady::Exited, NotReady::Failed)),
+                _ => Err(NotReady::Exited),
+            }
+        }
         Ok(1) => Ok(()),
         _ => Err(NotReady::Exited),
     }

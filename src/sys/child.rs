@@ -31,6 +31,81 @@ pub struct RawExec<'a> {
     pub fds: &'a [(RawFd, RawFd)],
     /// `(uid, gid)` to take before exec (no supplementary groups).
     pub ids: Option<(u32, u32)>,
+    /// A fd of the child's (after the `fds` are in place) that learns why
+    /// the child could not become its program (see [`ExecFailure`]).
+    pub failure_fd: Option<RawFd>,
+    /// Close `failure_fd` at exec: a real program must not inherit it.
+    pub failure_fd_cloexec: bool,
+}
+
+/// What a child writes to its `failure_fd` when it cannot become its
+/// program: a marker byte, then the errno (4 bytes, native order). The
+/// markers are never a ready byte (`r`), so the reader tells them apart.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExecFailure {
+    /// Dropping root for the scenario's user failed.
+    SetUser(i32),
+    /// `execve` failed.
+    Exec(i32),
+}
+
+impl ExecFailure {
+    const SET_USER: u8 = b'U';
+    const EXEC: u8 = b'X';
+
+    /// Whether `byte` starts a failure report.
+    pub fn is_marker(byte: u8) -> bool {
+        byte == Self::SET_USER || byte == Self::EXEC
+    }
+
+    /// The report that starts with `marker` and carries `errno`.
+    pub fn from_report(marker: u8, errno: [u8; 4]) -> Option<Self> {
+        let errno = i32::from_ne_bytes(errno);
+        match marker {
+            Self::SET_USER => Some(Self::SetUser(errno)),
+            Self::EXEC => Some(Self::Exec(errno)),
+            _ => None,
+        }
+    }
+
+    fn report(marker: u8, ret: isize) -> [u8; 5] {
+        let errno = (-ret) as i32;
+        let e = errno.to_ne_bytes();
+        [marker, e[0], e[1], e[2], e[3]]
+    }
+}
+
+impl std::fmt::Display for ExecFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match *self {
+            Self::SetUser(errno) => write!(
+                f,
+                "could not take its user's ids: {}",
+                std::io::Error::from_raw_os_error(errno)
+            ),
+            Self::Exec(errno) => write!(
+                f,
+                "could not execute its program: {}",
+                std::io::Error::from_raw_os_error(errno)
+            ),
+        }
+    }
+}
+
+/// Writes `report` to `fd`, if any, with one raw system call.
+fn tell(fd: Option<RawFd>, report: [u8; 5]) {
+    if let Some(fd) = fd {
+        // SAFETY: write reads 5 bytes from our own stack.
+        unsafe {
+            syscall4(
+                libc::SYS_write,
+                fd as usize,
+                report.as_ptr() as usize,
+                report.len(),
+                0,
+            )
+        };
+    }
 }
 
 /// The kernel's `struct sigaction` as x86_64 and arm64 lay it out (not glibc's).
@@ -162,36 +237,54 @@ pub unsafe fn exec(exec: &RawExec<'_>, devnull: RawFd) -> ! {
         for (i, (_, dst)) in exec.fds.iter().enumerate().take(tmp.len()) {
             syscall4(libc::SYS_dup3, tmp[i] as usize, *dst as usize, 0, 0);
         }
+        if let (Some(fd), true) = (exec.failure_fd, exec.failure_fd_cloexec) {
+            syscall4(
+                libc::SYS_fcntl,
+                fd as usize,
+                libc::F_SETFD as usize,
+                libc::FD_CLOEXEC as usize,
+                0,
+            );
+        }
         // Another user's, as systemd's `User=`: groups first, while we may
         // still change them. A child that cannot drop root does not run.
         if let Some((uid, gid)) = exec.ids {
-            let dropped = syscall4(libc::SYS_setgroups, 0, 0, 0, 0) == 0
-                && syscall4(
+            let mut ret = syscall4(libc::SYS_setgroups, 0, 0, 0, 0);
+            if ret == 0 {
+                ret = syscall4(
                     libc::SYS_setresgid,
                     gid as usize,
                     gid as usize,
                     gid as usize,
                     0,
-                ) == 0
-                && syscall4(
+                );
+            }
+            if ret == 0 {
+                ret = syscall4(
                     libc::SYS_setresuid,
                     uid as usize,
                     uid as usize,
                     uid as usize,
                     0,
-                ) == 0;
-            if !dropped {
+                );
+            }
+            if ret != 0 {
+                tell(
+                    exec.failure_fd,
+                    ExecFailure::report(ExecFailure::SET_USER, ret),
+                );
                 exit(126);
             }
         }
         unblock_all();
-        syscall4(
+        let ret = syscall4(
             libc::SYS_execve,
             exec.exe as usize,
             exec.argv as usize,
             exec.envp as usize,
             0,
         );
+        tell(exec.failure_fd, ExecFailure::report(ExecFailure::EXEC, ret));
     }
     exit(127)
 }

@@ -57,8 +57,17 @@ pub fn exec_spec(
         )];
         // Resolved as systemd resolves it (checked when the scenario was
         // read); argv stays as written, which is what `pkill -f` sees.
-        return ExecSpec::new(&executable(config, self_exe), argv, &env, Vec::new())
+        // The ready pipe only learns why the exec failed, if it did: a real
+        // program does not report ready, and does not inherit the pipe.
+        let fds = ready_fd
+            .map(|fd| vec![(fd, env::READY_FD)])
+            .unwrap_or_default();
+        let spec = ExecSpec::new(&executable(config, self_exe), argv, &env, fds)
             .run_as(config.user.as_ref().map(|u| u.ids()));
+        return match ready_fd {
+            Some(_) => spec.reporting_failure_only_to(env::READY_FD),
+            None => spec,
+        };
     }
     let env = vec![
         (env::ROLE.to_string(), "victim".to_string()),
@@ -79,5 +88,10 @@ pub fn exec_spec(
     let fds = ready_fd
         .map(|fd| vec![(fd, env::READY_FD)])
         .unwrap_or_default();
-    ExecSpec::new(self_exe, argv, &env, fds).run_as(config.user.as_ref().map(|u| u.ids()))
+    let spec =
+        ExecSpec::new(self_exe, argv, &env, fds).run_as(config.user.as_ref().map(|u| u.ids()));
+    match ready_fd {
+        Some(_) => spec.reporting_failure_to(env::READY_FD),
+        None => spec,
+    }
 }

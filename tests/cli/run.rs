@@ -187,6 +187,21 @@ fn pkill_hits_exactly_the_matching_processes() {
     if s.contains_key("systemd-pkill") {
         let once: HashMap<String, usize> = expected.keys().map(|k| (k.clone(), 1)).collect();
         let hits = by_trial("systemd-pkill");
+        // A trial without hits says why: its outcome, error and note.
+        let missing: Vec<_> = rows(&dir.path().join("run/trials.csv"))
+            .into_iter()
+            .filter(|r| r["strategy"] == "systemd-pkill" && !hits.contains_key(&r["trial"]))
+            .map(|r| {
+                format!(
+                    "trial {}: {} {} {}",
+                    r["trial"], r["outcome"], r["error"], r["note"]
+                )
+            })
+            .collect();
+        assert!(
+            missing.is_empty(),
+            "systemd-pkill trials without hits: {missing:?}"
+        );
         assert_eq!(hits.len(), trials);
         for (trial, hits) in hits {
             assert_eq!(hits, once, "systemd-pkill trial {trial}");

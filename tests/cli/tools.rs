@@ -372,3 +372,80 @@ retry = "TERM/1/KILL/1"
         "{hits:?}"
     );
 }
+
+/// Other users run stopbench's own binary (a simulated victim as `daemon`,
+/// a stand-in newcomer as `nobody`). From a copy under a 0700 directory,
+/// which neither may enter (a `mktemp -d` checkout, or `/root`), every trial
+/// still runs, and the helpers run as `daemon` are still timed by the
+/// trace shim. A real program of the victim's in there is refused before
+/// the run, naming the directory and the user.
+#[test]
+fn other_users_run_from_a_closed_directory() {
+    use std::os::unix::fs::PermissionsExt;
+    let closed = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(closed.path(), std::fs::Permissions::from_mode(0o700)).unwrap();
+    let exe = closed.path().join("stopbench");
+    std::fs::copy(BIN, &exe).unwrap();
+    let trials = 3;
+    let text = format!(
+        "name = \"closed\"\ntrials = {trials}\nseed = 5\n[sandbox]\npid_max = 1024\n\
+         [churn]\nrate = 300\nlifetime = \"2ms\"\nforced_reuse = true\nnewcomer_user = \"nobody\"\n\
+         [victim]\ncommand = \"/usr/bin/foo_daemon\"\nbehaviour = \"exit-on-term\"\nuser = \"daemon\"\n\
+         [[strategy]]\nkind = \"pidfd\"\ntimeout = \"300ms\"\n\
+         [[strategy]]\nkind = \"command\"\nlabel = \"unit-b\"\ntimeout = \"300ms\"\n\
+         exec_stop = \"/bin/kill -TERM $MAINPID\"\n\
+         exec_stop_post = '/bin/sh -c \"if ps -p $MAINPID > /dev/null; then /bin/kill -KILL $MAINPID; fi\"'\n"
+    );
+    let path = closed.path().join("closed.toml");
+    std::fs::write(&path, &text).unwrap();
+    let out = closed.path().join("run");
+    let output = Command::new(&exe)
+        .arg("run")
+        .arg(&path)
+        .arg("--quiet")
+        .arg("--out")
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{output:?}");
+    let s = summary(closed.path());
+    assert_eq!(
+        num(&s["pidfd"], "exited"),
+        f64::from(trials),
+        "{:?}",
+        s["pidfd"]
+    );
+    for row in ["pidfd", "unit-b"] {
+        assert_eq!(num(&s[row], "errors"), 0.0, "{row}: {:?}", s[row]);
+    }
+    // The check-then-kill found the newcomer, and daemon may not signal nobody's.
+    assert_eq!(num(&s["unit-b"], "eperm"), f64::from(trials));
+    let timed = rows(&out.join("trials.csv"))
+        .into_iter()
+        .filter(|r| r["strategy"] == "unit-b" && !r["exposure_us"].is_empty())
+        .count();
+    assert_eq!(timed, trials as usize, "the shim timed every unit-b trial");
+
+    // The victim's own program, where `daemon` cannot reach it: exit 2.
+    let script = closed.path().join("daemon.sh");
+    std::fs::write(&script, "#!/bin/sh\nexec sleep 3600\n").unwrap();
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let own = text
+        .replace("/usr/bin/foo_daemon", &script.display().to_string())
+        .replace("\"exit-on-term\"", "\"exec\"");
+    std::fs::write(&path, own).unwrap();
+    let refused = Command::new(&exe)
+        .arg("run")
+        .arg(&path)
+        .args(["--quiet", "--out"])
+        .arg(closed.path().join("refused"))
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert_eq!(refused.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains(&format!("`{}`", closed.path().display())) && stderr.contains("daemon"),
+        "{stderr}"
+    );
+    assert!(!closed.path().join("refused").exists());
+}

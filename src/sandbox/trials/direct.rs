@@ -6,7 +6,7 @@ use super::course::{Course, Launched, Stopped};
 use super::{TrialRunner, QUIESCE_LIMIT, READY_LIMIT};
 use crate::measure::CpuTime;
 use crate::sandbox::cgroup::{self, VictimCgroup};
-use crate::sandbox::error::TrialError;
+use crate::sandbox::error::{NotReady, TrialError};
 use crate::sandbox::keeper;
 use crate::sandbox::procfs;
 use crate::sandbox::spawn::{self, ChildAction, ExecSpec};
@@ -303,7 +303,6 @@ impl TrialRunner<'_> {
         if let Some(pidfile) = &config.pidfile {
             let _ = std::fs::remove_file(&pidfile.0);
         }
-        let simulated = config.behaviour != Behaviour::Exec;
         let (ready_read, ready_write) = pipe2(OFlag::O_CLOEXEC).map_err(TrialError::Pipe)?;
         let exit_after = config.exit_after.sample(&mut self.rng);
         let spec = match prefix {
@@ -311,7 +310,7 @@ impl TrialRunner<'_> {
             None => crate::victim::exec_spec(
                 config,
                 &self.inside.exe,
-                simulated.then(|| ready_write.as_raw_fd()),
+                Some(ready_write.as_raw_fd()),
                 exit_after,
             ),
         };
@@ -384,9 +383,15 @@ impl TrialRunner<'_> {
     ) -> Result<Started, TrialError> {
         let config = &self.scenario.victim;
         if config.behaviour != Behaviour::Exec {
-            super::wait_ready(&ready_read).map_err(TrialError::VictimNotReady)?;
+            super::wait_ready(&ready_read).map_err(|why| self.victim_failed(why))?;
         } else {
             std::thread::sleep(config.startup.0);
+            // A real program never writes the pipe; a failed exec did.
+            if let Err(why @ NotReady::Failed(_)) =
+                crate::sandbox::wire::wait_byte(&ready_read, Duration::ZERO)
+            {
+                return Err(self.victim_failed(why));
+            }
         }
         // A real program that wrote its own pidfile (a forking daemon names
         // its child there) keeps it.
@@ -412,6 +417,24 @@ impl TrialRunner<'_> {
             keeper,
             main_gone_before_stop,
         })
+    }
+
+    /// Why the victim did not start, with its program and user when it
+    /// never became that program.
+    fn victim_failed(&self, why: NotReady) -> TrialError {
+        let config = &self.scenario.victim;
+        match why {
+            NotReady::Failed(failure) => TrialError::VictimExec {
+                program: crate::victim::executable(config, &self.inside.exe),
+                user: config
+                    .user
+                    .as_ref()
+                    .map(|u| format!(" run as user `{}` (uid {})", u.name, u.uid))
+                    .unwrap_or_default(),
+                failure,
+            },
+            other => TrialError::VictimNotReady(other),
+        }
     }
 
     /// `random_pid` under a keeper: free numbers of the allocator's cycle,
