@@ -36,6 +36,16 @@ pub fn opt_duration(d: Option<Duration>) -> String {
     d.map(duration).unwrap_or_else(|| "–".into())
 }
 
+/// A quantile that may be only a lower bound (`(value, is_bound)`): a
+/// bound reads "> 300.80 ms", never as a measured value.
+pub fn opt_bounded(d: Option<(Duration, bool)>) -> String {
+    match d {
+        Some((d, true)) => format!("> {}", duration(d)),
+        Some((d, false)) => duration(d),
+        None => "–".into(),
+    }
+}
+
 /// Percent with few digits but never rounding a non-zero rate to zero.
 pub fn percent(x: f64) -> String {
     let p = x * 100.0;

@@ -228,14 +228,22 @@ pub struct CompareArgs {
     #[arg(long, value_name = "NAME")]
     pub baseline: Option<String>,
     /// Exit 3 on a significant regression: `regression` (every gate) or a
-    /// list of misfire, p50, p99, completion (e.g. `misfire,p99`).
+    /// list of misfire, p50, p99, completion, outcomes (e.g. `misfire,p99`).
+    /// `outcomes` fails on more trials killed, survived, failed, refused
+    /// (eperm), censored or leaking; a p99 that becomes a bound ("> C",
+    /// stops that never finished) fails `p99`.
     #[arg(long, value_name = "GATES")]
     pub fail_on: Option<String>,
-    /// Median latency changes smaller than this share of the median are noise.
-    #[arg(long, default_value_t = 0.02)]
+    /// Median latency changes smaller than this share of the median are
+    /// noise. Reruns of one configuration on a shared 2-core machine moved
+    /// the median by up to 17%; with a baseline saved 3 or more times,
+    /// twice its reruns' spread is used where that is larger.
+    #[arg(long, default_value_t = 0.2)]
     pub noise: f64,
-    /// p99 changes smaller than this share of the p99 are noise.
-    #[arg(long, default_value_t = 0.10)]
+    /// p99 changes smaller than this share of the p99 are noise (a p99 of
+    /// 60 trials is nearly their maximum, and moved by up to 99% between
+    /// reruns here); calibrated from a baseline's reruns as --noise is.
+    #[arg(long, default_value_t = 0.5)]
     pub tail_noise: f64,
     /// Where to write the Markdown [default: NEW/compare.md].
     #[arg(long, value_name = "FILE")]

@@ -41,12 +41,14 @@ pub fn compare(args: CompareArgs) -> anyhow::Result<ExitCode> {
         Some(text) => Gate::parse_list(text).map_err(|e| usage(format!("--fail-on: {e}")))?,
         None => Vec::new(),
     };
-    let (old, new) = runs(&args)?;
+    let (old, new, saved) = runs(&args)?;
     let noise = Noise {
         median: args.noise,
         tail: args.tail_noise,
     };
-    let comparison = stopbench::compare::compare(&old, &new, noise).map_err(|e| {
+    let calibration = stopbench::compare::calibration::calibrate(&saved, noise)
+        .map_err(|e| Failure(ExitCode::Failure, format!("a saved baseline run: {e}")))?;
+    let comparison = stopbench::compare::compare(&old, &new, noise, &calibration).map_err(|e| {
         let code = match e {
             stopbench::compare::CompareError::DifferentScenarios(..) => ExitCode::Usage,
             _ => ExitCode::Failure,
@@ -72,11 +74,12 @@ pub fn compare(args: CompareArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::Regression)
 }
 
-/// OLD and NEW: both given, or NEW and the baseline of its scenario.
-fn runs(args: &CompareArgs) -> anyhow::Result<(PathBuf, PathBuf)> {
+/// OLD and NEW: both given, or NEW and the baseline of its scenario; with
+/// a baseline, the runs saved under its name (they calibrate the noise).
+fn runs(args: &CompareArgs) -> anyhow::Result<(PathBuf, PathBuf, Vec<PathBuf>)> {
     let usage = |message: String| anyhow::Error::from(Failure(ExitCode::Usage, message));
     match (&args.baseline, &args.runs[..]) {
-        (None, [old, new]) => Ok((old.clone(), new.clone())),
+        (None, [old, new]) => Ok((old.clone(), new.clone(), Vec::new())),
         (None, _) => Err(usage(
             "give OLD and NEW, or NEW with --baseline NAME".into(),
         )),
@@ -85,7 +88,9 @@ fn runs(args: &CompareArgs) -> anyhow::Result<(PathBuf, PathBuf)> {
                 .map_err(|e| Failure(ExitCode::Failure, e.to_string()))?;
             let old = stopbench::results::baseline::find(name, meta.name())
                 .map_err(|e| usage(e.to_string()))?;
-            Ok((old, new.clone()))
+            let saved = stopbench::results::baseline::history(name, meta.name())
+                .map_err(|e| usage(e.to_string()))?;
+            Ok((old, new.clone(), saved))
         }
         (Some(_), _) => Err(usage("with --baseline NAME give only the NEW run".into())),
     }

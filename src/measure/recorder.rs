@@ -3,6 +3,7 @@
 //! counters behind summary.csv.
 
 use super::stats::wilson95;
+use super::survival::{self, Tail};
 use super::Outcome;
 use crate::model::risk::RiskSample;
 use hdrhistogram::Histogram;
@@ -21,8 +22,12 @@ pub struct StrategyStats {
     /// Signals by number refused with EPERM (the number is another user's).
     pub eperm: u64,
     /// Stops whose victim tree did not die within the trial (survivors and
-    /// leaks): censored, so not in `latency_us`.
+    /// leaks): censored, so not in `latency_us` but in `censored_us`.
     pub censored: u64,
+    /// Each censored stop's censoring time (µs): its completion, when the
+    /// tree was still not dead. Its latency is longer than that, and counts
+    /// so in every latency quantile (see survival.rs).
+    pub censored_us: Vec<u64>,
     /// Misfire events (one per signal that hit another process).
     pub misfires: u64,
     /// Trials with at least one misfire: the numerator of `misfire_rate`.
@@ -30,6 +35,8 @@ pub struct StrategyStats {
     /// Signals the victim's own program sent outside its tree (not misfires).
     pub victim_signals: u64,
     pub leaks: u64,
+    /// Trials that left at least one process of the tree running.
+    pub leaked_trials: u64,
     pub pid_reused: u64,
     /// Stop request to the death of the whole tree, for stops where it died.
     pub latency_us: Histogram<u64>,
@@ -59,10 +66,12 @@ impl StrategyStats {
             errors: 0,
             eperm: 0,
             censored: 0,
+            censored_us: Vec::new(),
             misfires: 0,
             misfired_trials: 0,
             victim_signals: 0,
             leaks: 0,
+            leaked_trials: 0,
             pid_reused: 0,
             latency_us: Histogram::new_with_bounds(1, HIGHEST_US, 3)
                 .expect("valid histogram bounds"),
@@ -90,9 +99,27 @@ impl StrategyStats {
         (rate, lo, hi)
     }
 
-    /// Latency at quantile `q` (0..=1); `None` with no trials.
-    pub fn latency_at(&self, q: f64) -> Option<Duration> {
-        quantile(&self.latency_us, q)
+    /// Death latency at quantile `q` (0..=1) over every stop that ran,
+    /// the censored ones counted (see survival.rs); `None` with no stop.
+    pub fn latency_at(&self, q: f64) -> Option<Tail> {
+        let h = &self.latency_us;
+        let deaths = h.iter_recorded().map(|v| {
+            (
+                h.highest_equivalent(v.value_iterated_to()),
+                v.count_at_value(),
+            )
+        });
+        survival::quantile(&survival::group(deaths, &self.censored_us), q)
+    }
+
+    /// The share of timed stops that are censored (0 with none).
+    pub fn censored_share(&self) -> f64 {
+        let timed = self.latency_us.len() + self.censored;
+        if timed == 0 {
+            0.0
+        } else {
+            self.censored as f64 / timed as f64
+        }
     }
 
     /// Race window at quantile `q`; `None` when no trial had one.
@@ -110,8 +137,10 @@ impl StrategyStats {
         quantile(&self.risk_window_us, q)
     }
 
-    pub fn latency_max(&self) -> Option<Duration> {
-        (!self.latency_us.is_empty()).then(|| Duration::from_micros(self.latency_us.max()))
+    /// The slowest stop: a bound when any stop was censored after the
+    /// last death.
+    pub fn latency_max(&self) -> Option<Tail> {
+        self.latency_at(1.0)
     }
 
     /// Completion at quantile `q`; `None` when no stop ran.
@@ -147,6 +176,17 @@ pub struct TrialTally<'a> {
     /// Whole microseconds: from the exposure's end to the signal that would follow.
     pub follow_us: Option<u64>,
     pub cpu: Option<super::CpuTime>,
+}
+
+impl TrialTally<'_> {
+    /// A stop whose tree did not die within its trial (a survivor, or a
+    /// stop that left a process running): its death latency is only known
+    /// to exceed its completion.
+    pub fn censored(&self) -> bool {
+        self.latency_us.is_none()
+            && (self.outcome == Outcome::Survived
+                || matches!(self.outcome, Outcome::Exited | Outcome::Killed) && self.leaks > 0)
+    }
 }
 
 /// All strategies of a run, in the scenario's order.
@@ -186,6 +226,7 @@ impl Recorder {
         stats.misfired_trials += u64::from(t.misfires > 0);
         stats.victim_signals += t.victim_signals;
         stats.leaks += t.leaks;
+        stats.leaked_trials += u64::from(t.leaks > 0);
         stats.pid_reused += u64::from(t.pid_reused);
         // A stop that never ran used no CPU worth averaging in.
         if let Some(cpu) = t.cpu.filter(|_| t.outcome != Outcome::Error) {
@@ -198,10 +239,10 @@ impl Recorder {
                 let us = us.clamp(1, HIGHEST_US);
                 stats.latency_us.record(us).expect("value within bounds");
             }
-            None if matches!(t.outcome, Outcome::Exited | Outcome::Killed) && t.leaks > 0 => {
-                stats.censored += 1
+            None if t.censored() => {
+                stats.censored += 1;
+                stats.censored_us.push(t.completion_us.clamp(1, HIGHEST_US));
             }
-            None if t.outcome == Outcome::Survived => stats.censored += 1,
             None => {}
         }
         // Every stop that ran has a completion; an error has none to time.
@@ -291,18 +332,28 @@ mod tests {
         assert_eq!(s.latency_us.len(), 2);
         assert_eq!(s.completion_us.len(), 3);
         assert_eq!(s.censored, 0);
-        assert!(s.latency_at(0.0).unwrap() >= Duration::from_millis(5));
-        assert!(s.latency_max().unwrap() >= Duration::from_millis(2000));
+        assert!(s.latency_at(0.0).unwrap().value() >= Duration::from_millis(5));
+        assert!(s.latency_max().unwrap().value() >= Duration::from_millis(2000));
         assert_eq!(s.misfire_rate().0, 0.5);
         // Two trials had a window of 3 ms.
         assert_eq!(s.race_window_us.len(), 2);
         let w = s.window_at(0.5).unwrap();
         assert!(w >= Duration::from_millis(3) && w < Duration::from_micros(3010));
         // A stop whose tree never died is censored, not timed.
-        let mut leaked = trial(Outcome::Exited, 7, 0, false);
+        let mut leaked = trial(Outcome::Exited, 5000, 0, false);
         leaked.latency = None;
         r.record(&leaked.tally());
         assert_eq!(r.strategies[0].censored, 1);
         assert_eq!(r.strategies[0].latency_us.len(), 2);
+        // ...and it is the slowest stop: above its completion, 5 s.
+        assert_eq!(
+            r.strategies[0].latency_max(),
+            Some(Tail::Above(Duration::from_millis(5000)))
+        );
+        assert!(r.strategies[0]
+            .latency_at(0.5)
+            .unwrap()
+            .measured()
+            .is_some());
     }
 }

@@ -11,7 +11,7 @@
 
 use crate::measure::significance::{fisher_exact, holm};
 use crate::measure::stats::mann_whitney;
-use crate::measure::StrategyStats;
+use crate::measure::{survival, StrategyStats};
 use hdrhistogram::Histogram;
 
 /// A host's median this far (as a share) from the rest's is a real spread.
@@ -29,11 +29,15 @@ pub struct HostStanding {
     pub flag: Option<String>,
 }
 
-/// The recorded values of a histogram, each as often as it was recorded.
-fn samples(h: &Histogram<u64>) -> Vec<u64> {
-    h.iter_recorded()
-        .flat_map(|v| std::iter::repeat_n(v.value_iterated_to(), v.count_at_value() as usize))
-        .collect()
+/// The recorded values of a strategy's death histogram, each as often as
+/// it was recorded, and its censored stops ranked above them all (see
+/// measure::survival): a host whose stops never finish is the slowest.
+fn samples(s: &StrategyStats) -> Vec<u64> {
+    let h: &Histogram<u64> = &s.latency_us;
+    let finished = h
+        .iter_recorded()
+        .flat_map(|v| std::iter::repeat_n(v.value_iterated_to(), v.count_at_value() as usize));
+    survival::ranked_sample(finished, &s.censored_us)
 }
 
 fn median(v: &mut [u64]) -> Option<f64> {
@@ -174,7 +178,7 @@ pub fn standings(hosts: &[(String, Vec<StrategyStats>)]) -> Vec<HostStanding> {
             .iter()
             .filter_map(|(host, v)| {
                 let stats = v.iter().find(|s| s.strategy == strategy)?;
-                let mut latencies = samples(&stats.latency_us);
+                let mut latencies = samples(stats);
                 let p50 = median(&mut latencies);
                 Some(Side {
                     host,
@@ -193,9 +197,12 @@ pub fn standings(hosts: &[(String, Vec<StrategyStats>)]) -> Vec<HostStanding> {
                 .filter(|(j, _)| *j != i)
                 .flat_map(|(_, s)| s.latencies.iter().copied())
                 .collect();
+            // A median among censored stops is no time to take a ratio of.
+            let finished = |m: f64| m < survival::CENSORED_RANK as f64;
             let ratio = side
                 .p50
                 .zip(median(&mut others))
+                .filter(|&(x, y)| finished(x) && finished(y))
                 .map(|(x, y)| x / y.max(1.0));
             let why: Vec<String> = [&misfires[i], &latency[i]]
                 .into_iter()

@@ -4,8 +4,8 @@
 use super::document::{bold, code, text, Block, Document, Span};
 use super::plot::Plot;
 use super::recommend;
-use crate::figures::{opt_duration, percent, thousands};
-use crate::measure::StrategyStats;
+use crate::figures::{opt_bounded, opt_duration, percent, thousands};
+use crate::measure::{StrategyStats, Tail};
 use crate::results::{MisfireRow, RunResults};
 use crate::scenario::{Scenario, StrategyConfig};
 use std::collections::BTreeMap;
@@ -55,7 +55,7 @@ fn recommendation(results: &RunResults, blocks: &mut Vec<Block>) {
         return;
     };
     let b = &stats[best];
-    let p99 = opt_duration(b.latency_at(0.99));
+    let p99 = opt_bounded(b.latency_at(0.99).map(Tail::parts));
     let completion = opt_duration(b.completion_at(0.99));
     if recommend::is_clean(b) {
         blocks.push(Block::Paragraph(vec![
@@ -139,7 +139,7 @@ fn compared_line(results: &RunResults, s: &StrategyStats) -> Vec<Span> {
     }
     line.push(text(format!(
         "; p99 {} to the tree's death, {} to completion.",
-        opt_duration(s.latency_at(0.99)),
+        opt_bounded(s.latency_at(0.99).map(Tail::parts)),
         opt_duration(s.completion_at(0.99))
     )));
     line
@@ -208,11 +208,11 @@ fn results_table(stats: &[StrategyStats]) -> Block {
                 percent(rate),
                 format!("{}–{}", percent(lo), percent(hi)),
                 thousands(s.leaks),
-                opt_duration(s.latency_at(0.5)),
-                opt_duration(s.latency_at(0.9)),
-                opt_duration(s.latency_at(0.99)),
-                opt_duration(s.latency_at(0.999)),
-                opt_duration(s.latency_max()),
+                opt_bounded(s.latency_at(0.5).map(Tail::parts)),
+                opt_bounded(s.latency_at(0.9).map(Tail::parts)),
+                opt_bounded(s.latency_at(0.99).map(Tail::parts)),
+                opt_bounded(s.latency_at(0.999).map(Tail::parts)),
+                opt_bounded(s.latency_max().map(Tail::parts)),
                 cpu_words(s),
             ]
         })
@@ -501,7 +501,7 @@ pub fn document(results: &RunResults, plots: Vec<Plot>) -> Document {
     recommendation(results, &mut blocks);
     blocks.push(Block::Heading(2, "Results".into()));
     blocks.push(Block::Paragraph(vec![text(
-        "Latency runs from the stop request to the death of the victim's whole tree (its main process and every descendant); a stop whose tree did not die within the trial is censored, counted apart and never a value in the percentiles. A misfire is a signal that reached any process but the victim and its descendants; the rate is the share of trials with one, with a 95% Wilson interval.",
+        "Latency runs from the stop request to the death of the victim's whole tree (its main process and every descendant); a stop whose tree did not die within the trial is censored: it took longer than its completion, and every percentile counts it so (Kaplan–Meier); a percentile that falls among censored stops is only a bound and reads \"> C\". A misfire is a signal that reached any process but the victim and its descendants; the rate is the share of trials with one, with a 95% Wilson interval.",
     )]));
     blocks.push(results_table(&results.stats));
     if !results.meta.unavailable.is_empty() {

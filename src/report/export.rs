@@ -2,9 +2,14 @@
 //! `bmf.json` in the Bencher Metric Format, and `github-benchmark.json` in
 //! github-action-benchmark's `customSmallerIsBetter` form. The misfire
 //! rate's 95% Wilson interval becomes Bencher's lower and upper values, so a
-//! "0 in 30" run is not read as "never".
+//! "0 in 30" run is not read as "never". A latency quantile that falls
+//! among censored stops (stops that never finished in their trial) is only
+//! a lower bound: it is left out rather than exported as a value, and the
+//! share of censored stops is exported beside it (`censored-share`, and
+//! "censored stops" in github-benchmark.json), so a dashboard sees the
+//! tail get worse instead of a p99 that improved.
 
-use crate::measure::StrategyStats;
+use crate::measure::{StrategyStats, Tail};
 use serde_json::{json, Map, Value};
 use std::time::Duration;
 
@@ -19,14 +24,24 @@ pub fn bmf(scenario: &str, stats: &[StrategyStats]) -> Value {
     let mut out = Map::new();
     for s in stats {
         let mut measures = Map::new();
-        if let Some(p50) = s.latency_at(0.5) {
+        // A quantile among censored stops is only a bound: never exported
+        // as a value (see the module doc); `censored-share` says why it is
+        // missing.
+        let measured = |q: f64| s.latency_at(q).and_then(Tail::measured);
+        if let Some(p50) = measured(0.5) {
             measures.insert(
                 "latency".into(),
-                json!({ "value": ns(p50), "lower_value": s.latency_at(0.05).map(ns), "upper_value": s.latency_at(0.95).map(ns) }),
+                json!({ "value": ns(p50), "lower_value": measured(0.05).map(ns), "upper_value": measured(0.95).map(ns) }),
             );
         }
-        if let Some(p99) = s.latency_at(0.99) {
+        if let Some(p99) = measured(0.99) {
             measures.insert("latency-p99".into(), json!({ "value": ns(p99) }));
+        }
+        if s.trials > s.errors {
+            measures.insert(
+                "censored-share".into(),
+                json!({ "value": s.censored_share() }),
+            );
         }
         if let Some(done) = s.completion_at(0.5) {
             measures.insert("completion".into(), json!({ "value": ns(done) }));
@@ -53,14 +68,23 @@ pub fn github_benchmark(scenario: &str, stats: &[StrategyStats]) -> Value {
     let ms = |d: Duration| (d.as_secs_f64() * 1e6).round() / 1e3;
     for s in stats {
         let name = format!("{scenario}/{}", s.strategy);
-        if let Some(p50) = s.latency_at(0.5) {
+        let measured = |q: f64| s.latency_at(q).and_then(Tail::measured);
+        if let Some(p50) = measured(0.5) {
             out.push(
                 json!({ "name": format!("{name} stop p50"), "unit": "ms", "value": ms(p50),
                 "extra": format!("{} trials", s.trials) }),
             );
         }
-        if let Some(p99) = s.latency_at(0.99) {
+        if let Some(p99) = measured(0.99) {
             out.push(json!({ "name": format!("{name} stop p99"), "unit": "ms", "value": ms(p99) }));
+        }
+        if s.trials > s.errors {
+            out.push(json!({
+                "name": format!("{name} censored stops"),
+                "unit": "%",
+                "value": (s.censored_share() * 1e4).round() / 1e2,
+                "extra": format!("{} of {} stops did not finish in their trial; a quantile among them is only a lower bound and is not exported", s.censored, s.trials - s.errors),
+            }));
         }
         if s.trials > 0 {
             let (rate, lo, hi) = s.misfire_rate();
@@ -119,9 +143,48 @@ mod tests {
             [
                 "s/pidfd stop p50",
                 "s/pidfd stop p99",
+                "s/pidfd censored stops",
                 "s/pidfd misfire rate"
             ]
         );
-        assert_eq!(g[2]["range"], "0.00–11.35%");
+        assert_eq!(g[2]["value"], 0.0);
+        assert_eq!(g[3]["range"], "0.00–11.35%");
+    }
+
+    #[test]
+    fn a_bound_is_never_exported_as_a_value() {
+        let mut rec = Recorder::new(&["pidfd".to_string()]);
+        for i in 0..30u64 {
+            // Three stops never finished within their 300 ms.
+            let censored = i < 3;
+            rec.record(&TrialTally {
+                strategy: "pidfd",
+                outcome: if censored {
+                    Outcome::Survived
+                } else {
+                    Outcome::Exited
+                },
+                latency_us: (!censored).then_some(100 + i),
+                completion_us: if censored { 300_000 } else { 200 },
+                misfires: 0,
+                victim_signals: 0,
+                leaks: 0,
+                pid_reused: false,
+                race_window_us: None,
+                exposure_us: None,
+                follow_us: None,
+                cpu: None,
+            });
+        }
+        let b = bmf("s", &rec.strategies);
+        let m = &b["s/pidfd"];
+        // p50 is measured; p95 and p99 fall among the censored stops.
+        assert!(m["latency"]["value"].as_f64().unwrap() > 0.0);
+        assert!(m["latency"]["upper_value"].is_null());
+        assert!(m["latency-p99"].is_null());
+        assert!((m["censored-share"]["value"].as_f64().unwrap() - 0.1).abs() < 1e-9);
+        let g = github_benchmark("s", &rec.strategies);
+        assert!(!g.to_string().contains("stop p99"));
+        assert!(g.to_string().contains("censored stops"));
     }
 }

@@ -3,7 +3,8 @@
 //! projection summed over each host's own churn and windows.
 
 use super::document::{bold, code, text, Block, Span};
-use crate::figures::{opt_duration, percent, thousands};
+use crate::figures::{opt_bounded, percent, thousands};
+use crate::measure::Tail;
 use crate::merge::agreement::{self, HostStanding};
 use crate::model::{assess, Assessment, Fleet, Survival};
 use crate::results::RunResults;
@@ -77,8 +78,8 @@ fn host_table(results: &RunResults, order: &[&str], standings: &[HostStanding]) 
                 s.strategy.clone(),
                 thousands(s.trials),
                 format!("{} ({}–{})", percent(rate), percent(lo), percent(hi)),
-                opt_duration(s.latency_at(0.5)),
-                opt_duration(s.latency_at(0.99)),
+                opt_bounded(s.latency_at(0.5).map(Tail::parts)),
+                opt_bounded(s.latency_at(0.99).map(Tail::parts)),
                 standing
                     .and_then(|x| x.flag.clone())
                     .unwrap_or_else(|| "agrees".into()),
@@ -93,8 +94,8 @@ fn host_table(results: &RunResults, order: &[&str], standings: &[HostStanding]) 
             s.strategy.clone(),
             thousands(s.trials),
             format!("{} ({}–{})", percent(rate), percent(lo), percent(hi)),
-            opt_duration(s.latency_at(0.5)),
-            opt_duration(s.latency_at(0.99)),
+            opt_bounded(s.latency_at(0.5).map(Tail::parts)),
+            opt_bounded(s.latency_at(0.99).map(Tail::parts)),
             "pooled".into(),
         ]);
     }

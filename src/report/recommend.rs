@@ -6,13 +6,13 @@
 //! stopped a live victim at all; then the lower p99 latency (the tree's
 //! death), then the lower p99 completion.
 
-use crate::measure::StrategyStats;
+use crate::measure::{StrategyStats, Tail};
 use std::cmp::Ordering;
 use std::time::Duration;
 
 /// Sort key; lower is better.
 #[allow(clippy::type_complexity)]
-fn key(s: &StrategyStats) -> (bool, f64, f64, f64, f64, bool, Duration, Duration) {
+fn key(s: &StrategyStats) -> (bool, f64, f64, f64, f64, bool, Tail, Duration) {
     let per_trial = |n: u64| {
         if s.trials == 0 {
             0.0
@@ -27,7 +27,9 @@ fn key(s: &StrategyStats) -> (bool, f64, f64, f64, f64, bool, Duration, Duration
         per_trial(s.leaks),
         per_trial(s.errors + s.eperm),
         s.latency_us.is_empty(),
-        s.latency_at(0.99).unwrap_or(Duration::MAX),
+        // The honest tail: a p99 among censored stops ranks after every
+        // measured one (see measure::survival).
+        s.latency_at(0.99).unwrap_or(Tail::Above(Duration::MAX)),
         s.completion_at(0.99).unwrap_or(Duration::MAX),
     )
 }

@@ -3,7 +3,7 @@
 //! can never disagree. The first 17 CSV columns are fixed by the project's
 //! contract; new fields go after them.
 
-use crate::measure::StrategyStats;
+use crate::measure::{StrategyStats, Tail};
 use serde::{Deserialize, Serialize};
 use std::path::Path;
 use std::time::Duration;
@@ -57,7 +57,8 @@ pub struct SummaryRow {
     #[serde(default)]
     pub eperm: u64,
     /// Stops whose victim tree did not die within the trial (survivors and
-    /// leaks): censored, so in none of the `p*_ms` latencies.
+    /// leaks): censored, counted in every `p*_ms` latency as longer than
+    /// their completion (see the `*_lower_bound` columns).
     #[serde(default)]
     pub censored: u64,
     /// Completion (stop request to the strategy's return, what a deploy
@@ -86,10 +87,28 @@ pub struct SummaryRow {
     pub cpu_user_sd_ms: Option<f64>,
     #[serde(default)]
     pub cpu_sys_sd_ms: Option<f64>,
+    /// Whether `p50_ms`, `p90_ms`, `p99_ms`, `p999_ms` and `max_ms` are only
+    /// lower bounds: the quantile falls among censored stops, so the value is
+    /// the censoring time and the stop took longer (see measure::survival).
+    #[serde(default)]
+    pub p50_lower_bound: bool,
+    #[serde(default)]
+    pub p90_lower_bound: bool,
+    #[serde(default)]
+    pub p99_lower_bound: bool,
+    #[serde(default)]
+    pub p999_lower_bound: bool,
+    #[serde(default)]
+    pub max_lower_bound: bool,
 }
 
 fn ms(d: Option<Duration>) -> Option<f64> {
     d.map(|d| d.as_micros() as f64 / 1000.0)
+}
+
+/// A quantile's value (or bound) in ms, and whether it is a bound.
+fn tail_ms(t: Option<Tail>) -> (Option<f64>, bool) {
+    (ms(t.map(Tail::value)), t.is_some_and(Tail::is_bound))
 }
 
 /// Six decimals: enough for any interval, and the files stay readable.
@@ -100,8 +119,12 @@ fn round6(x: f64) -> f64 {
 impl SummaryRow {
     pub fn new(scenario: &str, s: &StrategyStats) -> Self {
         let (rate, lo, hi) = s.misfire_rate();
-        let mean = (!s.latency_us.is_empty())
+        // A mean over the stops that finished would hide the ones that did
+        // not: with any censored stop there is no mean to give.
+        let mean = (!s.latency_us.is_empty() && s.censored == 0)
             .then(|| Duration::from_micros(s.latency_us.mean().round() as u64));
+        let [p50, p90, p99, p999, max] =
+            [0.5, 0.9, 0.99, 0.999, 1.0].map(|q| tail_ms(s.latency_at(q)));
         Self {
             scenario: scenario.to_string(),
             strategy: s.strategy.clone(),
@@ -115,11 +138,11 @@ impl SummaryRow {
             misfire_rate_lo95: round6(lo),
             misfire_rate_hi95: round6(hi),
             leaks: s.leaks,
-            p50_ms: ms(s.latency_at(0.5)),
-            p90_ms: ms(s.latency_at(0.9)),
-            p99_ms: ms(s.latency_at(0.99)),
-            p999_ms: ms(s.latency_at(0.999)),
-            max_ms: ms(s.latency_max()),
+            p50_ms: p50.0,
+            p90_ms: p90.0,
+            p99_ms: p99.0,
+            p999_ms: p999.0,
+            max_ms: max.0,
             misfired_trials: s.misfired_trials,
             pid_reused: s.pid_reused,
             mean_ms: ms(mean),
@@ -138,6 +161,11 @@ impl SummaryRow {
             cpu_sys_ms: s.cpu.mean_us().map(|(_, y)| round6(y / 1000.0)),
             cpu_user_sd_ms: s.cpu.sd_us().map(|(u, _)| round6(u / 1000.0)),
             cpu_sys_sd_ms: s.cpu.sd_us().map(|(_, y)| round6(y / 1000.0)),
+            p50_lower_bound: p50.1,
+            p90_lower_bound: p90.1,
+            p99_lower_bound: p99.1,
+            p999_lower_bound: p999.1,
+            max_lower_bound: max.1,
         }
     }
 }
@@ -195,6 +223,11 @@ const HEADER: &[&str] = &[
     "cpu_sys_ms",
     "cpu_user_sd_ms",
     "cpu_sys_sd_ms",
+    "p50_lower_bound",
+    "p90_lower_bound",
+    "p99_lower_bound",
+    "p999_lower_bound",
+    "max_lower_bound",
 ];
 
 #[cfg(test)]
@@ -238,6 +271,11 @@ mod tests {
             cpu_sys_ms: Some(0.125),
             cpu_user_sd_ms: Some(0.5),
             cpu_sys_sd_ms: None,
+            p50_lower_bound: false,
+            p90_lower_bound: false,
+            p99_lower_bound: true,
+            p999_lower_bound: true,
+            max_lower_bound: true,
         }
     }
 

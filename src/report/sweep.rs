@@ -4,7 +4,8 @@
 
 use super::document::{bold, text, Block, Document, Span};
 use super::{html, markdown, plot, recommend, write_file, ReportError};
-use crate::figures::{duration, thousands};
+use crate::figures::{duration, opt_bounded, thousands};
+use crate::measure::Tail;
 use crate::results::sweep::{agreement, ModelCheck, SweepResults, POOLED_ALPHA};
 use serde::Serialize;
 use std::path::Path;
@@ -107,10 +108,9 @@ fn processes_section(sweep: &SweepResults, blocks: &mut Vec<Block>) {
             ];
             for name in &names {
                 let s = r.stats.iter().find(|s| &s.strategy == name);
-                row.push(
-                    s.and_then(|s| s.latency_at(0.5))
-                        .map_or("–".into(), duration),
-                );
+                row.push(opt_bounded(
+                    s.and_then(|s| s.latency_at(0.5)).map(Tail::parts),
+                ));
                 row.push(s.map_or("–".into(), crate::report::content::cpu_words));
             }
             row
@@ -164,6 +164,10 @@ struct SweepRow<'a> {
     survived: u64,
     p50_ms: Option<f64>,
     p99_ms: Option<f64>,
+    /// Whether `p50_ms` and `p99_ms` are only lower bounds (they fall among
+    /// censored stops, see measure::survival).
+    p50_lower_bound: bool,
+    p99_lower_bound: bool,
     achieved_churn_rate: Option<f64>,
     pid_max: Option<u32>,
     race_window_p50_ms: Option<f64>,
@@ -205,8 +209,11 @@ fn write_csv(dir: &Path, sweep: &SweepResults) -> Result<(), ReportError> {
                 misfire_rate_lo95: (lo * 1e6).round() / 1e6,
                 misfire_rate_hi95: (hi * 1e6).round() / 1e6,
                 survived: s.survived,
-                p50_ms: ms(s.latency_at(0.5)),
-                p99_ms: ms(s.latency_at(0.99)),
+                // A quantile among censored stops is its bound, flagged.
+                p50_ms: ms(s.latency_at(0.5).map(Tail::value)),
+                p99_ms: ms(s.latency_at(0.99).map(Tail::value)),
+                p50_lower_bound: s.latency_at(0.5).is_some_and(Tail::is_bound),
+                p99_lower_bound: s.latency_at(0.99).is_some_and(Tail::is_bound),
                 achieved_churn_rate: r
                     .meta
                     .churn
@@ -250,9 +257,7 @@ fn best_at(sweep: &SweepResults, i: usize) -> Vec<Span> {
                 },
                 thousands(s.misfired_trials),
                 thousands(s.trials),
-                s.latency_at(0.99)
-                    .map(duration)
-                    .unwrap_or_else(|| "–".into())
+                opt_bounded(s.latency_at(0.99).map(Tail::parts))
             )));
         }
         None => line.push(text("no trials — ")),
@@ -323,12 +328,8 @@ fn all_points(sweep: &SweepResults) -> Block {
                 format!("{:.1}%", rate * 100.0),
                 format!("{:.1}–{:.1}%", lo * 100.0, hi * 100.0),
                 thousands(s.survived),
-                s.latency_at(0.5)
-                    .map(duration)
-                    .unwrap_or_else(|| "–".into()),
-                s.latency_at(0.99)
-                    .map(duration)
-                    .unwrap_or_else(|| "–".into()),
+                opt_bounded(s.latency_at(0.5).map(Tail::parts)),
+                opt_bounded(s.latency_at(0.99).map(Tail::parts)),
                 crate::report::content::cpu_words(s),
             ]);
         }

@@ -1,6 +1,6 @@
 //! The short table printed at the end of a run.
 
-use crate::measure::StrategyStats;
+use crate::measure::{StrategyStats, Tail};
 use std::fmt::Write;
 use std::time::Duration;
 
@@ -9,6 +9,14 @@ fn short(d: Option<Duration>) -> String {
         None => "-".into(),
         Some(d) if d >= Duration::from_secs(1) => format!("{:.2}s", d.as_secs_f64()),
         Some(d) => format!("{:.2}ms", d.as_secs_f64() * 1000.0),
+    }
+}
+
+/// A quantile, or "> C" when it falls among censored stops.
+fn short_tail(t: Option<Tail>) -> String {
+    match t {
+        Some(Tail::Above(c)) => format!(">{}", short(Some(c))),
+        t => short(t.map(Tail::value)),
     }
 }
 
@@ -52,9 +60,9 @@ pub fn table(stats: &[StrategyStats]) -> String {
                 s.misfires.to_string(),
                 rate(s),
                 s.leaks.to_string(),
-                short(s.latency_at(0.5)),
-                short(s.latency_at(0.99)),
-                short(s.latency_max()),
+                short_tail(s.latency_at(0.5)),
+                short_tail(s.latency_at(0.99)),
+                short_tail(s.latency_max()),
                 s.cpu
                     .mean_us()
                     .map_or("-".into(), |(u, y)| format!("{:.2}ms", (u + y) / 1000.0)),

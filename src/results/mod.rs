@@ -92,7 +92,11 @@ pub struct TimedTrial {
 /// Latency samples of a run, in µs per strategy.
 #[derive(Debug, Default)]
 pub struct LatencySamples {
+    /// Measured death latencies (µs).
     pub death: BTreeMap<String, Vec<u64>>,
+    /// Censoring times (µs) of the stops whose tree did not die in their
+    /// trial: each took longer than that (see measure::survival).
+    pub death_censored: BTreeMap<String, Vec<u64>>,
     pub completion: BTreeMap<String, Vec<u64>>,
 }
 
@@ -321,14 +325,20 @@ impl RunResults {
             if row.outcome == "error" {
                 continue;
             }
+            let completion = (row.strategy_ms * 1000.0).round() as u64;
             if let Some(us) = row.latency_us.filter(|_| !row.victim_gone_before_stop) {
                 samples
                     .death
                     .entry(row.strategy.clone())
                     .or_default()
                     .push(us.max(1));
+            } else if Outcome::parse(&row.outcome).is_some_and(|o| row.tally(o, None).censored()) {
+                samples
+                    .death_censored
+                    .entry(row.strategy.clone())
+                    .or_default()
+                    .push(completion.max(1));
             }
-            let completion = (row.strategy_ms * 1000.0).round() as u64;
             samples
                 .completion
                 .entry(row.strategy)

@@ -234,3 +234,106 @@ fn until_precision_stops_at_the_trials_it_needs() {
     let report = std::fs::read_to_string(out_dir.path().join("run/report.md")).unwrap();
     assert!(report.contains("`pidfd` needed 16."), "{report}");
 }
+
+/// Honest tails, with a real bash daemon as the victim: when one instance
+/// in five ignores SIGTERM, the stops killed at the timeout leave their
+/// `sleep` behind (censored). Their latency is longer than their watch, so
+/// the p99 is only a bound, "> 300 ms", wherever it is written; `compare`
+/// calls that a regression of the tail and of the outcomes, while reruns of
+/// the all-handling daemon against its baseline (saved three times, which
+/// calibrates the noise) pass.
+#[test]
+fn a_stop_that_never_finished_is_the_slowest_stop() {
+    let baselines = tempfile::tempdir().unwrap();
+    let runs = tempfile::tempdir().unwrap();
+    let run_as = |name: &str, fixture: &str, seed: u32, extra: &[&str]| {
+        let out = runs.path().join(name);
+        let output = Command::new(BIN)
+            .env("STOPBENCH_BASELINES", baselines.path())
+            .arg("run")
+            .arg(repo(fixture))
+            .args(["--out"])
+            .arg(&out)
+            .args(["--set", &format!("seed={seed}")])
+            .args(extra)
+            .output()
+            .unwrap();
+        assert!(output.status.success(), "{output:?}");
+        (out, String::from_utf8_lossy(&output.stdout).into_owned())
+    };
+    let compare = |new: &std::path::Path, gates: &str| {
+        Command::new(BIN)
+            .env("STOPBENCH_BASELINES", baselines.path())
+            .args(["compare", "--baseline", "main", "--fail-on", gates])
+            .arg(new)
+            .output()
+            .unwrap()
+    };
+    let all = "tests/fixtures/term-share.toml";
+    for seed in [1, 2, 3] {
+        run_as(
+            &format!("base-{seed}"),
+            all,
+            seed,
+            &["--save-baseline", "main"],
+        );
+    }
+    let kept = std::fs::read_dir(baselines.path().join("main/term-share.runs")).unwrap();
+    assert_eq!(kept.count(), 3, "every saved run is kept for calibration");
+    for seed in [4, 5] {
+        let (rerun, _) = run_as(&format!("rerun-{seed}"), all, seed, &["--quiet"]);
+        let same = compare(&rerun, "regression");
+        assert_eq!(
+            same.status.code(),
+            Some(0),
+            "{}{}",
+            String::from_utf8_lossy(&same.stdout),
+            String::from_utf8_lossy(&same.stderr)
+        );
+        let said = String::from_utf8_lossy(&same.stdout);
+        assert!(said.contains("3 saved baseline runs"), "{said}");
+    }
+
+    let (share, terminal) = run_as("share", "tests/fixtures/term-share-fifth.toml", 6, &[]);
+    let summary = rows(&share.join("summary.csv"));
+    let pidfd = &summary[0];
+    assert!(pidfd["censored"].parse::<u64>().unwrap() > 0, "{pidfd:?}");
+    assert_eq!(pidfd["p99_lower_bound"], "true", "{pidfd:?}");
+    assert_eq!(pidfd["max_lower_bound"], "true", "{pidfd:?}");
+    assert!(pidfd["mean_ms"].is_empty(), "no mean hides a censored stop");
+    // The bound is the watch: about the 300 ms timeout, never a fast stop.
+    let bound: f64 = pidfd["p99_ms"].parse().unwrap();
+    assert!((300.0..2000.0).contains(&bound), "{bound}");
+    assert!(terminal.contains(">300."), "{terminal}");
+    let md = std::fs::read_to_string(share.join("report.md")).unwrap();
+    assert!(md.contains("> 300."), "the report's tables say \"> C\"");
+    let bmf = json(&share.join("bmf.json"));
+    assert!(bmf["term-share/pidfd"]["latency-p99"].is_null(), "{bmf}");
+    assert!(
+        bmf["term-share/pidfd"]["censored-share"]["value"]
+            .as_f64()
+            .unwrap()
+            > 0.0
+    );
+
+    let tail = compare(&share, "p99");
+    let said = String::from_utf8_lossy(&tail.stderr);
+    assert_eq!(tail.status.code(), Some(3), "{said}");
+    assert!(
+        said.contains("regression: pidfd: p99 stop slower (p99)"),
+        "{said}"
+    );
+    let printed = String::from_utf8_lossy(&tail.stdout);
+    assert!(printed.contains("→ > 300."), "{printed}");
+    let outcomes = compare(&share, "outcomes");
+    let said = String::from_utf8_lossy(&outcomes.stderr);
+    assert_eq!(outcomes.status.code(), Some(3), "{said}");
+    assert!(
+        said.contains("regression: pidfd: more censored trials"),
+        "{said}"
+    );
+    assert!(
+        said.contains("regression: pidfd: more killed trials"),
+        "{said}"
+    );
+}

@@ -131,7 +131,7 @@ proptest! {
         let path = dir.join(FILES[file]);
         let damaged = apply(&std::fs::read(&path).unwrap(), &damage);
         std::fs::write(&path, damaged).unwrap();
-        if let Err(err) = stopbench::compare::compare(baseline(), &dir, stopbench::compare::Noise { median: 0.02, tail: 0.10 }) {
+        if let Err(err) = stopbench::compare::compare(baseline(), &dir, stopbench::compare::Noise { median: 0.02, tail: 0.10 }, &Default::default()) {
             let shown = err.to_string();
             prop_assert!(shown.contains(dir.to_str().unwrap()) || shown.contains("scenario"), "{}", shown);
         }

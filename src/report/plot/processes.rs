@@ -63,8 +63,15 @@ impl Chart for ByProcesses<'_> {
     {
         let root = root.titled(TITLE, (FONT, 20))?;
         let (top, bottom) = root.split_vertically(50.percent());
-        let latency = self
-            .series(|i, name| Some(self.stat(i, name)?.latency_at(0.5)?.as_secs_f64() * 1000.0));
+        let latency = self.series(|i, name| {
+            Some(
+                self.stat(i, name)?
+                    .latency_at(0.5)?
+                    .measured()?
+                    .as_secs_f64()
+                    * 1000.0,
+            )
+        });
         let cpu = self.series(|i, name| {
             let (user, sys) = self.stat(i, name)?.cpu.mean_us()?;
             Some((user + sys) / 1000.0)

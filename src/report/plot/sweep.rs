@@ -137,7 +137,13 @@ where
     DB::ErrorType: 'static,
 {
     let p99_ms = |i: usize, name: &str| -> Option<f64> {
-        Some(axis.stat(i, name)?.latency_at(0.99)?.as_secs_f64() * 1000.0)
+        Some(
+            axis.stat(i, name)?
+                .latency_at(0.99)?
+                .measured()?
+                .as_secs_f64()
+                * 1000.0,
+        )
     };
     let p99s: Vec<f64> = axis
         .points()

@@ -4,21 +4,34 @@
 //! completion): Mann–Whitney U on the trials' latencies plus a noise
 //! threshold; the tail (p99): a bootstrap of its change plus a threshold of
 //! its own; misfires: Fisher's exact test on the trials with a misfire,
-//! which stays true for the rare counts misfires are. All p-values of one
-//! comparison are adjusted together (Holm), so comparing many strategies
-//! finds no change by chance; `--fail-on` gates on the adjusted verdicts.
+//! which stays true for the rare counts misfires are; how trials ended
+//! (killed, survived, error, eperm, censored, leak): Fisher's test on each
+//! count (outcomes.rs). All p-values of one comparison are adjusted together
+//! (Holm), so comparing many strategies finds no change by chance;
+//! `--fail-on` gates on the adjusted verdicts.
+//!
+//! Censored stops (the tree did not die in the trial) are never dropped:
+//! the tests rank them above every finished stop (Gehan's rule for censored
+//! data), and a quantile among them is only a bound ("> C"), so a p99 that
+//! moves from a measured value to a bound is a regression.
 
-use crate::figures::{duration, thousands};
+pub mod calibration;
+pub mod outcomes;
+mod print;
+
 use crate::measure::significance::{bootstrap_quantile_shift, fisher_exact, holm, QuantileShift};
 use crate::measure::stats::mann_whitney;
-use crate::measure::StrategyStats;
+use crate::measure::{survival, StrategyStats, Tail};
 use crate::results::{LoadError, RunResults};
-use std::fmt::Write;
 use std::path::Path;
 use std::time::Duration;
 
 /// Significance level of both tests.
 pub const ALPHA: f64 = 0.05;
+
+/// Two quantiles that are both bounds ("> C") differ when their censoring
+/// times differ by more than this share (see `tail_verdict`).
+pub const BOUND_NOISE: f64 = 0.1;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Verdict {
@@ -32,7 +45,7 @@ pub enum Verdict {
 }
 
 impl Verdict {
-    fn words(self, better: &str, worse: &str) -> String {
+    pub(crate) fn words(self, better: &str, worse: &str) -> String {
         match self {
             Verdict::NoChange => "no significant change".into(),
             Verdict::WithinNoise => "change within noise".into(),
@@ -49,8 +62,10 @@ impl Verdict {
 
 pub struct StrategyChange {
     pub strategy: String,
-    pub p50: (Option<Duration>, Option<Duration>),
-    pub p99: (Option<Duration>, Option<Duration>),
+    /// The thresholds this strategy was judged by (calibrated or fixed).
+    pub noise: Noise,
+    pub p50: (Option<Tail>, Option<Tail>),
+    pub p99: (Option<Tail>, Option<Tail>),
     pub latency_p: Option<f64>,
     pub latency: Verdict,
     /// The p99's change, bootstrapped: its 95% interval (µs) and p-value.
@@ -61,6 +76,12 @@ pub struct StrategyChange {
     pub completion_p50: (Option<Duration>, Option<Duration>),
     pub completion_p: Option<f64>,
     pub completion: Verdict,
+    /// The completion's p99, compared as the death's p99 is.
+    pub completion_p99: (Option<Duration>, Option<Duration>),
+    pub completion_p99_p: Option<f64>,
+    pub completion_tail: Verdict,
+    /// How trials ended, each count compared.
+    pub outcomes: Vec<outcomes::OutcomeChange>,
     pub misfire_rate: (f64, f64),
     pub misfire_trials: ((u64, u64), (u64, u64)),
     pub misfire_p: f64,
@@ -75,6 +96,8 @@ pub struct Comparison {
     pub tail_noise: f64,
     /// How many tests the p-values were adjusted for (Holm).
     pub tests: usize,
+    /// How many saved baseline runs set the thresholds (0: the fixed ones).
+    pub calibrated_from: usize,
     pub strategies: Vec<StrategyChange>,
     /// Strategies in only one of the runs.
     pub unmatched: Vec<String>,
@@ -93,7 +116,7 @@ pub enum CompareError {
 
 /// The thresholds below which a significant change is noise: a share of
 /// the median, and of the p99 (the tail moves more between runs).
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Noise {
     pub median: f64,
     pub tail: f64,
@@ -104,7 +127,9 @@ struct Raw {
     latency: Option<f64>,
     tail: Option<QuantileShift>,
     completion: Option<f64>,
+    completion_tail: Option<QuantileShift>,
     misfires: f64,
+    outcomes: Vec<f64>,
 }
 
 type Samples = std::collections::BTreeMap<String, Vec<u64>>;
@@ -117,20 +142,33 @@ fn raw_tests(
 ) -> Raw {
     let empty = Vec::new();
     let of = |all: &'_ Samples, s: &str| -> Vec<u64> { all.get(s).unwrap_or(&empty).clone() };
-    let (a, b) = (of(&old.death, &o.strategy), of(&new.death, &n.strategy));
+    let death = |all: &crate::results::LatencySamples, s: &str| -> Vec<u64> {
+        let censored = all.death_censored.get(s).unwrap_or(&empty);
+        survival::ranked_sample(of(&all.death, s), censored)
+    };
+    let (a, b) = (death(old, &o.strategy), death(new, &n.strategy));
+    let (ca, cb) = (
+        of(&old.completion, &o.strategy),
+        of(&new.completion, &n.strategy),
+    );
     Raw {
         latency: mann_whitney(&a, &b).map(|r| r.0),
         tail: bootstrap_quantile_shift(&a, &b, 0.99),
-        completion: mann_whitney(
-            &of(&old.completion, &o.strategy),
-            &of(&new.completion, &n.strategy),
-        )
-        .map(|r| r.0),
+        completion: mann_whitney(&ca, &cb).map(|r| r.0),
+        completion_tail: bootstrap_quantile_shift(&ca, &cb, 0.99),
         misfires: fisher_exact(o.misfired_trials, o.trials, n.misfired_trials, n.trials),
+        outcomes: outcomes::raw(o, n),
     }
 }
 
-pub fn compare(old_dir: &Path, new_dir: &Path, noise: Noise) -> Result<Comparison, CompareError> {
+/// Compares `new_dir` with `old_dir`, each strategy's latency judged by
+/// `calibration` where it has the strategy, else by `noise`.
+pub fn compare(
+    old_dir: &Path,
+    new_dir: &Path,
+    noise: Noise,
+    calibration: &calibration::Calibration,
+) -> Result<Comparison, CompareError> {
     let (old, new) = (RunResults::load(old_dir)?, RunResults::load(new_dir)?);
     let across_systemd = systemd_generations(&old, &new);
     if old.name() != new.name() && across_systemd.is_none() {
@@ -162,8 +200,11 @@ pub fn compare(old_dir: &Path, new_dir: &Path, noise: Noise) -> Result<Compariso
                 r.latency,
                 r.tail.as_ref().map(|q| q.p),
                 r.completion,
+                r.completion_tail.as_ref().map(|q| q.p),
                 Some(r.misfires),
             ]
+            .into_iter()
+            .chain(r.outcomes.iter().copied().map(Some))
         })
         .flatten()
         .collect();
@@ -173,12 +214,17 @@ pub fn compare(old_dir: &Path, new_dir: &Path, noise: Noise) -> Result<Compariso
         .iter()
         .zip(&raw)
         .map(|((o, n), r)| {
-            let p = (
-                next(r.latency),
-                next(r.tail.as_ref().map(|q| q.p)),
-                next(r.completion),
-                next(Some(r.misfires)).unwrap_or(1.0),
-            );
+            let p = Adjusted {
+                latency: next(r.latency),
+                tail: next(r.tail.as_ref().map(|q| q.p)),
+                completion: next(r.completion),
+                completion_tail: next(r.completion_tail.as_ref().map(|q| q.p)),
+                misfires: next(Some(r.misfires)).unwrap_or(1.0),
+                outcomes: (r.outcomes.iter())
+                    .map(|&p| next(Some(p)).unwrap_or(1.0))
+                    .collect(),
+            };
+            let noise = calibration.for_strategy(&n.strategy, noise);
             strategy_change(o, n, p, r.tail.as_ref().map(|q| q.interval), noise)
         })
         .collect();
@@ -195,28 +241,40 @@ pub fn compare(old_dir: &Path, new_dir: &Path, noise: Noise) -> Result<Compariso
         noise: noise.median,
         tail_noise: noise.tail,
         tests: flat.len(),
+        calibrated_from: calibration.runs,
         strategies,
         unmatched,
         across_systemd,
     })
 }
 
-/// One strategy's change, from its adjusted p-values (median, p99,
-/// completion, misfires) and the bootstrap interval of the p99's change.
+/// One strategy's Holm-adjusted p-values.
+struct Adjusted {
+    latency: Option<f64>,
+    tail: Option<f64>,
+    completion: Option<f64>,
+    completion_tail: Option<f64>,
+    misfires: f64,
+    outcomes: Vec<f64>,
+}
+
+/// One strategy's change, from its adjusted p-values and the bootstrap
+/// interval of the p99's change.
 fn strategy_change(
     o: &StrategyStats,
     n: &StrategyStats,
-    p: (Option<f64>, Option<f64>, Option<f64>, f64),
+    p: Adjusted,
     p99_interval: Option<(f64, f64)>,
     noise: Noise,
 ) -> StrategyChange {
     let p50 = (o.latency_at(0.5), n.latency_at(0.5));
     let p99 = (o.latency_at(0.99), n.latency_at(0.99));
     let completion_p50 = (o.completion_at(0.5), n.completion_at(0.5));
+    let completion_p99 = (o.completion_at(0.99), n.completion_at(0.99));
     let (r0, r1) = (o.misfire_rate().0, n.misfire_rate().0);
     let misfires = if o.trials == 0 || n.trials == 0 {
         Verdict::Incomparable
-    } else if p.3 >= ALPHA {
+    } else if p.misfires >= ALPHA {
         Verdict::NoChange
     } else if r1 < r0 {
         Verdict::Better
@@ -225,19 +283,26 @@ fn strategy_change(
     };
     StrategyChange {
         strategy: n.strategy.clone(),
+        noise,
         p50,
         p99,
-        latency_p: p.0,
-        latency: verdict(p.0, p50, noise.median),
-        p99_interval,
-        p99_p: p.1,
-        tail: verdict(p.1, p99, noise.tail),
+        latency_p: p.latency,
+        latency: tail_verdict(p.latency, p50, noise.median),
+        // The interval of a shift to or from a bound says nothing.
+        p99_interval: p99_interval
+            .filter(|_| ![p99.0, p99.1].into_iter().flatten().any(Tail::is_bound)),
+        p99_p: p.tail,
+        tail: tail_verdict(p.tail, p99, noise.tail),
         completion_p50,
-        completion_p: p.2,
-        completion: verdict(p.2, completion_p50, noise.median),
+        completion_p: p.completion,
+        completion: verdict(p.completion, completion_p50, noise.median),
+        completion_p99,
+        completion_p99_p: p.completion_tail,
+        completion_tail: verdict(p.completion_tail, completion_p99, noise.tail),
+        outcomes: outcomes::changes(o, n, &p.outcomes),
         misfire_rate: (r0, r1),
         misfire_trials: ((o.misfired_trials, o.trials), (n.misfired_trials, n.trials)),
-        misfire_p: p.3,
+        misfire_p: p.misfires,
         misfires,
     }
 }
@@ -294,13 +359,18 @@ fn verdict(p: Option<f64>, (m0, m1): (Option<Duration>, Option<Duration>), noise
     }
 }
 
-fn change(old: Option<Duration>, new: Option<Duration>) -> String {
-    match (old, new) {
-        (Some(a), Some(b)) => {
-            let rel = (b.as_secs_f64() - a.as_secs_f64()) / a.as_secs_f64().max(1e-9) * 100.0;
-            format!("{} → {} ({rel:+.1}%)", duration(a), duration(b))
-        }
-        _ => "–".into(),
+/// [`verdict`] for a quantile that may be a bound: a measured quantile that
+/// becomes a bound is worse (a stop that never finished is the slowest
+/// stop), the reverse better, whatever the test says.
+fn tail_verdict(p: Option<f64>, (a, b): (Option<Tail>, Option<Tail>), noise: f64) -> Verdict {
+    match (a, b) {
+        (Some(Tail::Measured(_)), Some(Tail::Above(_))) => Verdict::Worse,
+        (Some(Tail::Above(_)), Some(Tail::Measured(_))) => Verdict::Better,
+        // Two bounds are two censoring times: the watch a stop was given
+        // (its timeout), set by the configuration, not by the machine's
+        // drift, so the fixed share [`BOUND_NOISE`] is their noise.
+        (Some(Tail::Above(x)), Some(Tail::Above(y))) => verdict(p, (Some(x), Some(y)), BOUND_NOISE),
+        _ => verdict(p, (a.map(Tail::value), b.map(Tail::value)), noise),
     }
 }
 
@@ -313,12 +383,20 @@ pub enum Gate {
     P50,
     /// A slower tail.
     P99,
-    /// A slower completion (what a deploy waits for).
+    /// A slower completion (what a deploy waits for): its median or p99.
     Completion,
+    /// More trials killed, survived, failed, refused, censored or leaking.
+    Outcomes,
 }
 
 impl Gate {
-    pub const ALL: [Gate; 4] = [Gate::Misfire, Gate::P50, Gate::P99, Gate::Completion];
+    pub const ALL: [Gate; 5] = [
+        Gate::Misfire,
+        Gate::P50,
+        Gate::P99,
+        Gate::Completion,
+        Gate::Outcomes,
+    ];
 
     pub fn name(self) -> &'static str {
         match self {
@@ -326,6 +404,7 @@ impl Gate {
             Gate::P50 => "p50",
             Gate::P99 => "p99",
             Gate::Completion => "completion",
+            Gate::Outcomes => "outcomes",
         }
     }
 
@@ -342,7 +421,7 @@ impl Gate {
                 .find(|g| g.name() == word)
                 .ok_or_else(|| {
                     format!(
-                        "`{word}` is not a gate: use `regression` or a list of misfire, p50, p99, completion"
+                        "`{word}` is not a gate: use `regression` or a list of misfire, p50, p99, completion, outcomes"
                     )
                 })?;
             gates.push(gate);
@@ -358,151 +437,37 @@ impl Comparison {
         let mut found = Vec::new();
         for s in &self.strategies {
             for &gate in gates {
-                let (verdict, what) = match gate {
-                    Gate::Misfire => (s.misfires, "more trials with a misfire"),
-                    Gate::P50 => (s.latency, "median stop slower"),
-                    Gate::P99 => (s.tail, "p99 stop slower"),
-                    Gate::Completion => (s.completion, "completion slower"),
+                let mut worse: Vec<String> = Vec::new();
+                let mut check = |v: Verdict, what: &str| {
+                    if v == Verdict::Worse {
+                        worse.push(what.to_string());
+                    }
                 };
-                if verdict == Verdict::Worse {
+                match gate {
+                    Gate::Misfire => check(s.misfires, "more trials with a misfire"),
+                    Gate::P50 => check(s.latency, "median stop slower"),
+                    Gate::P99 => check(s.tail, "p99 stop slower"),
+                    Gate::Completion => {
+                        check(s.completion, "completion slower");
+                        check(s.completion_tail, "completion p99 slower");
+                    }
+                    Gate::Outcomes => {
+                        for c in &s.outcomes {
+                            check(
+                                c.verdict,
+                                &format!(
+                                    "more {} trials ({}/{} → {}/{})",
+                                    c.kind, c.old.0, c.old.1, c.new.0, c.new.1
+                                ),
+                            );
+                        }
+                    }
+                }
+                for what in worse {
                     found.push(format!("{}: {what} ({})", s.strategy, gate.name()));
                 }
             }
         }
         found
-    }
-
-    /// "no significant change" when nothing moved beyond noise.
-    pub fn headline(&self) -> String {
-        let moved = |v: Verdict, up: &str, down: &str| match v {
-            Verdict::Better => Some(up.to_string()),
-            Verdict::Worse => Some(down.to_string()),
-            _ => None,
-        };
-        let mut changed: Vec<String> = Vec::new();
-        for s in &self.strategies {
-            if let Some(w) = moved(s.latency, "improved", "regressed") {
-                changed.push(format!("{} latency {w}", s.strategy));
-            }
-            if let Some(w) = moved(s.misfires, "fell", "rose") {
-                changed.push(format!("{} misfires {w}", s.strategy));
-            }
-        }
-        for s in &self.strategies {
-            if let Some(w) = moved(s.completion, "improved", "regressed") {
-                changed.push(format!("{} completion {w}", s.strategy));
-            }
-        }
-        for s in &self.strategies {
-            if let Some(w) = moved(s.tail, "improved", "regressed") {
-                changed.push(format!("{} p99 {w}", s.strategy));
-            }
-        }
-        if changed.is_empty() {
-            "no significant change".into()
-        } else {
-            format!("significant change: {}", changed.join("; "))
-        }
-    }
-
-    fn rows(&self) -> Vec<[String; 6]> {
-        self.strategies
-            .iter()
-            .map(|s| {
-                let lat = s.latency.words("faster", "slower");
-                let lat = match s.latency_p {
-                    Some(p) => format!("{lat} (p = {p:.3})"),
-                    None => lat,
-                };
-                let ((k0, n0), (k1, n1)) = s.misfire_trials;
-                let tail = s.tail.words("tail faster", "tail slower");
-                let tail = match (s.p99_p, s.p99_interval) {
-                    // 2,000 resamples resolve p down to 0.001, no further.
-                    (Some(p), Some((lo, hi))) => format!(
-                        "{} {tail} ({}; change 95%: {:+.2} to {:+.2} ms)",
-                        change(s.p99.0, s.p99.1),
-                        if p < 0.001 {
-                            "p < 0.001".to_string()
-                        } else {
-                            format!("p = {p:.3}")
-                        },
-                        lo / 1000.0,
-                        hi / 1000.0
-                    ),
-                    _ => change(s.p99.0, s.p99.1),
-                };
-                let mis = format!(
-                    "{}/{} → {}/{}: {} (p = {:.3})",
-                    thousands(k0),
-                    thousands(n0),
-                    thousands(k1),
-                    thousands(n1),
-                    s.misfires.words("fewer misfires", "more misfires"),
-                    s.misfire_p
-                );
-                let done = s.completion.words("faster", "slower");
-                let done = format!(
-                    "{} {}",
-                    change(s.completion_p50.0, s.completion_p50.1),
-                    match s.completion_p {
-                        Some(p) => format!("{done} (p = {p:.3})"),
-                        None => done,
-                    }
-                );
-                [
-                    s.strategy.clone(),
-                    change(s.p50.0, s.p50.1),
-                    tail,
-                    lat,
-                    mis,
-                    done,
-                ]
-            })
-            .collect()
-    }
-
-    pub fn terminal(&self) -> String {
-        let mut out = format!("{}: {}\n", self.scenario, self.headline());
-        if let Some((old, new)) = &self.across_systemd {
-            let _ = writeln!(out, "  systemd: old {old}; new {new}");
-        }
-        for r in self.rows() {
-            let _ = writeln!(
-                out,
-                "  {}\n    p50 {}   p99 {}\n    latency: {}\n    misfired trials: {}\n    completion p50: {}",
-                r[0], r[1], r[2], r[3], r[4], r[5]
-            );
-        }
-        for u in &self.unmatched {
-            let _ = writeln!(out, "  {u}: only in one of the runs");
-        }
-        out
-    }
-
-    pub fn markdown(&self) -> String {
-        let mut out = format!(
-            "# stopbench compare: {}\n\nOld: `{}`  \nNew: `{}`\n\n**{}** (Mann–Whitney U on latencies, a bootstrap of the p99's change, Fisher's exact test on misfired trials; the {} p-values Holm-adjusted together, α = {ALPHA}; changes under {:.0}% of the median, or {:.0}% of the p99, count as noise).\n\n",
-            self.scenario,
-            self.old,
-            self.new,
-            self.headline(),
-            self.tests,
-            self.noise * 100.0,
-            self.tail_noise * 100.0
-        );
-        if let Some((old, new)) = &self.across_systemd {
-            let _ = writeln!(
-                out,
-                "The two runs differ only in the systemd they ran under: old {old}; new {new}.\n"
-            );
-        }
-        out.push_str("| strategy | p50 | p99 | latency | misfired trials | completion p50 |\n| --- | --- | --- | --- | --- | --- |\n");
-        for r in self.rows() {
-            let _ = writeln!(out, "| {} |", r.join(" | "));
-        }
-        for u in &self.unmatched {
-            let _ = writeln!(out, "\n`{u}` is only in one of the runs.");
-        }
-        out
     }
 }
