@@ -237,7 +237,7 @@ pub struct CompareArgs {
     /// Median latency changes smaller than this share of the median are
     /// noise. Reruns of one configuration on a shared 2-core machine moved
     /// the median by up to 17%; with a baseline saved 3 or more times,
-    /// twice its reruns' spread is used where that is larger.
+    /// three times its reruns' spread is used where that is larger.
     #[arg(long, default_value_t = 0.2)]
     pub noise: f64,
     /// p99 changes smaller than this share of the p99 are noise (a p99 of

@@ -10,17 +10,23 @@
 //!
 //! `run --save-baseline NAME` keeps the last [`super::super::results::baseline::HISTORY`]
 //! runs saved under one name. With two or more, each strategy's threshold is
-//! the larger of the fixed one (`--noise`, `--tail-noise`) and twice the
-//! largest relative distance of a saved run's figure from their median
+//! the larger of the fixed one (`--noise`, `--tail-noise`) and three times
+//! the largest relative distance of a saved run's figure from their median
 //! (medians for the median gates, p99s for the tail gates, death and
 //! completion alike). Quantiles that are only bounds ("> C") are left out:
-//! they say nothing of drift.
+//! they say nothing of drift. Why three: the widest of three draws lies
+//! about 0.85 standard deviations from their median, and a new run should
+//! pass unless it is about 2.5 away (1% of the time).
 
 use super::Noise;
 use crate::measure::{StrategyStats, Tail};
 use crate::results::{LoadError, RunResults};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
+
+/// How many times the saved runs' widest distance from their median a
+/// change must exceed (see the module doc).
+const SPREADS: f64 = 3.0;
 
 /// Per-strategy thresholds and the number of runs they came from.
 #[derive(Debug, Clone, Default)]
@@ -98,8 +104,8 @@ pub fn calibrate(runs: &[PathBuf], fixed: Noise) -> Result<Calibration, LoadErro
         .into_iter()
         .map(|(strategy, (medians, tails))| {
             let noise = Noise {
-                median: widest(&medians).map_or(fixed.median, |w| (2.0 * w).max(fixed.median)),
-                tail: widest(&tails).map_or(fixed.tail, |w| (2.0 * w).max(fixed.tail)),
+                median: widest(&medians).map_or(fixed.median, |w| (SPREADS * w).max(fixed.median)),
+                tail: widest(&tails).map_or(fixed.tail, |w| (SPREADS * w).max(fixed.tail)),
             };
             (strategy, noise)
         })

@@ -151,7 +151,7 @@ impl Comparison {
             0 => "fixed: save the baseline 3 or more times to calibrate it from its reruns"
                 .to_string(),
             n => format!(
-                "the larger of the fixed share and twice the spread of {n} saved baseline runs"
+                "the larger of the fixed share and three times the spread of {n} saved baseline runs"
             ),
         };
         format!(

@@ -26,6 +26,10 @@ pub enum TrialError {
     },
     #[error("victim {0}")]
     VictimNotReady(NotReady),
+    /// A forking daemon whose main process could not be found as systemd
+    /// finds it (see trials/forking.rs).
+    #[error("forking daemon: {0}")]
+    DaemonStart(String),
     /// The victim never became its program: `program` as `user` (or as
     /// stopbench's own user).
     #[error("victim `{program}`{user} {failure}")]
@@ -60,6 +64,13 @@ pub enum TrialError {
     },
     #[error("{command} ended with {cause}")]
     Helper { command: String, cause: Cause },
+    /// `systemctl start` failed; `why` is systemd's own account.
+    #[error("systemctl start {unit} ended with {cause}: {why}")]
+    UnitStart {
+        unit: String,
+        cause: Cause,
+        why: String,
+    },
     #[error("systemctl daemon-reload failed: {0}")]
     Reload(String),
     #[error("{0} has no main process after start")]

@@ -200,7 +200,13 @@ fn init_main(plan: RunPlan) -> i32 {
 fn run_trials(plan: RunPlan) -> i32 {
     let mut scenario = plan.scenario;
     let pidfile_dir = scenario.victim.pidfile.as_ref().and_then(|p| p.0.parent());
-    if let Some(Err(reason)) = pidfile_dir.map(namespace::mount_pidfile_dir) {
+    // Inside a sandboxed systemd the container's /run is already its own,
+    // and a tmpfs over it would hide systemd's sockets from systemctl.
+    let own_tmpfs = plan.mode != SandboxMode::SystemdMachine;
+    if let Some(Err(reason)) = pidfile_dir
+        .filter(|_| own_tmpfs)
+        .map(namespace::mount_pidfile_dir)
+    {
         return fail(reason);
     }
     // Another user runs our binary: it must not depend on their reaching

@@ -8,7 +8,7 @@ use super::table::{ExactProcess, Role, Shared};
 use super::trace::TraceEvent;
 use crate::oracle::{Cause, StrategyActs};
 use nix::sys::signal::Signal;
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -179,11 +179,31 @@ impl Inside {
         argv: &[String],
         limit: Duration,
     ) -> Result<(Cause, String), TrialError> {
+        self.run_helper_capturing(argv, limit, &[1])
+    }
+
+    /// [`Self::run_helper_output`] with stderr too: for a diagnosis, where
+    /// the helper's complaint is the point.
+    pub fn run_helper_said(
+        &self,
+        argv: &[String],
+        limit: Duration,
+    ) -> Result<(Cause, String), TrialError> {
+        self.run_helper_capturing(argv, limit, &[1, 2])
+    }
+
+    fn run_helper_capturing(
+        &self,
+        argv: &[String],
+        limit: Duration,
+        targets: &[RawFd],
+    ) -> Result<(Cause, String), TrialError> {
         use std::io::Read;
         let (read, write) =
             nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(TrialError::Pipe)?;
         let env = vec![("PATH".to_string(), HELPER_PATH.to_string())];
-        let spec = ExecSpec::new(&argv[0], argv, &env, vec![(write.as_raw_fd(), 1)]);
+        let fds = targets.iter().map(|&t| (write.as_raw_fd(), t)).collect();
+        let spec = ExecSpec::new(&argv[0], argv, &env, fds);
         let pid = self.start_helper(&spec)?;
         drop(write);
         // Churners started meanwhile hold copies of the write end until they

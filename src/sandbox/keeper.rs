@@ -166,14 +166,20 @@ impl Keeper {
                     Cause::Signaled(status)
                 };
                 let mut table = shared.table.lock();
+                // The main process: the one started, or the daemon its
+                // pidfile named (see Table::repoint_victim).
+                let main = table
+                    .victim()
+                    .filter(|w| w.launched == victim)
+                    .map(|w| w.pid);
                 table.record_keeper_reap(victim, pid, cause, at);
                 let _ = rustix::io::write(&ack, &[1]);
                 // Bounded: a keeper SIGSTOPped by a victim's `kill -STOP -1`
                 // between the two must not hold init's table forever (its
                 // late REAPED is skipped by the loop above).
                 let reaped = read_report(&report, Some(REAP_LIMIT));
-                if pid == victim && matches!(reaped, Some([REAPED, ..])) {
-                    table.give_number(victim, devnull);
+                if Some(pid) == main && matches!(reaped, Some([REAPED, ..])) {
+                    table.give_number(pid, devnull);
                 }
                 drop(table);
                 shared.changed.notify_all();

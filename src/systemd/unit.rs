@@ -9,14 +9,18 @@ use std::fmt::Write;
 use std::path::Path;
 use std::process::Command;
 
-/// A word of an Exec*= line, quoted when systemd would split it.
+/// A word of an Exec*= line, quoted when systemd would split it, with `$`
+/// and `%` doubled: systemd expands `$VAR` and `%` specifiers in Exec*=
+/// lines, and `$$`/`%%` are their literal forms (a shell's `$$` would
+/// otherwise reach the program as `$`).
 fn exec_word(word: &str) -> String {
+    let word = word.replace('$', "$$").replace('%', "%%");
     if !word.is_empty()
         && !word
             .chars()
             .any(|c| c.is_whitespace() || "\"'\\;".contains(c))
     {
-        word.to_string()
+        word
     } else {
         format!("\"{}\"", word.replace('\\', "\\\\").replace('"', "\\\""))
     }
@@ -271,5 +275,7 @@ mod tests {
         assert_eq!(exec_word("/usr/bin/foo"), "/usr/bin/foo");
         assert_eq!(exec_word("a b"), "\"a b\"");
         assert_eq!(exec_word("say \"hi\""), "\"say \\\"hi\\\"\"");
+        // A shell's `$$` and a literal `%` reach the program unexpanded.
+        assert_eq!(exec_word("echo $$ 5%"), "\"echo $$$$ 5%%\"");
     }
 }

@@ -11,5 +11,6 @@ mod model;
 mod reports;
 mod run;
 mod safety;
+mod service;
 mod systemd;
 mod tools;

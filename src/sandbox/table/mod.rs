@@ -85,7 +85,12 @@ pub struct Death {
 
 /// What the current trial's victim is doing, as the reaper sees it.
 pub struct VictimWatch {
+    /// The victim's main process: the process started, or the daemon its
+    /// pidfile names once the start process has exited (see
+    /// [`Table::repoint_victim`]).
     pub pid: i32,
+    /// The process stopbench started (a forking daemon's start process).
+    pub launched: i32,
     pub death: Option<(Cause, Instant)>,
     /// The victim's own cgroup (as /proc/PID/cgroup names it), when it has one.
     pub cgroup: Option<Arc<str>>,
@@ -310,11 +315,21 @@ impl Table {
             .is_some_and(|w| w.pid == pid && w.death.is_none())
     }
 
-    /// A death in the tree of `victim` that its keeper (not init) reaps:
-    /// the main process's, or another member's.
+    /// The victim's main process is now `pid`, a process of its tree (the
+    /// daemon a forking start process named in its pidfile, as systemd's
+    /// `Type=forking` takes `PIDFile=`): its death is the main process's.
+    pub fn repoint_victim(&mut self, pid: i32) {
+        if let Some(watch) = self.victim.as_mut() {
+            watch.pid = pid;
+            watch.death = None;
+        }
+    }
+
+    /// A death in the tree of `victim` (the process started) that its
+    /// keeper (not init) reaps: the main process's, or another member's.
     pub fn record_keeper_reap(&mut self, victim: i32, pid: i32, cause: Cause, at: Instant) {
-        if let Some(watch) = self.victim.as_mut().filter(|w| w.pid == victim) {
-            if pid == victim {
+        if let Some(watch) = self.victim.as_mut().filter(|w| w.launched == victim) {
+            if pid == watch.pid {
                 watch.death = Some((cause, at));
             } else {
                 watch.last_tree_death = Some(at);

@@ -81,6 +81,18 @@ impl Table {
                     });
                 }
             }
+            // A daemon's main process named by its pidfile: an orphan of
+            // the start process, reaped here, yet the victim's main.
+            None if self
+                .victim
+                .as_ref()
+                .is_some_and(|w| w.pid == pid && w.death.is_none()) =>
+            {
+                if let Some(watch) = self.victim.as_mut() {
+                    watch.last_tree_death = Some(at);
+                }
+                self.on_victim_death(pid, cause, at, devnull)
+            }
             None => self.on_stranger_death(pid, stranger.unwrap_or_default(), cause, at, expected),
         }
     }

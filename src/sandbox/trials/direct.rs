@@ -362,6 +362,7 @@ impl TrialRunner<'_> {
     fn watch(&self, pid: i32, cgroup: Option<Arc<str>>) -> VictimWatch {
         VictimWatch {
             pid,
+            launched: pid,
             death: None,
             cgroup,
             last_tree_death: None,
@@ -391,6 +392,28 @@ impl TrialRunner<'_> {
                 crate::sandbox::wire::wait_byte(&ready_read, Duration::ZERO)
             {
                 return Err(self.victim_failed(why));
+            }
+        }
+        // A forking daemon: its start process has exited, and the daemon
+        // it left is the number in its pidfile, the main process from now on.
+        let (mut pid, mut pidfd) = (pid, pidfd);
+        if let (Behaviour::Exec, Some(pidfile)) = (config.behaviour, &config.pidfile) {
+            let cgroup = self
+                .inside
+                .shared
+                .table
+                .lock()
+                .victim()
+                .and_then(|w| w.cgroup.clone());
+            let found = super::forking::find_main(
+                &self.inside.shared,
+                &pidfile.0,
+                cgroup.as_deref(),
+                keeper,
+                READY_LIMIT,
+            )?;
+            if let Some(daemon) = found {
+                (pid, pidfd) = (daemon.pid, Some(daemon.pidfd));
             }
         }
         // A real program that wrote its own pidfile (a forking daemon names

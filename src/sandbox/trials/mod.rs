@@ -9,6 +9,7 @@
 
 mod course;
 mod direct;
+mod forking;
 mod unit;
 
 pub use unit::install_units;

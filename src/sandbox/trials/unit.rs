@@ -451,9 +451,10 @@ impl TrialRunner<'_> {
         {
             Cause::Exited(0) => {}
             cause => {
-                return Err(TrialError::Helper {
-                    command: format!("systemctl start {unit}"),
+                return Err(TrialError::UnitStart {
+                    unit: unit.to_string(),
                     cause,
+                    why: self.why_not_started(unit),
                 })
             }
         }
@@ -489,6 +490,46 @@ impl TrialRunner<'_> {
             }
         }
         Ok((pid, fd))
+    }
+
+    /// systemd's own account of a start that failed: the unit's `Result`
+    /// and how its start process ended, then the journal's lines of the
+    /// unit (what `journalctl -u` shows), so an error row says why.
+    fn why_not_started(&self, unit: &str) -> String {
+        let said = |words: &[&str]| match self
+            .inside
+            .run_helper_said(&argv(words), Duration::from_secs(10))
+        {
+            Ok((_, text)) => text
+                .lines()
+                .map(str::trim)
+                .filter(|l| !l.is_empty())
+                .collect::<Vec<_>>()
+                .join(" | "),
+            Err(e) => format!("({} failed: {e})", words[0]),
+        };
+        let props = said(&[
+            SYSTEMCTL,
+            "show",
+            unit,
+            "-p",
+            "Result",
+            "-p",
+            "ExecMainCode",
+            "-p",
+            "ExecMainStatus",
+        ]);
+        let journal = said(&[
+            "/bin/journalctl",
+            "-u",
+            unit,
+            "-n",
+            "8",
+            "-o",
+            "cat",
+            "--no-pager",
+        ]);
+        format!("{props}; journal: {journal}")
     }
 
     /// Waits until `unit` is no longer active or deactivating (its stop,
