@@ -15,6 +15,7 @@ pub mod role;
 pub mod run;
 pub mod sandbox;
 pub mod scenario;
+pub mod service;
 pub mod strategy;
 pub mod sys;
 pub mod systemd;

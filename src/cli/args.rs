@@ -51,6 +51,63 @@ pub enum Command {
     /// Pool many hosts' runs of one scenario (directories or bundles) into one run and report.
     #[command(long_about = MERGE_ABOUT)]
     Merge(MergeArgs),
+    /// Measure your own unit file and its daemon: the unit as written under a real systemd,
+    /// what-if rows and emulations, and a corrected unit backed by the rows.
+    #[command(long_about = SERVICE_ABOUT)]
+    Service(ServiceArgs),
+}
+
+const SERVICE_ABOUT: &str = "\
+Measure your own unit file and the daemon it runs (root; needs the sandboxed
+systemd of scripts/setup-systemd).
+
+systemd itself reads UNIT_FILE and its drop-ins (UNIT_FILE.d/*.conf) in a sandboxed
+systemd; stopbench takes the parsed settings over D-Bus and runs:
+  as-written               the unit verbatim, under the real systemd, with this
+                           machine's daemon (its program, libraries, /etc/NAME,
+                           /var/lib/NAME ... shown in the container; --bind adds more)
+  killmode-mixed, killmode-control-group, no-number-lines
+                           the same unit with one change (--what-if chooses)
+  cgroup, pidfd            stopbench's own stops of the same daemon
+Its main process is found as systemd finds it (Type=forking: the PIDFile= number).
+The report ends with a corrected unit as a diff, each change backed by measured rows,
+or says the unit as written is already the best measured.
+
+  stopbench service /lib/systemd/system/nginx.service --trials 20
+  stopbench service ./foo.service --emit-scenario foo.toml   # rerun with `stopbench run foo.toml`
+
+Exit codes: 0 measured, 1 the run failed, 2 the unit or its program is unusable.";
+
+#[derive(Args)]
+pub struct ServiceArgs {
+    /// The unit file (`NAME.service`); drop-ins in `NAME.service.d/*.conf` beside it apply.
+    pub unit: PathBuf,
+    /// Trials per row.
+    #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    pub trials: u32,
+    /// Seed for trial order and churn.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Background churn, processes started per second.
+    #[arg(long, default_value_t = 200)]
+    pub churn_rate: u32,
+    /// Rows besides the unit as written: a list of mixed, control-group,
+    /// no-number-lines, emulations [default: what the unit's settings make risky].
+    #[arg(long, value_name = "LIST")]
+    pub what_if: Option<String>,
+    /// Another host path the daemon needs in the container (repeatable):
+    /// a file read-only, a directory as an overlay whose writes are discarded.
+    #[arg(long = "bind", value_name = "PATH")]
+    pub binds: Vec<PathBuf>,
+    /// Write the scenario that ran, to rerun or edit with `stopbench run`.
+    #[arg(long, value_name = "FILE")]
+    pub emit_scenario: Option<PathBuf>,
+    /// Output directory [default: reports/<unit>-<UTC timestamp>/].
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+    /// No progress bar, warnings or table; only errors.
+    #[arg(long, short)]
+    pub quiet: bool,
 }
 
 #[derive(Args)]

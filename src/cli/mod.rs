@@ -7,6 +7,7 @@ mod list;
 mod model;
 mod report;
 mod run;
+mod service;
 mod unit;
 
 use clap::Parser;
@@ -26,6 +27,7 @@ pub fn main() -> i32 {
         args::Command::Observe(a) => model::observe(a),
         args::Command::Pack(a) => fleet::pack(a),
         args::Command::Merge(a) => fleet::merge(a),
+        args::Command::Service(a) => service::service(a),
     };
     match result {
         Ok(code) => code as i32,

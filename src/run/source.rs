@@ -84,7 +84,9 @@ impl Launcher for Live {
 
     fn systemd(&mut self, plan: RunPlan) -> Result<Box<dyn MessageSource>, SystemdUnavailable> {
         let root = plan.scenario.sandbox.systemd_root;
-        let machine = SystemdMachine::boot(&self.exe, root).map_err(SystemdUnavailable::Boot)?;
+        let visible = &plan.scenario.sandbox.visible;
+        let machine =
+            SystemdMachine::boot(&self.exe, root, visible).map_err(SystemdUnavailable::Boot)?;
         let plan = RunPlan {
             mode: SandboxMode::SystemdMachine,
             exe: INSIDE_EXE.into(),

@@ -19,6 +19,9 @@ use std::time::{Duration, Instant};
 pub const ROOT: &str = "STOPBENCH_SD_ROOT";
 pub const NAME: &str = "STOPBENCH_SD_NAME";
 pub const EXE: &str = "STOPBENCH_SD_EXE";
+/// Host paths to show in the container, one per line (see
+/// `SandboxConfig::visible`).
+pub const VISIBLE: &str = "STOPBENCH_SD_VISIBLE";
 const NSPAWN_RUN: &str = "/run/systemd/nspawn";
 
 struct Cgroups {
@@ -148,6 +151,7 @@ fn spawn_nspawn(
             "--bind-ro={}:/usr/local/bin/stopbench",
             exe.to_string_lossy()
         ))
+        .args(visible_args())
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::null());
@@ -167,6 +171,26 @@ fn spawn_nspawn(
     command
         .spawn()
         .map_err(|e| format!("cannot start systemd-nspawn: {e}"))
+}
+
+/// nspawn's arguments for the host paths the run shows in the container:
+/// a file bound read-only, a directory as an overlay whose upper layer is
+/// a temporary directory nspawn removes (`LOWER::DEST`), so a daemon can
+/// write its logs and state without changing the host.
+fn visible_args() -> Vec<String> {
+    let listed = std::env::var(VISIBLE).unwrap_or_default();
+    listed
+        .lines()
+        .filter(|p| p.starts_with('/') && !p.contains(':'))
+        .filter_map(|p| {
+            let meta = std::fs::metadata(p).ok()?;
+            Some(if meta.is_dir() {
+                format!("--overlay={p}::{p}")
+            } else {
+                format!("--bind-ro={p}")
+            })
+        })
+        .collect()
 }
 
 /// The container's leader: nspawn's first child is its transient "outer

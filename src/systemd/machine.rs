@@ -19,8 +19,13 @@ pub struct SystemdMachine {
 
 impl SystemdMachine {
     /// Boots a container from the prepared `root`; `exe` (our own binary) is
-    /// bind-mounted at /usr/local/bin/stopbench inside it.
-    pub fn boot(exe: &str, root: crate::scenario::SystemdRoot) -> Result<Self, BootError> {
+    /// bind-mounted at /usr/local/bin/stopbench inside it, and the host
+    /// paths `visible` are shown (see `SandboxConfig::visible`).
+    pub fn boot(
+        exe: &str,
+        root: crate::scenario::SystemdRoot,
+        visible: &[std::path::PathBuf],
+    ) -> Result<Self, BootError> {
         if let Some(reason) = super::unavailable_reason(root) {
             return Err(BootError::Unavailable(reason));
         }
@@ -30,6 +35,14 @@ impl SystemdMachine {
             .env(guard::ROOT, super::root_dir(root))
             .env(guard::NAME, &name)
             .env(guard::EXE, exe)
+            .env(
+                guard::VISIBLE,
+                visible
+                    .iter()
+                    .map(|p| p.display().to_string())
+                    .collect::<Vec<_>>()
+                    .join("\n"),
+            )
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())

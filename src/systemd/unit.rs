@@ -42,6 +42,31 @@ pub enum Start<'a> {
     Simulated { exe: &'a str },
 }
 
+/// Records how the main process ended (systemd hands ExecStopPost=
+/// $SERVICE_RESULT, $EXIT_CODE, $EXIT_STATUS), when systemd saw it end (the
+/// unit is still loaded here; once inactive it may be garbage-collected),
+/// and what $MAINPID holds there, exactly as a user's line sees it (sh
+/// expands it). The last ExecStopPost= line of every unit stopbench runs.
+pub const RECORD_STOP: &str = "ExecStopPost=/bin/sh -c 'echo \"$SERVICE_RESULT $EXIT_CODE $EXIT_STATUS $(systemctl show -p ExecMainExitTimestampMonotonic --value %n) [$MAINPID]\" > /run/stopbench/%n.post'";
+
+/// The files of a user's own unit as the sandboxed systemd loads them:
+/// `(name relative to the unit directory, text)`: the unit as written, its
+/// drop-ins in order, and stopbench's drop-in with [`RECORD_STOP`] last.
+pub fn own_unit_files(unit_name: &str, text: &str, dropins: &[String]) -> Vec<(String, String)> {
+    let mut files = vec![(unit_name.to_string(), text.to_string())];
+    for (i, d) in dropins.iter().enumerate() {
+        files.push((
+            format!("{unit_name}.d/{:02}-stopbench-{i}.conf", 50 + i),
+            d.clone(),
+        ));
+    }
+    files.push((
+        format!("{unit_name}.d/99-stopbench-record.conf"),
+        format!("[Service]\n{RECORD_STOP}\n"),
+    ));
+    files
+}
+
 /// The `[Service]` lines that implement a strategy.
 pub fn settings(c: &StrategyConfig, s: &Scenario) -> Vec<String> {
     let timeout = c.timeout.to_string();
@@ -170,15 +195,7 @@ pub fn service(s: &Scenario, c: &StrategyConfig, start: Start<'_>) -> String {
         }
     }
     if matches!(start, Start::Simulated { .. }) {
-        // Records how the main process ended (systemd hands ExecStopPost=
-        // $SERVICE_RESULT, $EXIT_CODE, $EXIT_STATUS), when systemd saw it
-        // end (the unit is still loaded here; once inactive it may be
-        // garbage-collected), and what $MAINPID holds there, exactly as a
-        // user's line sees it (sh expands it).
-        let _ = writeln!(
-            u,
-            "ExecStopPost=/bin/sh -c 'echo \"$SERVICE_RESULT $EXIT_CODE $EXIT_STATUS $(systemctl show -p ExecMainExitTimestampMonotonic --value %n) [$MAINPID]\" > /run/stopbench/%n.post'"
-        );
+        let _ = writeln!(u, "{RECORD_STOP}");
     }
     for line in settings(c, s) {
         let _ = writeln!(u, "{line}");

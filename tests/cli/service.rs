@@ -100,3 +100,109 @@ service = ["Type=forking", "PIDFile=/run/fails.pid"]
         }
     }
 }
+
+/// `stopbench service` with its output directory and the scenario it wrote.
+fn service(unit: &str, args: &[&str]) -> (tempfile::TempDir, std::process::Output) {
+    let dir = tempfile::tempdir().unwrap();
+    let output = std::process::Command::new(crate::helpers::BIN)
+        .arg("service")
+        .arg(unit)
+        .args(["--quiet", "--out"])
+        .arg(dir.path().join("run"))
+        .arg("--emit-scenario")
+        .arg(dir.path().join("emitted.toml"))
+        .args(args)
+        .output()
+        .unwrap();
+    (dir, output)
+}
+
+/// Debian's nginx unit, verbatim, with the packaged daemon (a master that
+/// forks its workers, a pidfile of its own): systemd runs it as written,
+/// every row stops master and workers, and the report ends with the unit's
+/// account. The emitted scenario reruns with `stopbench run`.
+#[test]
+fn a_packaged_forking_daemon_is_measured_by_its_own_unit() {
+    let unit = "/lib/systemd/system/nginx.service";
+    let (dir, output) = service(unit, &["--trials", "3"]);
+    let said = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{said}");
+    let s = summary(dir.path());
+    for row in [
+        "as-written",
+        "killmode-control-group",
+        "no-number-lines",
+        "cgroup",
+        "pidfd",
+    ] {
+        let r = &s[row];
+        assert_eq!(num(r, "errors"), 0.0, "{row}: {r:?}");
+        assert_eq!(num(r, "exited") + num(r, "killed"), 3.0, "{row}: {r:?}");
+        assert_eq!(num(r, "leaks"), 0.0, "{row}: {r:?}");
+    }
+    let emitted = std::fs::read_to_string(dir.path().join("emitted.toml")).unwrap();
+    // systemd's argv, with its quoted word whole.
+    assert!(
+        emitted.contains("\"daemon on; master_process on;\""),
+        "{emitted}"
+    );
+    assert!(
+        emitted.contains("pidfile = \"/run/nginx.pid\""),
+        "{emitted}"
+    );
+    let md = std::fs::read_to_string(dir.path().join("run/report.md")).unwrap();
+    assert!(md.contains("## Your unit: nginx.service"), "{md}");
+    let (rerun, _) = run(
+        dir.path().join("emitted.toml").to_str().unwrap(),
+        &["--trials", "1", "--strategy", "pidfd"],
+    );
+    assert_eq!(num(&summary(rerun.path())["pidfd"], "leaks"), 0.0);
+}
+
+/// The seed's check-then-kill unit (KillMode=process) with the seed's
+/// TERM-ignoring bash daemon, and a drop-in of its own: its `sleep` child
+/// survives every stop as written; KillMode=mixed or control-group leaves
+/// nothing, and the report proposes that change as a diff.
+#[test]
+fn the_seeds_unit_b_gets_a_measured_correction() {
+    let unit = repo("examples/units/foo_daemon-check.service");
+    let (dir, output) = service(
+        &unit,
+        &["--trials", "2", "--what-if", "mixed,control-group"],
+    );
+    let said = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{said}");
+    let s = summary(dir.path());
+    assert!(
+        num(&s["as-written"], "leaks") >= 2.0,
+        "{:?}",
+        s["as-written"]
+    );
+    for row in ["killmode-mixed", "killmode-control-group"] {
+        assert_eq!(num(&s[row], "leaks"), 0.0, "{row}: {:?}", s[row]);
+    }
+    // The drop-in's TimeoutStopSec=2s was systemd's, not the default 90 s.
+    let p99: f64 = s["killmode-mixed"]["p99_ms"].parse().unwrap();
+    assert!(p99 < 10_000.0, "{p99}");
+    let md = std::fs::read_to_string(dir.path().join("run/service.md")).unwrap();
+    assert!(md.contains("-KillMode=process\n+KillMode="), "{md}");
+    assert!(md.contains("left 2 process"), "{md}");
+}
+
+/// A unit whose program is not on this machine is refused before any run,
+/// with exit 2, naming the program.
+#[test]
+fn a_unit_whose_program_is_missing_is_refused() {
+    let scratch = tempfile::tempdir().unwrap();
+    let unit = scratch.path().join("ghost.service");
+    std::fs::write(
+        &unit,
+        "[Service]\nExecStart=/usr/sbin/no-such-daemon --foreground\n",
+    )
+    .unwrap();
+    let (dir, output) = service(unit.to_str().unwrap(), &[]);
+    let said = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{said}");
+    assert!(said.contains("/usr/sbin/no-such-daemon"), "{said}");
+    assert!(!dir.path().join("run/trials.csv").exists());
+}

@@ -39,9 +39,22 @@ pub fn install_units(scenario: &Scenario, exe: &str) -> Result<(), TrialError> {
         .iter()
         .filter(|c| c.kind == StrategyKind::Systemd)
     {
-        let path = format!("/run/systemd/system/{}", unit_name(&c.label()));
-        std::fs::write(&path, unit::service(scenario, c, Start::Simulated { exe }))
-            .map_err(io(format!("write `{path}`")))?;
+        let name = unit_name(&c.label());
+        let files = match &c.unit {
+            // The user's own unit, as written, with its drop-ins.
+            Some(text) => unit::own_unit_files(&name, text, &c.unit_dropins),
+            None => vec![(
+                name.clone(),
+                unit::service(scenario, c, Start::Simulated { exe }),
+            )],
+        };
+        for (file, text) in files {
+            let path = std::path::Path::new("/run/systemd/system").join(file);
+            if let Some(dir) = path.parent() {
+                std::fs::create_dir_all(dir).map_err(io(format!("create `{}`", dir.display())))?;
+            }
+            std::fs::write(&path, text).map_err(io(format!("write `{}`", path.display())))?;
+        }
     }
     let out = std::process::Command::new(SYSTEMCTL)
         .arg("daemon-reload")

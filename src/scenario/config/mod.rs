@@ -146,6 +146,12 @@ pub struct SandboxConfig {
     /// systemd 257, which holds the main process by pidfd).
     #[serde(default)]
     pub systemd_root: SystemdRoot,
+    /// Host paths shown inside the sandboxed systemd's container, for a
+    /// daemon of the host's own (`stopbench service`): a file read-only,
+    /// a directory as an overlay whose writes are discarded with the
+    /// container (its logs, its state), so the host is never changed.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub visible: Vec<std::path::PathBuf>,
 }
 
 /// A container root prepared by scripts/setup-systemd.

@@ -101,6 +101,16 @@ pub struct StrategyConfig {
     /// that moment to the death.
     #[serde(default)]
     pub runtime_max: Option<HumanDuration>,
+    /// `systemd`: a whole unit file, verbatim: the user's own unit (see
+    /// `stopbench service`). systemd runs it as written, with its own
+    /// `ExecStart=`; stopbench adds one drop-in that records how the stop
+    /// ended. The other unit keys do not apply.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unit: Option<String>,
+    /// `systemd` with `unit`: drop-ins, verbatim, in order (the unit's own
+    /// `UNIT.d/*.conf`, then a what-if's change).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub unit_dropins: Vec<String>,
 }
 
 /// What `start-stop-daemon --stop` matches a process by.
@@ -399,6 +409,8 @@ impl StrategyKind {
                 "watchdog",
                 "watchdog_signal",
                 "runtime_max",
+                "unit",
+                "unit_dropins",
             ],
             StrategyKind::Command => &["exec_stop", "exec_stop_post"],
             StrategyKind::StartStopDaemon => &["retry", "match", "exec", "name"],
