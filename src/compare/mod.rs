@@ -19,7 +19,7 @@ pub mod calibration;
 pub mod outcomes;
 mod print;
 
-use crate::measure::significance::{bootstrap_quantile_shift, fisher_exact, holm, QuantileShift};
+use crate::measure::significance::{bootstrap_quantile_shift, holm, QuantileShift};
 use crate::measure::stats::mann_whitney;
 use crate::measure::{survival, StrategyStats, Tail};
 use crate::results::{LoadError, RunResults};
@@ -128,8 +128,8 @@ struct Raw {
     tail: Option<QuantileShift>,
     completion: Option<f64>,
     completion_tail: Option<QuantileShift>,
-    misfires: f64,
-    outcomes: Vec<f64>,
+    misfires: Option<f64>,
+    outcomes: Vec<Option<f64>>,
 }
 
 type Samples = std::collections::BTreeMap<String, Vec<u64>>;
@@ -156,7 +156,12 @@ fn raw_tests(
         tail: bootstrap_quantile_shift(&a, &b, 0.99),
         completion: mann_whitney(&ca, &cb).map(|r| r.0),
         completion_tail: bootstrap_quantile_shift(&ca, &cb, 0.99),
-        misfires: fisher_exact(o.misfired_trials, o.trials, n.misfired_trials, n.trials),
+        misfires: outcomes::informative_fisher(
+            o.misfired_trials,
+            o.trials,
+            n.misfired_trials,
+            n.trials,
+        ),
         outcomes: outcomes::raw(o, n),
     }
 }
@@ -201,10 +206,10 @@ pub fn compare(
                 r.tail.as_ref().map(|q| q.p),
                 r.completion,
                 r.completion_tail.as_ref().map(|q| q.p),
-                Some(r.misfires),
+                r.misfires,
             ]
             .into_iter()
-            .chain(r.outcomes.iter().copied().map(Some))
+            .chain(r.outcomes.iter().copied())
         })
         .flatten()
         .collect();
@@ -219,9 +224,9 @@ pub fn compare(
                 tail: next(r.tail.as_ref().map(|q| q.p)),
                 completion: next(r.completion),
                 completion_tail: next(r.completion_tail.as_ref().map(|q| q.p)),
-                misfires: next(Some(r.misfires)).unwrap_or(1.0),
+                misfires: next(r.misfires).unwrap_or(1.0),
                 outcomes: (r.outcomes.iter())
-                    .map(|&p| next(Some(p)).unwrap_or(1.0))
+                    .map(|&p| next(p).unwrap_or(1.0))
                     .collect(),
             };
             let noise = calibration.for_strategy(&n.strategy, noise);

@@ -37,11 +37,22 @@ pub struct OutcomeChange {
     pub verdict: Verdict,
 }
 
-/// The raw (unadjusted) p-values, in [`KINDS`] order.
-pub fn raw(o: &StrategyStats, n: &StrategyStats) -> Vec<f64> {
+/// Fisher's exact test of `k0` of `n0` against `k1` of `n1`, or `None`
+/// where it cannot reject anything: with every trial on one side of the
+/// count (none has it, or all have it) the table's margins leave one
+/// possible table. Leaving such a test out of the Holm family keeps the
+/// family's power for the tests that can find something.
+pub fn informative_fisher(k0: u64, n0: u64, k1: u64, n1: u64) -> Option<f64> {
+    let (k, n) = (k0 + k1, n0 + n1);
+    (k > 0 && k < n).then(|| fisher_exact(k0, n0, k1, n1))
+}
+
+/// The raw (unadjusted) p-values, in [`KINDS`] order (see
+/// [`informative_fisher`] for `None`).
+pub fn raw(o: &StrategyStats, n: &StrategyStats) -> Vec<Option<f64>> {
     KINDS
         .iter()
-        .map(|k| fisher_exact(count(o, k), o.trials, count(n, k), n.trials))
+        .map(|k| informative_fisher(count(o, k), o.trials, count(n, k), n.trials))
         .collect()
 }
 

@@ -212,6 +212,7 @@ fn summary_json_matches_summary_csv() {
             match value {
                 serde_json::Value::Null => assert_eq!(from_csv, "", "{key}"),
                 serde_json::Value::String(text) => assert_eq!(from_csv, text, "{key}"),
+                serde_json::Value::Bool(b) => assert_eq!(from_csv, &b.to_string(), "{key}"),
                 number => assert_eq!(
                     from_csv.parse::<f64>().unwrap(),
                     number.as_f64().unwrap(),
