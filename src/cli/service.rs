@@ -83,7 +83,8 @@ pub fn service(args: ServiceArgs) -> anyhow::Result<ExitCode> {
         host: None,
     })?;
     let rows = read_summary(&out.join("summary.csv"))?;
-    let section = advice::section(&unit.name, &unit.text, &rows);
+    let mut section = advice::section(&unit.name, &unit.text, &rows);
+    section.push_str(&advice::journals(&read_notes(&out.join("trials.csv"))));
     std::fs::write(out.join("service.md"), &section)
         .with_context(|| format!("cannot write `{}`", out.join("service.md").display()))?;
     let report = out.join("report.md");
@@ -97,6 +98,26 @@ pub fn service(args: ServiceArgs) -> anyhow::Result<ExitCode> {
         println!("\n{section}");
     }
     Ok(code)
+}
+
+/// `(strategy, note)` of every trial that has a note.
+fn read_notes(path: &std::path::Path) -> Vec<(String, String)> {
+    let Ok(mut reader) = csv::Reader::from_path(path) else {
+        return Vec::new();
+    };
+    let Ok(headers) = reader.headers().cloned() else {
+        return Vec::new();
+    };
+    let column = |name: &str| headers.iter().position(|h| h == name);
+    let (Some(s), Some(n)) = (column("strategy"), column("note")) else {
+        return Vec::new();
+    };
+    reader
+        .records()
+        .flatten()
+        .filter_map(|r| Some((r.get(s)?.to_string(), r.get(n)?.to_string())))
+        .filter(|(_, note)| !note.is_empty())
+        .collect()
 }
 
 fn read_summary(

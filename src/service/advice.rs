@@ -172,6 +172,27 @@ pub fn section(unit_name: &str, unit_text: &str, rows: &[SummaryRow]) -> String 
     out
 }
 
+/// The journal of one stop of each unit row, as a trial's note carries it
+/// (`...; journal: line | line`), as `journalctl -u` would print it.
+pub fn journals(notes: &[(String, String)]) -> String {
+    let mut out = String::new();
+    let mut seen = std::collections::HashSet::new();
+    for (row, note) in notes {
+        let Some((_, lines)) = note.split_once("journal: ") else {
+            continue;
+        };
+        if !seen.insert(row.clone()) {
+            continue;
+        }
+        let _ = writeln!(
+            out,
+            "\n### `{row}`: one stop in systemd's words\n\n```\n{}\n```",
+            lines.split(" | ").collect::<Vec<_>>().join("\n")
+        );
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

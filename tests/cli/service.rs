@@ -152,6 +152,12 @@ fn a_packaged_forking_daemon_is_measured_by_its_own_unit() {
     );
     let md = std::fs::read_to_string(dir.path().join("run/report.md")).unwrap();
     assert!(md.contains("## Your unit: nginx.service"), "{md}");
+    // One stop of the unit as written, in systemd's own words.
+    assert!(
+        md.contains("`as-written`: one stop in systemd's words"),
+        "{md}"
+    );
+    assert!(md.contains("Stopping stopbench-as-written.service"), "{md}");
     let (rerun, _) = run(
         dir.path().join("emitted.toml").to_str().unwrap(),
         &["--trials", "1", "--strategy", "pidfd"],

@@ -84,6 +84,9 @@ pub struct TrialRunner<'a> {
     /// Per strategy label, recorded trials and those with a misfire, as
     /// emitted: what `until_precision` is judged on.
     pub tallies: HashMap<String, (u64, u64)>,
+    /// `systemd` rows whose journal one trial already carries (see
+    /// unit.rs): one representative stop per row, as `journalctl -u` shows it.
+    journaled: std::cell::RefCell<std::collections::HashSet<String>>,
 }
 
 struct Pending {
@@ -147,6 +150,7 @@ impl<'a> TrialRunner<'a> {
             crowds: HashMap::new(),
             scan_floor: None,
             tallies: HashMap::new(),
+            journaled: Default::default(),
         })
     }
 

@@ -338,6 +338,12 @@ impl Course for UnitCourse<'_> {
                     stopped.pid_reused = (!m.is_empty())
                         .then_some(reuse_holder.is_some() && m == &mainpid.to_string());
                 }
+                // One stop per row in systemd's own words, as
+                // `journalctl -u` shows it (the row's first recorded
+                // stop: nothing before it but its own start).
+                if runner.journaled.borrow_mut().insert(unit.clone()) {
+                    note.push_str(&format!("; journal: {}", runner.journal(unit)));
+                }
                 stopped.note = Some(note);
             } else {
                 stopped.note = Some("ExecStopPost= did not run".into());
@@ -508,6 +514,20 @@ impl TrialRunner<'_> {
     /// systemd's own account of a start that failed: the unit's `Result`
     /// and how its start process ended, then the journal's lines of the
     /// unit (what `journalctl -u` shows), so an error row says why.
+    /// The unit's journal so far, one line per entry, joined by " | ".
+    fn journal(&self, unit: &str) -> String {
+        let words = argv(&["/bin/journalctl", "-u", unit, "-o", "cat", "--no-pager"]);
+        match self.inside.run_helper_said(&words, Duration::from_secs(10)) {
+            Ok((_, text)) => text
+                .lines()
+                .map(str::trim)
+                .filter(|l| !l.is_empty())
+                .collect::<Vec<_>>()
+                .join(" | "),
+            Err(e) => format!("(journalctl failed: {e})"),
+        }
+    }
+
     fn why_not_started(&self, unit: &str) -> String {
         let said = |words: &[&str]| match self
             .inside
