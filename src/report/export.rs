@@ -105,24 +105,29 @@ mod tests {
     use super::*;
     use crate::measure::{Outcome, Recorder, TrialTally};
 
+    /// One pidfd stop, no misfire, no leak.
+    fn stop(outcome: Outcome, latency_us: Option<u64>, completion_us: u64) -> TrialTally<'static> {
+        TrialTally {
+            strategy: "pidfd",
+            outcome,
+            latency_us,
+            completion_us,
+            misfires: 0,
+            victim_signals: 0,
+            leaks: 0,
+            pid_reused: false,
+            race_window_us: None,
+            exposure_us: None,
+            follow_us: None,
+            cpu: None,
+        }
+    }
+
     #[test]
     fn the_misfire_interval_is_the_range() {
         let mut rec = Recorder::new(&["pidfd".to_string()]);
         for i in 0..30u64 {
-            rec.record(&TrialTally {
-                strategy: "pidfd",
-                outcome: Outcome::Exited,
-                latency_us: Some(100 + i),
-                completion_us: 200,
-                misfires: 0,
-                victim_signals: 0,
-                leaks: 0,
-                pid_reused: false,
-                race_window_us: None,
-                exposure_us: None,
-                follow_us: None,
-                cpu: None,
-            });
+            rec.record(&stop(Outcome::Exited, Some(100 + i), 200));
         }
         let b = bmf("s", &rec.strategies);
         let m = &b["s/pidfd"]["misfire-rate"];
@@ -157,23 +162,10 @@ mod tests {
         for i in 0..30u64 {
             // Three stops never finished within their 300 ms.
             let censored = i < 3;
-            rec.record(&TrialTally {
-                strategy: "pidfd",
-                outcome: if censored {
-                    Outcome::Survived
-                } else {
-                    Outcome::Exited
-                },
-                latency_us: (!censored).then_some(100 + i),
-                completion_us: if censored { 300_000 } else { 200 },
-                misfires: 0,
-                victim_signals: 0,
-                leaks: 0,
-                pid_reused: false,
-                race_window_us: None,
-                exposure_us: None,
-                follow_us: None,
-                cpu: None,
+            rec.record(&if censored {
+                stop(Outcome::Survived, None, 300_000)
+            } else {
+                stop(Outcome::Exited, Some(100 + i), 200)
             });
         }
         let b = bmf("s", &rec.strategies);

@@ -511,25 +511,10 @@ impl TrialRunner<'_> {
         Ok((pid, fd))
     }
 
-    /// systemd's own account of a start that failed: the unit's `Result`
-    /// and how its start process ended, then the journal's lines of the
-    /// unit (what `journalctl -u` shows), so an error row says why.
-    /// The unit's journal so far, one line per entry, joined by " | ".
-    fn journal(&self, unit: &str) -> String {
-        let words = argv(&["/bin/journalctl", "-u", unit, "-o", "cat", "--no-pager"]);
-        match self.inside.run_helper_said(&words, Duration::from_secs(10)) {
-            Ok((_, text)) => text
-                .lines()
-                .map(str::trim)
-                .filter(|l| !l.is_empty())
-                .collect::<Vec<_>>()
-                .join(" | "),
-            Err(e) => format!("(journalctl failed: {e})"),
-        }
-    }
-
-    fn why_not_started(&self, unit: &str) -> String {
-        let said = |words: &[&str]| match self
+    /// What a helper said (stdout and stderr), one line per entry joined
+    /// by " | ", or why it could not run: a diagnosis, not a measurement.
+    fn said(&self, words: &[&str]) -> String {
+        match self
             .inside
             .run_helper_said(&argv(words), Duration::from_secs(10))
         {
@@ -540,8 +525,19 @@ impl TrialRunner<'_> {
                 .collect::<Vec<_>>()
                 .join(" | "),
             Err(e) => format!("({} failed: {e})", words[0]),
-        };
-        let props = said(&[
+        }
+    }
+
+    /// The unit's journal so far, as `journalctl -u` prints it.
+    fn journal(&self, unit: &str) -> String {
+        self.said(&["/bin/journalctl", "-u", unit, "-o", "cat", "--no-pager"])
+    }
+
+    /// systemd's own account of a start that failed: the unit's `Result`
+    /// and how its start process ended, then the journal's last lines of
+    /// the unit, so an error row says why.
+    fn why_not_started(&self, unit: &str) -> String {
+        let props = self.said(&[
             SYSTEMCTL,
             "show",
             unit,
@@ -552,7 +548,7 @@ impl TrialRunner<'_> {
             "-p",
             "ExecMainStatus",
         ]);
-        let journal = said(&[
+        let journal = self.said(&[
             "/bin/journalctl",
             "-u",
             unit,
