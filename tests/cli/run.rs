@@ -160,15 +160,41 @@ fn pkill_hits_exactly_the_matching_processes() {
     let trials = 8;
     let (dir, _) = run(&scenario_path, &["--trials", &trials.to_string()]);
     let s = summary(dir.path());
-    assert_eq!(num(&s["pkill-f"], "misfires") as usize, trials * per_trial);
+    let by_trial = |strategy: &str| misfires_by_trial(dir.path(), strategy);
+    // On a miscount, every trial's hits in run order, to tell a late hit
+    // (one trial short, the next one over) from a lost one.
+    let all_trials = || -> String {
+        let misfires = rows(&dir.path().join("run/misfires.csv"));
+        rows(&dir.path().join("run/trials.csv"))
+            .iter()
+            .map(|t| {
+                let hits: Vec<String> = misfires
+                    .iter()
+                    .filter(|m| m["trial"] == t["trial"] && m["strategy"] == t["strategy"])
+                    .map(|m| format!("{} {} ({})", m["hit_cmdline"], m["signal"], m["seen_by"]))
+                    .collect();
+                format!(
+                    "\n{} #{} {}: {hits:?}",
+                    t["strategy"], t["trial"], t["outcome"]
+                )
+            })
+            .collect()
+    };
+    assert_eq!(
+        num(&s["pkill-f"], "misfires") as usize,
+        trials * per_trial,
+        "{}",
+        all_trials()
+    );
     assert_eq!(
         num(&s["pkill-f-sh"], "misfires") as usize,
-        trials * through_sh.values().sum::<usize>()
+        trials * through_sh.values().sum::<usize>(),
+        "{}",
+        all_trials()
     );
     for other in ["plain-kill", "execstoppost-check", "pidfd", "cgroup"] {
-        assert_eq!(num(&s[other], "misfires"), 0.0, "{other}");
+        assert_eq!(num(&s[other], "misfires"), 0.0, "{other}: {}", all_trials());
     }
-    let by_trial = |strategy: &str| misfires_by_trial(dir.path(), strategy);
     for (label, want) in [("pkill-f", &expected), ("pkill-f-sh", &through_sh)] {
         let hits = by_trial(label);
         assert_eq!(hits.len(), trials, "{label}");
@@ -570,6 +596,20 @@ fn inherited_ignored_signals_do_not_hide_misfires() {
 /// with `options`, in a mount namespace of its own (the host never sees the
 /// mount), and copies what it wrote to `keep`. Returns stopbench's exit code
 /// and its standard error.
+/// Whether the run's sandbox is gone within a few seconds: its processes
+/// die with the run (PR_SET_PDEATHSIG), the kernel ends them a moment later.
+fn sandbox_gone(name: &str) -> bool {
+    let token = format!("stopbench-sandbox {name}");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !host_processes_with(&token).is_empty() {
+        if Instant::now() >= deadline {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    true
+}
+
 fn run_on_tmpfs(dir: &Path, scenario: &Path, options: &str, keep: &Path) -> (i32, String) {
     let mnt = dir.join("mnt");
     std::fs::create_dir_all(&mnt).unwrap();
@@ -599,11 +639,13 @@ fn run_on_tmpfs(dir: &Path, scenario: &Path, options: &str, keep: &Path) -> (i32
 fn a_full_disk_or_read_only_out_is_a_clear_error_and_loses_no_row() {
     let dir = tempfile::tempdir().unwrap();
     let scenario = dir.path().join("disk-full.toml");
+    // A name of this test's own: another suite on the machine runs it too.
+    let name = format!("disk-full-{}", std::process::id());
     std::fs::write(
         &scenario,
         std::fs::read_to_string(repo("scenarios/default.toml"))
             .unwrap()
-            .replace("name = \"default\"", "name = \"disk-full\"")
+            .replace("name = \"default\"", &format!("name = \"{name}\""))
             .replace("trials = 20", "trials = 2000"),
     )
     .unwrap();
@@ -637,13 +679,13 @@ fn a_full_disk_or_read_only_out_is_a_clear_error_and_loses_no_row() {
         .map(|t| t["misfires"].parse::<usize>().unwrap())
         .sum();
     assert_eq!(misfires, rows(&keep.join("misfires.csv")).len());
-    assert!(host_processes_with("stopbench-sandbox disk-full").is_empty());
+    assert!(sandbox_gone(&name), "{name}");
 
     let ro = tempfile::tempdir().unwrap();
     let (rc, stderr) = run_on_tmpfs(ro.path(), &scenario, "ro,size=48k", &ro.path().join("kept"));
     assert_eq!(rc, 1, "{stderr}");
     assert!(stderr.contains("Read-only file system"), "{stderr}");
-    assert!(host_processes_with("stopbench-sandbox disk-full").is_empty());
+    assert!(sandbox_gone(&name), "{name}");
 }
 
 /// Busy loops on every core but one, ended (by handle) when dropped.
