@@ -103,7 +103,9 @@ fn a_forking_daemons_child_is_the_daemon() {
             dir.path(),
             name,
             3,
-            &format!("behaviour = \"exec\"\nstartup = \"200ms\"\ncommand = {command}"),
+            // Long enough for the double fork to have started its `sleep`
+            // on a loaded 2-core machine: a pattern stop finds only what runs.
+            &format!("behaviour = \"exec\"\nstartup = \"1s\"\ncommand = {command}"),
             &strategies,
         );
         let (out, _) = run(&path, &[]);
@@ -148,7 +150,9 @@ fn an_ordinary_users_sandbox_keeps_the_tree_exact() {
             dir.path(),
             name,
             trials,
-            &format!("behaviour = \"exec\"\nstartup = \"200ms\"\ncommand = {command}"),
+            // Long enough for the double fork to have started its `sleep`
+            // on a loaded 2-core machine: a pattern stop finds only what runs.
+            &format!("behaviour = \"exec\"\nstartup = \"1s\"\ncommand = {command}"),
             &strategies,
         );
         let _ = std::fs::remove_dir_all(dir.path().join("run"));
