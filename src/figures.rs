@@ -46,6 +46,16 @@ pub fn opt_bounded(d: Option<(Duration, bool)>) -> String {
     }
 }
 
+/// A p-value as a reader takes it: "p = 0.042", or "p < 0.001" below what
+/// the tests (2,000 bootstrap resamples) resolve.
+pub fn p_value(p: f64) -> String {
+    if p < 0.001 {
+        "p < 0.001".to_string()
+    } else {
+        format!("p = {p:.3}")
+    }
+}
+
 /// Percent with few digits but never rounding a non-zero rate to zero.
 pub fn percent(x: f64) -> String {
     let p = x * 100.0;

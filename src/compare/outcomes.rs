@@ -91,11 +91,7 @@ pub fn words(changes: &[OutcomeChange]) -> String {
         .iter()
         .filter(|c| c.old.0 > 0 || c.new.0 > 0)
         .map(|c| {
-            let p = if c.p < 0.001 {
-                "p < 0.001".to_string()
-            } else {
-                format!("p = {:.3}", c.p)
-            };
+            let p = crate::figures::p_value(c.p);
             format!(
                 "{} {}/{} → {}/{}: {} ({p})",
                 c.kind,

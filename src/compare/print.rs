@@ -2,7 +2,7 @@
 //! Markdown of `compare.md`.
 
 use super::{outcomes, Comparison, Verdict, ALPHA};
-use crate::figures::{duration, opt_bounded, thousands};
+use crate::figures::{duration, opt_bounded, p_value, thousands};
 use crate::measure::Tail;
 use std::fmt::Write;
 use std::time::Duration;
@@ -88,23 +88,13 @@ impl Comparison {
                     (Some(p), Some((lo, hi))) => format!(
                         "{} {tail} ({}; change 95%: {:+.2} to {:+.2} ms)",
                         tail_change(s.p99.0, s.p99.1),
-                        if p < 0.001 {
-                            "p < 0.001".to_string()
-                        } else {
-                            format!("p = {p:.3}")
-                        },
+                        p_value(p),
                         lo / 1000.0,
                         hi / 1000.0
                     ),
-                    (Some(p), None) => format!(
-                        "{} {tail} ({})",
-                        tail_change(s.p99.0, s.p99.1),
-                        if p < 0.001 {
-                            "p < 0.001".to_string()
-                        } else {
-                            format!("p = {p:.3}")
-                        }
-                    ),
+                    (Some(p), None) => {
+                        format!("{} {tail} ({})", tail_change(s.p99.0, s.p99.1), p_value(p))
+                    }
                     _ => tail_change(s.p99.0, s.p99.1),
                 };
                 let mis = format!(

@@ -152,11 +152,7 @@ fn step_down(sides: &[Side<'_>], kind: &Kind, families: usize) -> Vec<Option<Str
         let Some((&(i, _, x), &p)) = farthest else {
             return out;
         };
-        let p = if p < 0.001 {
-            "p < 0.001".to_string()
-        } else {
-            format!("p = {p:.3}")
-        };
+        let p = crate::figures::p_value(p);
         out[i] = Some(format!("{} ({p})", (kind.words)(x, centre)));
         flagged[i] = true;
     }
